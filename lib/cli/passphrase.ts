@@ -1,0 +1,159 @@
+/**
+ * Where the passphrase comes from: `--passphrase-file FILE` (`-` for standard input), the
+ * environment variable `QUBES_BACKUP_PASSPHRASE`, or a prompt on the terminal without echo.
+ * Never from a command-line value. When standard input carries the backup, the prompt reads
+ * the terminal device instead, as git does.
+ *
+ * @module
+ */
+
+import { InterruptedError, UsageError } from "../errors.ts";
+import { describeFsError } from "../format/source.ts";
+
+/** The environment variable read for the passphrase. */
+export const PASSPHRASE_ENV = "QUBES_BACKUP_PASSPHRASE";
+
+/** Where to look for the passphrase. */
+export interface PassphraseSources {
+  /** `--passphrase-file` value; `-` is standard input. */
+  file?: string | undefined;
+  /** Whether standard input carries the backup (then it cannot carry the passphrase). */
+  stdinIsBackup: boolean;
+}
+
+/** Strips one trailing newline (`\n` or `\r\n`), as a passphrase file written by `echo` has. */
+export function stripOneNewline(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  if (end > 0 && bytes[end - 1] === 0x0a) {
+    end--;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--;
+  }
+  return bytes.subarray(0, end);
+}
+
+async function readAll(reader: { read(p: Uint8Array): Promise<number | null> }): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const buffer = new Uint8Array(4096);
+    const n = await reader.read(buffer);
+    if (n === null) break;
+    pieces.push(buffer.subarray(0, n));
+    total += n;
+    if (total > 1024 * 1024) throw new UsageError("Cannot read the passphrase: input is over 1 MiB");
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}
+
+function envPassphrase(): string | undefined {
+  try {
+    return Deno.env.get(PASSPHRASE_ENV);
+  } catch {
+    // Without --allow-env the variable is simply not consulted.
+    return undefined;
+  }
+}
+
+/**
+ * Returns a function that obtains the passphrase once, when first needed.
+ *
+ * @throws {UsageError} When no source is usable (no file, no variable, no terminal).
+ */
+export function passphraseGetter(sources: PassphraseSources): () => Promise<Uint8Array> {
+  let cached: Promise<Uint8Array> | undefined;
+  return () => cached ??= obtain(sources);
+}
+
+async function obtain(sources: PassphraseSources): Promise<Uint8Array> {
+  if (sources.file !== undefined) {
+    if (sources.file === "-") {
+      if (sources.stdinIsBackup) {
+        throw new UsageError("Cannot read both the backup and the passphrase from standard input");
+      }
+      return stripOneNewline(await readAll(Deno.stdin));
+    }
+    try {
+      return stripOneNewline(await Deno.readFile(sources.file));
+    } catch (error) {
+      throw new UsageError(
+        `Cannot read passphrase file "${sources.file}": ${describeFsError(error)}`,
+        { cause: error },
+      );
+    }
+  }
+  const fromEnv = envPassphrase();
+  if (fromEnv !== undefined) return new TextEncoder().encode(fromEnv);
+  return await promptOnTerminal(sources.stdinIsBackup);
+}
+
+async function promptOnTerminal(stdinIsBackup: boolean): Promise<Uint8Array> {
+  if (!stdinIsBackup && Deno.stdin.isTerminal()) {
+    return await readHidden(Deno.stdin, Deno.stderr, "Backup passphrase: ");
+  }
+  let tty: Deno.FsFile;
+  try {
+    tty = await Deno.open("/dev/tty", { read: true, write: true });
+  } catch {
+    throw new UsageError(
+      `Cannot ask for the passphrase: no terminal (use --passphrase-file FILE or ${PASSPHRASE_ENV})`,
+    );
+  }
+  try {
+    return await readHidden(tty, tty, "Backup passphrase: ");
+  } finally {
+    tty.close();
+  }
+}
+
+/** A terminal: readable, writable, switchable to raw mode. */
+export interface Terminal {
+  read(p: Uint8Array): Promise<number | null>;
+  setRaw(mode: boolean): void;
+}
+
+/**
+ * Prompts and reads one line with echo off. Backspace deletes a character, Ctrl-U the line,
+ * Ctrl-C or Ctrl-D on an empty line interrupts.
+ *
+ * @throws {InterruptedError} On Ctrl-C or end of input before Enter.
+ */
+export async function readHidden(
+  input: Terminal,
+  output: { writeSync(p: Uint8Array): number },
+  prompt: string,
+): Promise<Uint8Array> {
+  const encoder = new TextEncoder();
+  output.writeSync(encoder.encode(prompt));
+  input.setRaw(true);
+  const bytes: number[] = [];
+  try {
+    const buffer = new Uint8Array(64);
+    for (;;) {
+      const n = await input.read(buffer);
+      if (n === null) throw new InterruptedError("Interrupted while reading the passphrase");
+      for (const byte of buffer.subarray(0, n)) {
+        if (byte === 0x0d || byte === 0x0a) return new Uint8Array(bytes);
+        if (byte === 0x03 || (byte === 0x04 && bytes.length === 0)) {
+          throw new InterruptedError("Interrupted while reading the passphrase");
+        }
+        if (byte === 0x7f || byte === 0x08) {
+          // Remove one whole UTF-8 character.
+          while (bytes.length > 0 && ((bytes.pop()! & 0xc0) === 0x80));
+        } else if (byte === 0x15) {
+          bytes.length = 0;
+        } else {
+          bytes.push(byte);
+        }
+      }
+    }
+  } finally {
+    input.setRaw(false);
+    output.writeSync(encoder.encode("\n"));
+  }
+}

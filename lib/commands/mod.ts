@@ -1,0 +1,20 @@
+/**
+ * The commands of qubes-recover as library functions: `backupInfo`, `verifyBackup`,
+ * `restoreBackup`. They never print and never exit; they throw `RecoverError`s that carry
+ * exit codes, and report through an optional `Reporter`.
+ *
+ * @example
+ * ```ts
+ * import { restoreBackup } from "./lib/commands/mod.ts";
+ * await restoreBackup("backup.tar", {
+ *   output: "restored",
+ *   passphrase: () => Promise.resolve(new TextEncoder().encode("secret")),
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export * from "./info.ts";
+export * from "./restore.ts";
+export * from "./verify.ts";

@@ -1,0 +1,54 @@
+/**
+ * Names of chunks in the outer archive: `<subdir><basename>.<NNN>` (formats 2, 3) or
+ * `<subdir><basename>.<NNN>.enc` (format 4), and their `.hmac` companions (spec 2.3).
+ *
+ * @module
+ */
+
+/** A chunk name split into the item it belongs to and its index. */
+export interface ChunkName {
+  /** The item: `vm5/private.img`, `vm3/.` (a whole template directory), `qubes.xml`. */
+  item: string;
+  /** Chunk number: 0, 1, ... 999, 1000, ... */
+  index: number;
+}
+
+/**
+ * Splits a chunk name at its last dot (never an extension helper: `vm3/..000` is item `vm3/.`).
+ *
+ * @param name Outer entry name without `.hmac`; format 4 names end in `.enc`.
+ * @param encSuffix Whether the name must end in `.enc` (format 4).
+ * @returns The item and index, or undefined when the name is not a chunk name.
+ *
+ * @example
+ * ```ts
+ * parseChunkName("vm3/..1000", false); // { item: "vm3/.", index: 1000 }
+ * ```
+ */
+export function parseChunkName(name: string, encSuffix: boolean): ChunkName | undefined {
+  let base = name;
+  if (encSuffix) {
+    if (!base.endsWith(".enc")) return undefined;
+    base = base.slice(0, -4);
+  }
+  const dot = base.lastIndexOf(".");
+  if (dot <= 0) return undefined;
+  const digits = base.slice(dot + 1);
+  if (!/^[0-9]{3,9}$/.test(digits)) return undefined;
+  const index = Number(digits);
+  // Qubes wrote "%03d": 4+ digits never have a leading zero.
+  if (digits.length > 3 && digits.startsWith("0")) return undefined;
+  return { item: base.slice(0, dot), index };
+}
+
+/**
+ * The outer entry name of an item's chunk, as Qubes wrote it (`%03d`).
+ *
+ * @example
+ * ```ts
+ * chunkEntryName("vm5/private.img", 7, false); // "vm5/private.img.007"
+ * ```
+ */
+export function chunkEntryName(item: string, index: number, encSuffix: boolean): string {
+  return `${item}.${String(index).padStart(3, "0")}${encSuffix ? ".enc" : ""}`;
+}

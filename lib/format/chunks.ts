@@ -1,0 +1,177 @@
+/**
+ * Chunk verification: the verified chunks of one item, in order, read from the outer archive.
+ * A chunk's bytes are released only after its HMAC (formats 2, 3) or its scrypt authentication
+ * (format 4) has been checked; gaps in the numbering and missing `.hmac` entries stop the read.
+ *
+ * @module
+ */
+
+import { decryptScryptFile } from "../crypto/mod.ts";
+import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
+import type { OuterEntry } from "../outer/mod.ts";
+import { ChunkHmac, findHmacDigest, hexDigestsEqual, parseHmacFile } from "../verify/mod.ts";
+import { chunkEntryName, parseChunkName } from "./chunk_name.ts";
+import type { EntryQueue } from "./entry_queue.ts";
+
+/** Largest `.hmac` entry accepted (the official client's limit). */
+const MAX_HMAC_SIZE = 4096;
+
+/** How chunks are authenticated; `digest` is settled by the first chunk when not yet known. */
+export interface HmacContext {
+  /** node:crypto digest name, or undefined for header-less backups until qubes.xml.000 is read. */
+  digest: string | undefined;
+  /** The passphrase bytes (the HMAC key). */
+  key: Uint8Array;
+}
+
+/** How format-4 chunks are authenticated and decrypted. */
+export interface ScryptContext {
+  backupId: string;
+  passphrase: Uint8Array;
+}
+
+/**
+ * Whether the next entry in the queue is a chunk of `item` (formats 2-4), and its index.
+ */
+async function nextChunkOf(
+  queue: EntryQueue,
+  item: string,
+  index: number,
+  enc: boolean,
+): Promise<OuterEntry | undefined> {
+  const entry = await queue.peek();
+  if (entry === undefined) return undefined;
+  const orphanHmac = !enc && entry.name.endsWith(".hmac")
+    ? parseChunkName(entry.name.slice(0, -5), false)
+    : undefined;
+  if (orphanHmac?.item === item) {
+    throw new IncompleteError(
+      `Cannot read item "${item}": chunk "${entry.name.slice(0, -5)}" is missing ("${entry.name}" is there)`,
+    );
+  }
+  const parsed = parseChunkName(entry.name, enc);
+  if (parsed === undefined || parsed.item !== item) return undefined;
+  if (parsed.index !== index) {
+    throw new IncompleteError(
+      `Cannot read item "${item}": chunk "${
+        chunkEntryName(item, index, enc)
+      }" is missing (found "${entry.name}")`,
+    );
+  }
+  return entry;
+}
+
+/**
+ * Yields the chunks of `item` (formats 2 and 3) after checking each one's `.hmac`.
+ *
+ * @param queue Outer entries; the next one must be chunk 0 of `item`.
+ * @param item Item name (`vm5/private.img`).
+ * @param ctx HMAC digest and key.
+ * @throws {IncompleteError} For a missing chunk or `.hmac`.
+ * @throws {DamagedError} For an HMAC mismatch.
+ * @throws {PassphraseError} When no digest verifies a header-less backup's first chunk.
+ */
+export async function* hmacVerifiedChunks(
+  queue: EntryQueue,
+  item: string,
+  ctx: HmacContext,
+): AsyncGenerator<Uint8Array> {
+  for (let index = 0;; index++) {
+    const entry = await nextChunkOf(queue, item, index, false);
+    if (entry === undefined) return;
+    await queue.next();
+    const mac = ctx.digest === undefined ? undefined : new ChunkHmac(ctx.digest, ctx.key);
+    const data = await entry.read(mac && ((piece) => mac.update(piece)));
+    const hmacEntry = await queue.next();
+    if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
+      throw new IncompleteError(
+        `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
+          hmacEntry ? ` (found "${hmacEntry.name}")` : ""
+        }`,
+      );
+    }
+    if (hmacEntry.size > MAX_HMAC_SIZE) {
+      throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
+    }
+    const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
+    if (mac === undefined) {
+      const digest = findHmacDigest(data, ctx.key, expected);
+      if (digest === undefined) {
+        throw new PassphraseError(
+          `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
+        );
+      }
+      ctx.digest = digest;
+    } else if (!hexDigestsEqual(mac.digestHex(), expected)) {
+      throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+    }
+    yield data;
+  }
+}
+
+/**
+ * Yields the decrypted chunks of `item` (format 4); each `.enc` file is authenticated by its
+ * scrypt HMACs, under a passphrase that binds it to its name and backup id.
+ *
+ * @throws {DamagedError} For a chunk that fails authentication.
+ * @throws {IncompleteError} For a missing chunk.
+ */
+export async function* scryptVerifiedChunks(
+  queue: EntryQueue,
+  item: string,
+  ctx: ScryptContext,
+): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder();
+  for (let index = 0;; index++) {
+    const entry = await nextChunkOf(queue, item, index, true);
+    if (entry === undefined) return;
+    await queue.next();
+    const data = await entry.read();
+    const chunk = entry.name.slice(0, -4);
+    const prefix = encoder.encode(`${ctx.backupId}!${chunk}!`);
+    const password = new Uint8Array(prefix.length + ctx.passphrase.length);
+    password.set(prefix);
+    password.set(ctx.passphrase, prefix.length);
+    try {
+      yield await decryptScryptFile(data, password);
+    } catch (error) {
+      if (error instanceof PassphraseError) {
+        throw new DamagedError(
+          `Cannot decrypt chunk "${entry.name}": it was not written under this name in this backup (renamed, moved or from another backup)`,
+          { cause: error },
+        );
+      }
+      throw renamed(entry.name, error, "decrypt chunk");
+    }
+  }
+}
+
+/**
+ * Skips the chunks of `item` (and their `.hmac` entries) without verifying them.
+ */
+export async function skipChunks(queue: EntryQueue, item: string, enc: boolean): Promise<void> {
+  for (;;) {
+    const entry = await queue.peek();
+    if (entry === undefined) return;
+    const name = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : entry.name;
+    if (parseChunkName(name, enc)?.item !== item) return;
+    await queue.next();
+    await entry.skip();
+  }
+}
+
+async function withName<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw renamed(name, error, "verify chunk");
+  }
+}
+
+/** Puts a chunk's name into an error from a stage that did not know it. */
+function renamed(name: string, error: unknown, what: string): unknown {
+  if (!(error instanceof RecoverError) || error.message.includes(`"${name}`)) return error;
+  const reason = error.message.replace(/^Cannot [^:]*: /, "");
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
+  return new Class(`Cannot ${what} "${name}": ${reason}`, { cause: error });
+}

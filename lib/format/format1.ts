@@ -1,0 +1,133 @@
+/**
+ * Format 1 (Qubes R1, R2-beta1/2): a plain directory tree with `qubes.xml`, `appvms/`,
+ * `servicevms/`, `vm-templates/` and `dom0-home/` (spec section 12). No crypto: each VM
+ * directory is walked and emitted as the same tar events the other formats produce, so the
+ * same writers restore it; all-zero blocks become holes.
+ *
+ * @module
+ */
+
+import { catalogForFormat1, ownerOf } from "../catalog/mod.ts";
+import { DamagedError } from "../errors.ts";
+import type { Reporter } from "../reporter.ts";
+import type { TarEntry, TarEvent } from "../tar/events.ts";
+import type { Backup, BackupItem } from "./open.ts";
+import { describeFsError } from "./source.ts";
+
+const VM_FOLDERS = ["appvms", "servicevms", "vm-templates"];
+const BLOCK = 1024 * 1024;
+const MAX_QUBES_XML = 16 * 1024 * 1024;
+
+async function listDir(path: string): Promise<Deno.DirEntry[]> {
+  const out: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) out.push(entry);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+  }
+  return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/**
+ * Opens a format-1 backup directory.
+ *
+ * @param dir The backup directory (holds `qubes.xml`).
+ */
+export async function openFormatOne(dir: string, reporter: Reporter): Promise<Backup> {
+  const xmlInfo = await Deno.stat(`${dir}/qubes.xml`);
+  if (xmlInfo.size > MAX_QUBES_XML) {
+    throw new DamagedError(`Cannot read "qubes.xml": it is ${xmlInfo.size} bytes long`);
+  }
+  const qubesXml = await Deno.readFile(`${dir}/qubes.xml`);
+  const present = new Set<string>();
+  for (const folder of VM_FOLDERS) {
+    for (const entry of await listDir(`${dir}/${folder}`)) {
+      if (entry.isDirectory) present.add(`${folder}/${entry.name}`);
+    }
+  }
+  const users = (await listDir(`${dir}/dom0-home`)).filter((e) => e.isDirectory).map((e) => e.name);
+  const catalog = catalogForFormat1(qubesXml, present, users);
+  reporter.info("Format 1: a plain directory, no encryption");
+  const paths = catalog.vms.filter((vm) => vm.included && vm.backupPath).map((vm) => vm.backupPath!);
+  if (catalog.dom0Home) paths.push(catalog.dom0Home.backupPath);
+  return {
+    format: 1,
+    header: undefined,
+    kdf: undefined,
+    catalog,
+    qubesXml,
+    progress: () => ({ read: 0, total: undefined }),
+    async *items() {
+      for (const path of [...new Set(paths)]) {
+        const item: BackupItem = {
+          name: path,
+          owner: ownerOf(catalog, path),
+          events: () => ReadableStream.from(walk(dir, path)),
+          skip: () => Promise.resolve(),
+        };
+        yield item;
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Emits tar events for `rel` (below `root`) and everything under it, without following links. */
+async function* walk(root: string, rel: string): AsyncGenerator<TarEvent> {
+  const path = `${root}/${rel}`;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+  }
+  const base: Omit<TarEntry, "kind" | "typeflag" | "linkname" | "size"> = {
+    name: rel,
+    mode: (info.mode ?? 0o644) & 0o7777,
+    mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
+    sparse: false,
+  };
+  if (info.isSymlink) {
+    const linkname = await Deno.readLink(path);
+    yield { type: "entry", entry: { ...base, kind: "symlink", typeflag: "2", linkname, size: 0 } };
+    yield { type: "end" };
+  } else if (info.isDirectory) {
+    yield { type: "entry", entry: { ...base, kind: "directory", typeflag: "5", linkname: "", size: 0 } };
+    yield { type: "end" };
+    for (const entry of await listDir(path)) yield* walk(root, `${rel}/${entry.name}`);
+  } else if (info.isFile) {
+    yield {
+      type: "entry",
+      entry: { ...base, kind: "file", typeflag: "0", linkname: "", size: info.size, sparse: true },
+    };
+    yield* fileData(path, info.size);
+    yield { type: "end" };
+  }
+}
+
+/** The non-zero blocks of a file as data events; zero blocks are left as holes. */
+async function* fileData(path: string, size: number): AsyncGenerator<TarEvent> {
+  using file = await Deno.open(path, { read: true });
+  let offset = 0;
+  while (offset < size) {
+    const buffer = new Uint8Array(Math.min(BLOCK, size - offset));
+    let filled = 0;
+    while (filled < buffer.length) {
+      const n = await file.read(buffer.subarray(filled));
+      if (n === null) {
+        throw new DamagedError(`Cannot read "${path}": it ended early (it shrank while being read)`);
+      }
+      filled += n;
+    }
+    if (!isZero(buffer)) yield { type: "data", offset, bytes: buffer };
+    offset += buffer.length;
+  }
+}
+
+function isZero(bytes: Uint8Array): boolean {
+  const words = new BigUint64Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 3);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
+  for (let i = words.length << 3; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}

@@ -1,0 +1,8 @@
+/**
+ * Small stream helpers shared by the pipeline stages.
+ *
+ * @module
+ */
+
+export * from "./collect.ts";
+export * from "./sniff.ts";

@@ -1,0 +1,138 @@
+// deno-lint-ignore-file no-console
+/**
+ * qubes-recover: get data back out of Qubes OS backups (formats 1-4) on any Linux machine.
+ *
+ * This file only parses arguments, calls the library and maps its typed errors to exit codes.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { backupInfo, restoreBackup, verifyBackup } from "./lib/commands/mod.ts";
+import { passphraseGetter } from "./lib/cli/passphrase.ts";
+import { formatSize, renderInfo } from "./lib/cli/render.ts";
+import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
+import type { Reporter } from "./lib/reporter.ts";
+
+const USAGE = `qubes-recover - restore Qubes OS backups (formats 1-4) without Qubes
+
+Usage:
+  qubes-recover info    BACKUP [--json]
+  qubes-recover verify  BACKUP [--vm NAME]...
+  qubes-recover restore BACKUP --output DIR [--vm NAME]... [--force]
+
+BACKUP is the backup file, - for standard input, or a directory holding an
+untarred backup (or a format-1 backup directory).
+
+Options:
+  -o, --output DIR           where restore writes: DIR/<vm>/private.img, ...,
+                             DIR/dom0-home/<user>/...
+      --vm NAME              only this VM (repeat for more); "dom0" is the dom0 home
+      --force                replace files that already exist in DIR
+      --passphrase-file FILE read the passphrase from FILE (- for standard input);
+                             one trailing newline is stripped
+      --json                 info: print JSON on standard output
+  -v, --verbose              list every restored file
+  -h, --help                 show this help
+
+The passphrase is read from --passphrase-file, else from the environment
+variable QUBES_BACKUP_PASSPHRASE, else asked on the terminal (no echo).
+
+Exit codes: 0 done, 2 usage, 3 wrong passphrase, 4 damaged or tampered backup,
+5 incomplete backup, 6 unsupported format, 7 output not writable, 130 interrupted.`;
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        output: { type: "string", short: "o" },
+        vm: { type: "string", multiple: true },
+        force: { type: "boolean" },
+        "passphrase-file": { type: "string" },
+        json: { type: "boolean" },
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0]!);
+  }
+}
+
+async function run(args: string[], signal: AbortSignal): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (values.help || positionals.length === 0) {
+    console.log(USAGE);
+    if (!values.help) throw new UsageError("No command given");
+    return;
+  }
+  const [command, backup, ...extra] = positionals;
+  if (backup === undefined) throw new UsageError(`"${command}" needs a BACKUP argument`);
+  if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}"`);
+  const reporter: Reporter = {
+    info: (message) => console.error(message),
+    warn: (message) => console.error(`warning: ${message}`),
+    ...(values.verbose
+      ? { fileDone: (path: string, size: number) => console.error(`restored ${path} (${formatSize(size)})`) }
+      : {}),
+  };
+  const passphrase = passphraseGetter({
+    file: values["passphrase-file"],
+    stdinIsBackup: backup === "-",
+  });
+  const common = { passphrase, reporter, signal, vms: values.vm ?? [] };
+  switch (command) {
+    case "info": {
+      const info = await backupInfo(backup, common);
+      if (values.json) console.log(JSON.stringify(info, null, 2));
+      else console.log(renderInfo(info).join("\n"));
+      return;
+    }
+    case "verify": {
+      const summary = await verifyBackup(backup, common);
+      console.error(`Verified: format ${summary.format}, ${summary.items} items, all intact`);
+      return;
+    }
+    case "restore": {
+      if (values.output === undefined) throw new UsageError("restore needs --output DIR");
+      const summary = await restoreBackup(backup, {
+        ...common,
+        output: values.output,
+        force: values.force ?? false,
+      });
+      console.error(
+        `Restored ${summary.files} files (${formatSize(summary.bytes)}) from a format-${summary.format} backup into "${values.output}"`,
+      );
+      return;
+    }
+    default:
+      throw new UsageError(`Unknown command "${command}" (use info, verify or restore)`);
+  }
+}
+
+if (import.meta.main) {
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    if (controller.signal.aborted) Deno.exit(ExitCode.Interrupted);
+    controller.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  let code: number = ExitCode.Ok;
+  try {
+    await run(Deno.args, controller.signal);
+  } catch (error) {
+    if (error instanceof RecoverError) {
+      console.error(`qubes-recover: ${error.message}`);
+      code = error.exitCode;
+    } else {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`qubes-recover: internal error: ${message.split("\n")[0]}`);
+      code = ExitCode.Internal;
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+  Deno.exit(code);
+}

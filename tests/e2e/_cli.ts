@@ -1,0 +1,70 @@
+/**
+ * Runs `main.ts` the way users run it: `deno run` with exactly the permissions of the
+ * `recover` task (the ones `deno task compile` bakes into the binary).
+ *
+ * @module
+ */
+
+const root = new URL("../../", import.meta.url).pathname;
+
+/** The permission flags of the `recover` task in deno.json. */
+export async function recoverPermissions(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+  const task: string = config.tasks.recover;
+  return task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+}
+
+/** What a CLI run produced. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options of {@link runCli}. */
+export interface CliOptions {
+  passphrase?: string;
+  stdin?: string | Uint8Array;
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs the CLI with `args`; the passphrase (if any) goes through `QUBES_BACKUP_PASSPHRASE`.
+ */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const env: Record<string, string> = { NO_COLOR: "1", ...options.env };
+  if (options.passphrase !== undefined) env.QUBES_BACKUP_PASSPHRASE = options.passphrase;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", ...await recoverPermissions(), `${root}main.ts`, ...args],
+    env,
+    clearEnv: true,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    const bytes = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    // A CLI that stops reading early closes the pipe; that is not a test failure.
+    await writer.write(bytes).catch(() => {});
+    await writer.close().catch(() => {});
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Runs a shell command line (for fixture surgery), failing loudly. */
+export async function sh(script: string): Promise<string> {
+  const out = await new Deno.Command("bash", { args: ["-c", script], stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`Command failed: ${script}\n${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
