@@ -321,15 +321,30 @@ function deferred(make: () => Promise<ReadableStream<Uint8Array>>): ReadableStre
   }, { highWaterMark: 0 });
 }
 
-/** The item's tar events, refusing members outside the item (swapped or forged chunks). */
+/**
+ * The item's tar events, refusing members outside the item (swapped or forged chunks), with
+ * symlink targets restored: Qubes' `--xform` also rewrote the targets of symlinks, prefixing
+ * the item's backup directory to relative targets (trap T14), which is undone here.
+ */
 function tarEvents(item: string, tar: ReadableStream<Uint8Array>): ReadableStream<TarEvent> {
+  const subdir = item.slice(0, item.lastIndexOf("/") + 1);
   return tar.pipeThrough(new TarStream()).pipeThrough(
     new TransformStream<TarEvent, TarEvent>({
       transform(event, controller) {
-        if (event.type === "entry" && !memberInItem(item, event.entry.name)) {
-          throw new DamagedError(
-            `Cannot restore item "${item}": it holds "${event.entry.name}", which lies outside it`,
-          );
+        if (event.type === "entry") {
+          const entry = event.entry;
+          if (!memberInItem(item, entry.name)) {
+            throw new DamagedError(
+              `Cannot restore item "${item}": it holds "${entry.name}", which lies outside it`,
+            );
+          }
+          if (entry.kind === "symlink" && subdir !== "" && entry.linkname.startsWith(subdir)) {
+            controller.enqueue({
+              type: "entry",
+              entry: { ...entry, linkname: entry.linkname.slice(subdir.length) },
+            });
+            return;
+          }
         }
         controller.enqueue(event);
       },

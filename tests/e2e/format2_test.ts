@@ -155,7 +155,7 @@ Deno.test("restore of a format 2 item of 8 GiB and more (base-256 numbers) keeps
       format: 2,
       passphrase: PASS,
       encrypted: true,
-      vms: world.vms.filter((vm) => vm.name === "work").map((vm) => ({ ...vm, template: undefined })),
+      vms: world.vms.filter((vm) => vm.name === "work").map(({ template: _, ...vm }) => vm),
       volumeKiB: 256,
     }, root);
     const out = `${root}/out`;

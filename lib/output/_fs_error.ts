@@ -1,0 +1,47 @@
+/**
+ * Turning operating-system errors from the output side into {@link OutputError}s.
+ *
+ * @module
+ */
+
+import { OutputError } from "../errors.ts";
+
+/** Words for the `errno` codes a restore can meet, phrased for the end of an error message. */
+const REASONS: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large for the file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "read-only file system",
+  EIO: "input/output error",
+  ENAMETOOLONG: "name too long",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EMLINK: "too many links",
+  ENOTDIR: "a parent is not a directory",
+  EISDIR: "it is a directory",
+  EEXIST: "it exists",
+  ENOENT: "a parent directory is missing",
+  ELOOP: "too many levels of symbolic links",
+  EXDEV: "crosses file systems",
+  ENOTSUP: "not supported by the file system",
+  EOPNOTSUPP: "not supported by the file system",
+};
+
+/** The `errno` code of an operating-system error (`"ENOSPC"`), or `undefined` for anything else. */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
+
+/**
+ * Wrap an operating-system error as `OutputError('Cannot write "<path>": <reason>')`, keeping it
+ * as `cause`; any other value is returned unchanged so bugs stay visible as bugs.
+ */
+export function toOutputError(error: unknown, path: string): unknown {
+  const code = errnoCode(error);
+  if (code === undefined) return error;
+  const reason = REASONS[code] ?? (error instanceof Error ? error.message : code);
+  return new OutputError(`Cannot write "${path}": ${reason}`, { cause: error });
+}

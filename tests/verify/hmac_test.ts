@@ -1,0 +1,125 @@
+import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
+import {
+  ChunkHmac,
+  digestName,
+  findHmacDigest,
+  hexDigestsEqual,
+  parseHmacFile,
+} from "../../lib/verify/hmac.ts";
+import { DamagedError, UnsupportedError } from "../../lib/errors.ts";
+import { cutBytes, pseudoRandomBytes, runTool } from "../crypto/_tools.ts";
+
+const encoder = new TextEncoder();
+const PASSPHRASE = "pässwörd !$ ✓";
+
+/** The `.hmac` file `openssl dgst -<alg> -hmac <passphrase>` writes for `data` on stdin. */
+function opensslHmacFile(data: Uint8Array, alg: string, passphrase = PASSPHRASE) {
+  return runTool("openssl", ["dgst", `-${alg}`, "-hmac", passphrase], { stdin: data });
+}
+
+/** The HMAC of `data` fed to a ChunkHmac in `pieceSize` pieces. */
+function chunkHmac(digest: string, data: Uint8Array, pieceSize: number): string {
+  const mac = new ChunkHmac(digest, encoder.encode(PASSPHRASE));
+  for (const piece of cutBytes(data, pieceSize)) mac.update(piece);
+  return mac.digestHex();
+}
+
+Deno.test("ChunkHmac matches .hmac files of openssl dgst -hmac", async (t) => {
+  const data = pseudoRandomBytes(3 * 1024 * 1024 + 17, 5);
+  for (
+    const [alg, header] of [["sha512", "SHA512"], ["sha1", "SHA1"], ["md5", "MD5"], [
+      "sha256",
+      "sha-256",
+    ]] as const
+  ) {
+    await t.step(alg, async () => {
+      const file = await opensslHmacFile(data, alg);
+      const expected = parseHmacFile(file);
+      ok(hexDigestsEqual(chunkHmac(digestName(header), data, 1024 * 1024 + 3), expected));
+      ok(hexDigestsEqual(chunkHmac(digestName(header), data, data.length), expected));
+      const tampered = data.slice();
+      tampered[12345] = (tampered[12345] ?? 0) ^ 0x80;
+      ok(!hexDigestsEqual(chunkHmac(digestName(header), tampered, 65536), expected));
+    });
+  }
+});
+
+Deno.test("parseHmacFile() reads every openssl output form", () => {
+  const hex = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce";
+  for (
+    const text of [
+      `(stdin)= ${hex}\n`,
+      `HMAC-SHA256(stdin)= ${hex}\n`,
+      `SHA2-256(stdin)= ${hex}`,
+      `HMAC-SHA2-256(file)= ${hex.toUpperCase()}\r\n`,
+      `  ${hex}  `,
+    ]
+  ) {
+    assertEquals(parseHmacFile(encoder.encode(text)), hex);
+  }
+});
+
+Deno.test("parseHmacFile() rejects oversized, non-ASCII and non-hex files", () => {
+  const isDamaged = (error: unknown) => error instanceof DamagedError;
+  throws(() => parseHmacFile(encoder.encode(`(stdin)= ${"ab".repeat(2100)}`)), isDamaged);
+  throws(() => parseHmacFile(encoder.encode("(stdin)= abcdé")), isDamaged);
+  throws(() => parseHmacFile(encoder.encode("(stdin)= xyz")), isDamaged);
+  throws(() => parseHmacFile(encoder.encode("(stdin)= \n")), isDamaged);
+  throws(() => parseHmacFile(new Uint8Array(0)), isDamaged);
+});
+
+Deno.test("digestName() maps header values and rejects the unknown", () => {
+  assertEquals(digestName("SHA512"), "sha512");
+  assertEquals(digestName("sha-512"), "sha512");
+  assertEquals(digestName("SHA1"), "sha1");
+  assertEquals(digestName("MD5"), "md5");
+  assertEquals(digestName("SHA256"), "sha256");
+  assertEquals(digestName("SHA224"), "sha224");
+  assertEquals(digestName("SHA384"), "sha384");
+  assertEquals(digestName("RIPEMD160"), "ripemd160");
+  assertEquals(digestName("SHA2-512"), "sha512");
+  for (const value of ["scrypt", "whirlpool", "", "sha513"]) {
+    throws(() => digestName(value), (error) => {
+      ok(error instanceof UnsupportedError);
+      assertEquals(error.message, `HMAC algorithm "${value}" is not supported`);
+      return true;
+    });
+  }
+});
+
+Deno.test("digestName() names digests that openssl dgst agrees on", async () => {
+  const data = encoder.encode("backup-header contents\n");
+  for (const [header, option] of [["SHA224", "sha224"], ["SHA384", "sha384"]] as const) {
+    const expected = parseHmacFile(await opensslHmacFile(data, option));
+    ok(hexDigestsEqual(chunkHmac(digestName(header), data, 5), expected));
+  }
+});
+
+Deno.test("hexDigestsEqual() ignores case and rejects length mismatches", () => {
+  ok(hexDigestsEqual("ABcd01", "abCD01"));
+  ok(!hexDigestsEqual("abcd01", "abcd02"));
+  ok(!hexDigestsEqual("abcd01", "abcd0"));
+  ok(!hexDigestsEqual("", "00"));
+  ok(hexDigestsEqual("", ""));
+});
+
+Deno.test("findHmacDigest() finds the digest of a header-less backup's HMAC", async (t) => {
+  const header = encoder.encode(
+    "version=3\nhmac-algorithm=SHA512\ncrypto-algorithm=aes-256-cbc\nencrypted=True\n",
+  );
+  const key = encoder.encode(PASSPHRASE);
+  for (const alg of ["sha1", "sha512", "md5", "sha256"]) {
+    await t.step(alg, async () => {
+      const expected = parseHmacFile(await opensslHmacFile(header, alg));
+      assertEquals(findHmacDigest(header, key, expected), alg);
+    });
+  }
+  await t.step("wrong passphrase", async () => {
+    const expected = parseHmacFile(await opensslHmacFile(header, "sha1"));
+    assertEquals(findHmacDigest(header, encoder.encode("wrong"), expected), undefined);
+  });
+  await t.step("candidate list", async () => {
+    const expected = parseHmacFile(await opensslHmacFile(header, "sha1"));
+    assertEquals(findHmacDigest(header, key, expected, ["sha512", "md5"]), undefined);
+  });
+});
