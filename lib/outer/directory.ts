@@ -1,0 +1,148 @@
+/**
+ * A backup that the user already untarred (`tar -xf backup`, step 1 of the manual procedure),
+ * read as the same {@link OuterEntry} sequence the outer archive would give.
+ *
+ * @module
+ */
+
+import { DamagedError, IncompleteError } from "../errors.ts";
+import { DEFAULT_MAX_ENTRY_SIZE, readFull } from "./tar_reader.ts";
+import type { OuterArchiveOptions, OuterEntry } from "./tar_reader.ts";
+
+/** A file found under the directory. */
+interface Found {
+  /** Name relative to the directory, `/`-separated. */
+  name: string;
+  size: number;
+}
+
+/** A chunk file with its item, index and `.hmac` companion. */
+interface Chunk {
+  file: Found;
+  item: string;
+  index: number;
+  hmac: Found | undefined;
+}
+
+/**
+ * The same entries from a directory holding an already untarred backup (the user ran step 1
+ * of the manual procedure, `tar -xf backup`): files found recursively, yielded in backup
+ * order: backup-header, backup-header.hmac, qubes.xml.000 (+ .hmac or .enc), then every other
+ * item in name order with chunks in NUMERIC order (.999 before .1000) each followed by its
+ * .hmac; names like "vm3/..000" (template dir items) parse by splitting at the LAST dot.
+ * Files that are neither chunks nor hmacs are yielded too, in name order, at the end (the
+ * caller decides). Symlinks are not followed.
+ *
+ * @param dir The directory.
+ * @param options Limits (same as {@link readOuterArchive}).
+ * @returns The entries; `read()` fails with `IncompleteError` if a file shrank meanwhile.
+ * @throws {DamagedError} For a file larger than `options.maxEntrySize`.
+ *
+ * @example
+ * ```ts
+ * for await (const entry of readBackupDirectory("/mnt/backup-untarred")) console.log(entry.name);
+ * ```
+ */
+export async function* readBackupDirectory(
+  dir: string,
+  options: OuterArchiveOptions = {},
+): AsyncGenerator<OuterEntry> {
+  const maxEntrySize = options.maxEntrySize ?? DEFAULT_MAX_ENTRY_SIZE;
+  const files: Found[] = [];
+  await collect(dir, "", files);
+  for (const file of orderBackupFiles(files)) {
+    if (file.size > maxEntrySize) {
+      throw new DamagedError(
+        `Cannot read the backup: "${file.name}" is ${file.size} bytes, more than the limit of ${maxEntrySize}`,
+      );
+    }
+    yield fileEntry(`${dir}/${file.name}`, file);
+  }
+}
+
+/**
+ * Puts the files of an untarred backup in the order the outer archive would hold them.
+ *
+ * @param files Names (relative, `/`-separated) with sizes, in any order.
+ * @returns The same files in backup order.
+ */
+export function orderBackupFiles<T extends { name: string }>(files: T[]): T[] {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const first: T[] = [];
+  for (const name of ["backup-header", "backup-header.hmac"]) {
+    const f = byName.get(name);
+    if (f) {
+      first.push(f);
+      byName.delete(name);
+    }
+  }
+  const chunks: { file: T; item: string; index: number; hmac: T | undefined }[] = [];
+  for (const file of byName.values()) {
+    const parsed = parseChunkName(file.name);
+    if (!parsed) continue;
+    const hmac = byName.get(`${file.name}.hmac`);
+    chunks.push({ file, ...parsed, hmac });
+  }
+  for (const chunk of chunks) {
+    byName.delete(chunk.file.name);
+    if (chunk.hmac) byName.delete(chunk.hmac.name);
+  }
+  const rank = (item: string) => item === "qubes.xml" ? 0 : 1;
+  chunks.sort((a, b) =>
+    rank(a.item) - rank(b.item) || compare(a.item, b.item) || a.index - b.index ||
+    compare(a.file.name, b.file.name)
+  );
+  const rest = [...byName.values()].sort((a, b) => compare(a.name, b.name));
+  return [...first, ...chunks.flatMap((c) => c.hmac ? [c.file, c.hmac] : [c.file]), ...rest];
+}
+
+/**
+ * Splits a chunk name (`vm5/private.img.003`, `vm3/..1000`, `qubes.xml.000.enc`) at its last
+ * dot (after removing `.enc`).
+ *
+ * @param name The file name.
+ * @returns The item and numeric index, or undefined if the name is not a chunk's.
+ */
+export function parseChunkName(name: string): Pick<Chunk, "item" | "index"> | undefined {
+  const base = name.endsWith(".enc") ? name.slice(0, -4) : name;
+  const dot = base.lastIndexOf(".");
+  const digits = base.slice(dot + 1);
+  if (dot < 0 || !/^[0-9]{3,15}$/.test(digits)) return undefined;
+  return { item: base.slice(0, dot), index: Number(digits) };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+async function collect(root: string, relative: string, out: Found[]): Promise<void> {
+  const path = relative === "" ? root : `${root}/${relative}`;
+  for await (const item of Deno.readDir(path)) {
+    const name = relative === "" ? item.name : `${relative}/${item.name}`;
+    if (item.isSymlink) continue;
+    if (item.isDirectory) await collect(root, name, out);
+    else if (item.isFile) out.push({ name, size: (await Deno.lstat(`${root}/${name}`)).size });
+  }
+}
+
+function fileEntry(path: string, file: Found): OuterEntry {
+  const { name, size } = file;
+  return {
+    name,
+    size,
+    async read(onPiece?: (piece: Uint8Array) => void): Promise<Uint8Array> {
+      const out = new Uint8Array(size);
+      using handle = await Deno.open(path);
+      const got = await readFull(handle, out, onPiece);
+      if (got < size) {
+        throw new IncompleteError(
+          `Cannot read the backup: it ends inside "${name}" (${got} of ${size} bytes)`,
+        );
+      }
+      return out;
+    },
+    skip(): Promise<void> {
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * The inner archive: GNU / POSIX tar streams parsed into {@link TarEvent}s, GNU multi-volume
+ * sets joined, sparse members resolved.
+ *
+ * ```ts
+ * const events = joinVolumes(volumes).pipeThrough(new TarStream());
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  TarDataEvent,
+  TarEndEvent,
+  TarEntry,
+  TarEntryEvent,
+  TarEntryKind,
+  TarEvent,
+} from "./events.ts";
+export { TarStream } from "./tar_stream.ts";
+export { isContinuationHeader, joinVolumes } from "./multivolume.ts";
+export { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./header.ts";
+export type { HeaderFormat, TarHeader } from "./header.ts";

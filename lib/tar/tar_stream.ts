@@ -1,0 +1,387 @@
+/**
+ * The inner tar parser: a plaintext GNU / POSIX tar byte stream in, {@link TarEvent}s out.
+ *
+ * @module
+ */
+
+import { DamagedError, IncompleteError } from "../errors.ts";
+import type { TarEntry, TarEvent } from "./events.ts";
+import { BLOCK_SIZE, isZeroBlock, paddingAfter, parseHeader } from "./header.ts";
+import type { TarHeader } from "./header.ts";
+import { parsePaxRecords } from "./pax.ts";
+import { applyPaxRecords, kindOf } from "./pending.ts";
+import type { Pending } from "./pending.ts";
+import {
+  readOldGnuSparseExtension,
+  readOldGnuSparseHeader,
+  SparseMapTextParser,
+  validateSparseMap,
+} from "./sparse.ts";
+import type { SparseMap } from "./sparse.ts";
+
+/** Largest pax extended header accepted (GNU sparse 0.1 maps live there). */
+const MAX_PAX_SIZE = 64 * 1024 * 1024;
+/** Largest GNU long name or long link accepted. */
+const MAX_LONG_NAME = 1024 * 1024;
+
+/**
+ * Parses a plaintext inner tar byte stream (GNU/old-GNU and POSIX/ustar; as written by GNU tar
+ * 1.2x-1.3x and Qubes' python tarwriter) into {@link TarEvent}s.
+ *
+ * Accepts any piece sizes. For every member it emits `entry`, then `data` events carrying
+ * subarray views of the input pieces (never copies, never a reused buffer) at their offset in
+ * the member's logical file, then `end`. Sparse members (old-GNU `S`, pax sparse 0.0, 0.1 and
+ * 1.0) are resolved: holes are simply not covered by any `data` event. GNU long names (`L`, `K`)
+ * and pax `path`, `linkpath`, `size`, `mtime` are applied; `g`, `V` and `D` data is skipped.
+ *
+ * The archive ends at its first zero block, as GNU tar reads it; whatever follows is ignored,
+ * so a member that python's tarwriter left unpadded before the end marker still ends cleanly.
+ *
+ * Errors: a bad header checksum, malformed number or invalid sparse map is a `DamagedError`;
+ * a stream that ends inside a member or before the end-of-archive marker is an
+ * `IncompleteError` (`Cannot read tar member "x": the archive ends early (n bytes missing)`).
+ *
+ * @example
+ * ```ts
+ * for await (const event of file.readable.pipeThrough(new TarStream())) {
+ *   if (event.type === "entry") console.log(event.entry.name, event.entry.size);
+ * }
+ * ```
+ */
+export class TarStream extends TransformStream<Uint8Array, TarEvent> {
+  constructor() {
+    let parser: TarParser;
+    super({
+      start(controller) {
+        parser = new TarParser((event) => controller.enqueue(event));
+      },
+      transform(piece) {
+        parser.push(piece);
+      },
+      flush() {
+        parser.finish();
+      },
+    });
+  }
+}
+
+/** What the parser expects next. */
+const enum State {
+  /** Collecting a 512-byte header block. */
+  Header,
+  /** Collecting the data of an `x`, `L` or `K` member. */
+  Meta,
+  /** Collecting an old-GNU sparse extension block. */
+  SparseExtension,
+  /** Reading the GNU sparse 1.0 map text at the start of the member data. */
+  MapText,
+  /** Emitting member data. */
+  Data,
+  /** Skipping member data nobody needs (`g`, `V`, data of links and devices). */
+  SkipData,
+  /** Skipping the zero padding after member data. */
+  Padding,
+  /** The end-of-archive marker was seen: everything else is ignored. */
+  Done,
+}
+
+/** The state machine behind {@link TarStream}; header bytes are the only ones it copies. */
+class TarParser {
+  readonly #emit: (event: TarEvent) => void;
+  #state = State.Header;
+  /** Bytes of the stream consumed so far (for messages). */
+  #position = 0;
+  /** Scratch block for headers and extension blocks; only parsed, never emitted. */
+  readonly #block = new Uint8Array(BLOCK_SIZE);
+  #blockFill = 0;
+  #pending: Pending = {};
+  /** The header being handled (member or meta member). */
+  #header: TarHeader | undefined;
+  /** The `x`/`L`/`K` data being collected. */
+  #meta = new Uint8Array(0);
+  #metaFill = 0;
+  /** Bytes left to skip (SkipData, Padding). */
+  #skip = 0;
+  /** Padding to skip once the current member's stored bytes are consumed. */
+  #padding = 0;
+  /** Current member. */
+  #entry: TarEntry | undefined;
+  #storedSize = 0;
+  #map: SparseMap = { offsets: [], sizes: [] };
+  #mapParser: SparseMapTextParser | undefined;
+  /** Data state: stored bytes left, current run, bytes left in it, its next logical offset. */
+  #dataLeft = 0;
+  #run = -1;
+  #runLeft = 0;
+  #logical = 0;
+
+  constructor(emit: (event: TarEvent) => void) {
+    this.#emit = emit;
+  }
+
+  push(piece: Uint8Array): void {
+    let pos = 0;
+    const length = piece.length;
+    while (pos < length) {
+      const before = pos;
+      switch (this.#state) {
+        case State.Header:
+        case State.SparseExtension: {
+          const n = Math.min(BLOCK_SIZE - this.#blockFill, length - pos);
+          this.#block.set(piece.subarray(pos, pos + n), this.#blockFill);
+          this.#blockFill += n;
+          pos += n;
+          if (this.#blockFill === BLOCK_SIZE) {
+            this.#blockFill = 0;
+            const at = this.#position + n - BLOCK_SIZE;
+            if (this.#state === State.Header) this.#onHeader(at);
+            else this.#onSparseExtension();
+          }
+          break;
+        }
+        case State.Meta: {
+          const n = Math.min(this.#meta.length - this.#metaFill, length - pos);
+          this.#meta.set(piece.subarray(pos, pos + n), this.#metaFill);
+          this.#metaFill += n;
+          pos += n;
+          if (this.#metaFill === this.#meta.length) this.#onMeta();
+          break;
+        }
+        case State.MapText: {
+          const parser = this.#mapParser!;
+          pos += parser.push(piece.subarray(pos));
+          if (parser.done) this.#startSparseData(parser.map, this.#storedSize - parser.consumed);
+          break;
+        }
+        case State.Data:
+          pos = this.#onData(piece, pos);
+          break;
+        case State.SkipData:
+        case State.Padding: {
+          const n = Math.min(this.#skip, length - pos);
+          this.#skip -= n;
+          pos += n;
+          if (this.#skip === 0) this.#afterSkip();
+          break;
+        }
+        case State.Done:
+          pos = length;
+          break;
+      }
+      this.#position += pos - before;
+    }
+  }
+
+  finish(): void {
+    const entryName = this.#entry?.name ?? this.#header?.name ?? "";
+    let missing: number;
+    switch (this.#state) {
+      case State.Done:
+        return;
+      case State.Header:
+        // A partial zero block: the end marker of an unpadded tarwriter member, cut short.
+        if (this.#blockFill > 0 && this.#block.subarray(0, this.#blockFill).every((b) => b === 0)) {
+          return;
+        }
+        throw new IncompleteError(
+          this.#blockFill > 0
+            ? `Cannot read the archive: it ends inside a header at byte ${this.#position}`
+            : `Cannot read the archive: it ends before the end-of-archive marker`,
+        );
+      case State.Padding:
+        throw new IncompleteError(
+          `Cannot read the archive: it ends before the end-of-archive marker`,
+        );
+      case State.Meta:
+        missing = this.#meta.length - this.#metaFill;
+        break;
+      case State.SparseExtension:
+        missing = BLOCK_SIZE - this.#blockFill + this.#storedSize;
+        break;
+      case State.MapText:
+        missing = this.#storedSize - this.#mapParser!.consumed;
+        break;
+      case State.Data:
+        missing = this.#dataLeft;
+        break;
+      case State.SkipData:
+        missing = this.#skip;
+        break;
+    }
+    throw new IncompleteError(
+      `Cannot read tar member "${entryName}": the archive ends early (${missing} bytes missing)`,
+    );
+  }
+
+  #onHeader(at: number): void {
+    const block = this.#block;
+    if (isZeroBlock(block)) {
+      this.#state = State.Done;
+      return;
+    }
+    const header = parseHeader(block, at);
+    this.#header = header;
+    this.#entry = undefined;
+    switch (header.typeflag) {
+      case "x":
+        this.#collectMeta(header, MAX_PAX_SIZE);
+        return;
+      case "L":
+      case "K":
+        this.#collectMeta(header, MAX_LONG_NAME);
+        return;
+      case "g":
+      case "V":
+        this.#skipData(header.size);
+        return;
+    }
+    this.#onMember(header);
+  }
+
+  #collectMeta(header: TarHeader, limit: number): void {
+    if (header.size > limit) {
+      throw new DamagedError(
+        `Cannot read tar member "${header.name}": its size ${header.size} is implausible`,
+      );
+    }
+    this.#meta = new Uint8Array(header.size);
+    this.#metaFill = 0;
+    this.#state = State.Meta;
+    if (header.size === 0) this.#onMeta();
+  }
+
+  #onMeta(): void {
+    const header = this.#header!;
+    const data = this.#meta;
+    this.#meta = new Uint8Array(0);
+    if (header.typeflag === "x") applyPaxRecords(this.#pending, parsePaxRecords(data, header.name));
+    else {
+      const nul = data.indexOf(0);
+      const text = new TextDecoder().decode(nul < 0 ? data : data.subarray(0, nul));
+      if (header.typeflag === "L") this.#pending.longName = text;
+      else this.#pending.longLink = text;
+    }
+    this.#skip = paddingAfter(data.length);
+    this.#state = State.Padding;
+    if (this.#skip === 0) this.#state = State.Header;
+  }
+
+  #onMember(header: TarHeader): void {
+    const p = this.#pending;
+    this.#pending = {};
+    const kind = kindOf(header.typeflag);
+    const entry: TarEntry = {
+      name: p.sparseName ?? p.path ?? p.longName ?? header.name,
+      kind,
+      typeflag: header.typeflag,
+      mode: header.mode,
+      mtime: p.mtime ?? header.mtime,
+      linkname: p.linkpath ?? p.longLink ?? header.linkname,
+      size: 0,
+      sparse: false,
+    };
+    this.#entry = entry;
+    const stored = p.size ?? header.size;
+    this.#storedSize = stored;
+    this.#padding = paddingAfter(stored);
+    if (header.typeflag === "S") {
+      const map: SparseMap = { offsets: [], sizes: [] };
+      const sparse = readOldGnuSparseHeader(this.#block, map);
+      entry.size = sparse.realsize;
+      entry.sparse = true;
+      this.#map = map;
+      if (sparse.isExtended) this.#state = State.SparseExtension;
+      else this.#startSparseData(map, stored);
+    } else if (kind === "file" && p.sparseMajor === 1) {
+      if (p.sparseRealsize === undefined) {
+        throw new DamagedError(
+          `Cannot read tar member "${entry.name}": its pax header has no GNU.sparse.realsize`,
+        );
+      }
+      entry.size = p.sparseRealsize;
+      entry.sparse = true;
+      this.#mapParser = new SparseMapTextParser(stored, entry.name);
+      this.#state = State.MapText;
+    } else if (kind === "file" && p.sparseMap !== undefined) {
+      entry.size = p.sparseRealsize ?? stored;
+      entry.sparse = true;
+      this.#startSparseData(p.sparseMap, stored);
+    } else if (kind === "file") {
+      entry.size = stored;
+      this.#startData({ offsets: [0], sizes: [stored] }, stored);
+    } else {
+      this.#emit({ type: "entry", entry });
+      this.#emit({ type: "end" });
+      this.#skipData(stored);
+    }
+  }
+
+  #onSparseExtension(): void {
+    if (!readOldGnuSparseExtension(this.#block, this.#map)) {
+      this.#startSparseData(this.#map, this.#storedSize);
+    }
+  }
+
+  #startSparseData(map: SparseMap, stored: number): void {
+    const entry = this.#entry!;
+    validateSparseMap(map, entry.size, stored, entry.name);
+    this.#startData(map, stored);
+  }
+
+  #startData(map: SparseMap, stored: number): void {
+    this.#emit({ type: "entry", entry: this.#entry! });
+    this.#map = map;
+    this.#mapParser = undefined;
+    this.#dataLeft = stored;
+    this.#run = -1;
+    this.#runLeft = 0;
+    this.#state = State.Data;
+    if (stored === 0) this.#endData();
+  }
+
+  #onData(piece: Uint8Array, start: number): number {
+    let pos = start;
+    const { offsets, sizes } = this.#map;
+    while (pos < piece.length) {
+      while (this.#runLeft === 0) {
+        this.#run++;
+        this.#runLeft = sizes[this.#run]!;
+        this.#logical = offsets[this.#run]!;
+      }
+      const n = Math.min(this.#runLeft, piece.length - pos);
+      this.#emit({ type: "data", offset: this.#logical, bytes: piece.subarray(pos, pos + n) });
+      pos += n;
+      this.#logical += n;
+      this.#runLeft -= n;
+      this.#dataLeft -= n;
+      if (this.#dataLeft === 0) {
+        this.#endData();
+        break;
+      }
+    }
+    return pos;
+  }
+
+  #endData(): void {
+    this.#emit({ type: "end" });
+    this.#entry = undefined;
+    this.#skip = this.#padding;
+    this.#state = this.#skip === 0 ? State.Header : State.Padding;
+  }
+
+  #skipData(size: number): void {
+    this.#skip = size;
+    this.#padding = paddingAfter(size);
+    this.#state = State.SkipData;
+    if (size === 0) this.#afterSkip();
+  }
+
+  #afterSkip(): void {
+    if (this.#state === State.SkipData && this.#padding !== 0) {
+      this.#skip = this.#padding;
+      this.#state = State.Padding;
+      return;
+    }
+    this.#state = State.Header;
+  }
+}
