@@ -75,7 +75,10 @@ async function run(args: string[], signal: AbortSignal): Promise<void> {
     info: (message) => console.error(message),
     warn: (message) => console.error(`warning: ${message}`),
     ...(values.verbose
-      ? { fileDone: (path: string, size: number) => console.error(`restored ${path} (${formatSize(size)})`) }
+      ? {
+        fileDone: (path: string, size: number) =>
+          console.error(`restored ${path} (${formatSize(size)})`),
+      }
       : {}),
   };
   const passphrase = passphraseGetter({
@@ -103,7 +106,9 @@ async function run(args: string[], signal: AbortSignal): Promise<void> {
         force: values.force ?? false,
       });
       console.error(
-        `Restored ${summary.files} files (${formatSize(summary.bytes)}) from a format-${summary.format} backup into "${values.output}"`,
+        `Restored ${summary.files} files (${
+          formatSize(summary.bytes)
+        }) from a format-${summary.format} backup into "${values.output}"`,
       );
       return;
     }

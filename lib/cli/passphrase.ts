@@ -31,7 +31,9 @@ export function stripOneNewline(bytes: Uint8Array): Uint8Array {
   return bytes.subarray(0, end);
 }
 
-async function readAll(reader: { read(p: Uint8Array): Promise<number | null> }): Promise<Uint8Array> {
+async function readAll(
+  reader: { read(p: Uint8Array): Promise<number | null> },
+): Promise<Uint8Array> {
   const pieces: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -40,7 +42,9 @@ async function readAll(reader: { read(p: Uint8Array): Promise<number | null> }):
     if (n === null) break;
     pieces.push(buffer.subarray(0, n));
     total += n;
-    if (total > 1024 * 1024) throw new UsageError("Cannot read the passphrase: input is over 1 MiB");
+    if (total > 1024 * 1024) {
+      throw new UsageError("Cannot read the passphrase: input is over 1 MiB");
+    }
   }
   const out = new Uint8Array(total);
   let at = 0;

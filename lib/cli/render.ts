@@ -24,7 +24,11 @@ export function renderInfo(info: BackupInfo): string[] {
   const header = info.header;
   if (info.format === 2 && header === undefined) lines.push("Header:       none (R2-beta3)");
   if (header) {
-    lines.push(`Encrypted:    ${header.encrypted === undefined ? "unknown" : header.encrypted ? "yes" : "no"}`);
+    lines.push(
+      `Encrypted:    ${
+        header.encrypted === undefined ? "unknown" : header.encrypted ? "yes" : "no"
+      }`,
+    );
     lines.push(
       `Compressed:   ${
         header.compressed === undefined
@@ -35,10 +39,14 @@ export function renderInfo(info: BackupInfo): string[] {
       }`,
     );
     lines.push(`Integrity:    ${header.hmacAlgorithm}`);
-    if (header.version !== 4 && header.encrypted) lines.push(`Cipher:       ${header.cryptoAlgorithm}`);
+    if (header.version !== 4 && header.encrypted) {
+      lines.push(`Cipher:       ${header.cryptoAlgorithm}`);
+    }
     if (header.backupId) lines.push(`Backup id:    ${header.backupId}`);
   }
-  if (info.kdf) lines.push(`Key derivation: ${info.kdf === "md5" ? "MD5 (OpenSSL 1.0)" : "SHA-256"}`);
+  if (info.kdf) {
+    lines.push(`Key derivation: ${info.kdf === "md5" ? "MD5 (OpenSSL 1.0)" : "SHA-256"}`);
+  }
   lines.push("", "VMs in this backup:");
   const rows = info.vms.map((vm) => [
     vm.name,

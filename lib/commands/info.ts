@@ -7,7 +7,7 @@
 import type { VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { BackupHeader } from "../format/header.ts";
-import { type OpenOptions, openBackup } from "../format/open.ts";
+import { openBackup, type OpenOptions } from "../format/open.ts";
 
 /** What `info` reports. */
 export interface BackupInfo {

@@ -8,7 +8,7 @@
 import { ownerOf } from "../catalog/mod.ts";
 import { InterruptedError, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
-import { type Backup, type OpenOptions, openBackup } from "../format/open.ts";
+import { type Backup, openBackup, type OpenOptions } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
@@ -53,7 +53,10 @@ export function outputPathFor(backup: Backup, member: string): string {
  * @throws {OutputError} When the output cannot be written (exists, disk full).
  * @throws {DamagedError | IncompleteError | PassphraseError} When the backup cannot be read.
  */
-export async function restoreBackup(path: string, options: RestoreOptions): Promise<RestoreSummary> {
+export async function restoreBackup(
+  path: string,
+  options: RestoreOptions,
+): Promise<RestoreSummary> {
   const reporter = options.reporter ?? silentReporter;
   const backup = await openBackup(path, options);
   const summary: RestoreSummary = { format: backup.format, files: 0, bytes: 0 };

@@ -5,7 +5,7 @@
  */
 
 import { InterruptedError } from "../errors.ts";
-import { type OpenOptions, openBackup } from "../format/open.ts";
+import { openBackup, type OpenOptions } from "../format/open.ts";
 import { NullWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { forEachItem, selectionFor } from "./run_items.ts";

@@ -10,7 +10,7 @@ import { decryptScryptFile } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { ChunkHmac, findHmacDigest, hexDigestsEqual, parseHmacFile } from "../verify/mod.ts";
-import { chunkEntryName, parseChunkName } from "./chunk_name.ts";
+import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 
 /** Largest `.hmac` entry accepted (the official client's limit). */
@@ -46,7 +46,9 @@ async function nextChunkOf(
     : undefined;
   if (orphanHmac?.item === item) {
     throw new IncompleteError(
-      `Cannot read item "${item}": chunk "${entry.name.slice(0, -5)}" is missing ("${entry.name}" is there)`,
+      `Cannot read item "${item}": chunk "${
+        entry.name.slice(0, -5)
+      }" is missing ("${entry.name}" is there)`,
     );
   }
   const parsed = parseChunkName(entry.name, enc);

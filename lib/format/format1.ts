@@ -49,7 +49,9 @@ export async function openFormatOne(dir: string, reporter: Reporter): Promise<Ba
   const users = (await listDir(`${dir}/dom0-home`)).filter((e) => e.isDirectory).map((e) => e.name);
   const catalog = catalogForFormat1(qubesXml, present, users);
   reporter.info("Format 1: a plain directory, no encryption");
-  const paths = catalog.vms.filter((vm) => vm.included && vm.backupPath).map((vm) => vm.backupPath!);
+  const paths = catalog.vms.filter((vm) => vm.included && vm.backupPath).map((vm) =>
+    vm.backupPath!
+  );
   if (catalog.dom0Home) paths.push(catalog.dom0Home.backupPath);
   return {
     format: 1,
@@ -93,7 +95,10 @@ async function* walk(root: string, rel: string): AsyncGenerator<TarEvent> {
     yield { type: "entry", entry: { ...base, kind: "symlink", typeflag: "2", linkname, size: 0 } };
     yield { type: "end" };
   } else if (info.isDirectory) {
-    yield { type: "entry", entry: { ...base, kind: "directory", typeflag: "5", linkname: "", size: 0 } };
+    yield {
+      type: "entry",
+      entry: { ...base, kind: "directory", typeflag: "5", linkname: "", size: 0 },
+    };
     yield { type: "end" };
     for (const entry of await listDir(path)) yield* walk(root, `${rel}/${entry.name}`);
   } else if (info.isFile) {
@@ -116,7 +121,9 @@ async function* fileData(path: string, size: number): AsyncGenerator<TarEvent> {
     while (filled < buffer.length) {
       const n = await file.read(buffer.subarray(filled));
       if (n === null) {
-        throw new DamagedError(`Cannot read "${path}": it ended early (it shrank while being read)`);
+        throw new DamagedError(
+          `Cannot read "${path}": it ended early (it shrank while being read)`,
+        );
       }
       filled += n;
     }

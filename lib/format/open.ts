@@ -18,8 +18,13 @@ import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
 import { digestName, findHmacDigest, parseHmacFile } from "../verify/mod.ts";
-import { parseChunkName } from "./chunk_name.ts";
-import { hmacVerifiedChunks, type HmacContext, scryptVerifiedChunks, skipChunks } from "./chunks.ts";
+import { parseChunkName } from "../outer/mod.ts";
+import {
+  type HmacContext,
+  hmacVerifiedChunks,
+  scryptVerifiedChunks,
+  skipChunks,
+} from "./chunks.ts";
 import { EntryQueue } from "./entry_queue.ts";
 import { type BackupHeader, parseBackupHeader } from "./header.ts";
 import { memberInItem } from "./item_scope.ts";
@@ -141,7 +146,9 @@ async function readHeader(
     }
     const header = parseBackupHeader(authentic);
     if (header.version !== 4 || !header.backupId) {
-      throw new DamagedError(`Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`);
+      throw new DamagedError(
+        `Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`,
+      );
     }
     return header;
   }
@@ -153,7 +160,9 @@ async function readHeader(
   }
   const header = parseBackupHeader(headerBytes);
   if (header.version === 4) {
-    throw new DamagedError(`Cannot read "backup-header": version 4 needs an scrypt-protected header`);
+    throw new DamagedError(
+      `Cannot read "backup-header": version 4 needs an scrypt-protected header`,
+    );
   }
   return header;
 }

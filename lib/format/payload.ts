@@ -11,8 +11,18 @@
  * @module
  */
 
-import { type Compression, compressionForFilter, decompressStream, detectCompression } from "../compress/mod.ts";
-import { type KdfDigest, OPENSSL_MAGIC, OpensslDecryptStream, peekOpensslPlaintext } from "../crypto/mod.ts";
+import {
+  type Compression,
+  compressionForFilter,
+  decompressStream,
+  detectCompression,
+} from "../compress/mod.ts";
+import {
+  type KdfDigest,
+  OPENSSL_MAGIC,
+  OpensslDecryptStream,
+  peekOpensslPlaintext,
+} from "../crypto/mod.ts";
 import { DamagedError } from "../errors.ts";
 import { sniff } from "../streams/mod.ts";
 import { hasValidChecksum, isZeroBlock, joinVolumes } from "../tar/mod.ts";
@@ -147,7 +157,9 @@ export async function decodeVolume(
   ) {
     ({ head, stream } = await sniff(stream.pipeThrough(decompressStream("zlib")), 16));
     if (!startsWith(head, OPENSSL_MAGIC)) {
-      throw new DamagedError(`Cannot decode chunk "${name}": zlib data does not hold openssl output`);
+      throw new DamagedError(
+        `Cannot decode chunk "${name}": zlib data does not hold openssl output`,
+      );
     }
   }
   const encrypted = claimsEncrypted !== false && startsWith(head, OPENSSL_MAGIC);

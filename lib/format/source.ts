@@ -6,7 +6,12 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { type ByteReader, type OuterEntry, readBackupDirectory, readOuterArchive } from "../outer/mod.ts";
+import {
+  type ByteReader,
+  type OuterEntry,
+  readBackupDirectory,
+  readOuterArchive,
+} from "../outer/mod.ts";
 
 /** An opened backup location. */
 export type Source =

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseChunkName } from "./chunk_name.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { DEFAULT_MAX_ENTRY_SIZE, readFull } from "./tar_reader.ts";
 import type { OuterArchiveOptions, OuterEntry } from "./tar_reader.ts";
@@ -78,7 +79,7 @@ export function orderBackupFiles<T extends { name: string }>(files: T[]): T[] {
   }
   const chunks: { file: T; item: string; index: number; hmac: T | undefined }[] = [];
   for (const file of byName.values()) {
-    const parsed = parseChunkName(file.name);
+    const parsed = parseChunkName(file.name, file.name.endsWith(".enc"));
     if (!parsed) continue;
     const hmac = byName.get(`${file.name}.hmac`);
     chunks.push({ file, ...parsed, hmac });
@@ -94,21 +95,6 @@ export function orderBackupFiles<T extends { name: string }>(files: T[]): T[] {
   );
   const rest = [...byName.values()].sort((a, b) => compare(a.name, b.name));
   return [...first, ...chunks.flatMap((c) => c.hmac ? [c.file, c.hmac] : [c.file]), ...rest];
-}
-
-/**
- * Splits a chunk name (`vm5/private.img.003`, `vm3/..1000`, `qubes.xml.000.enc`) at its last
- * dot (after removing `.enc`).
- *
- * @param name The file name.
- * @returns The item and numeric index, or undefined if the name is not a chunk's.
- */
-export function parseChunkName(name: string): Pick<Chunk, "item" | "index"> | undefined {
-  const base = name.endsWith(".enc") ? name.slice(0, -4) : name;
-  const dot = base.lastIndexOf(".");
-  const digits = base.slice(dot + 1);
-  if (dot < 0 || !/^[0-9]{3,15}$/.test(digits)) return undefined;
-  return { item: base.slice(0, dot), index: Number(digits) };
 }
 
 function compare(a: string, b: string): number {

@@ -11,4 +11,5 @@
 
 export { DEFAULT_MAX_ENTRY_SIZE, readFull, readOuterArchive } from "./tar_reader.ts";
 export type { ByteReader, OuterArchiveOptions, OuterEntry } from "./tar_reader.ts";
-export { orderBackupFiles, parseChunkName, readBackupDirectory } from "./directory.ts";
+export { orderBackupFiles, readBackupDirectory } from "./directory.ts";
+export { chunkEntryName, type ChunkName, parseChunkName } from "./chunk_name.ts";

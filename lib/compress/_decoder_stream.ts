@@ -1,0 +1,117 @@
+/**
+ * Turns a pull-driven decoder (an async generator over the input pieces) into a stream pair,
+ * with backpressure, large output pieces and one error shape.
+ *
+ * @module
+ */
+
+import { DamagedError, RecoverError } from "../errors.ts";
+import type { Compression } from "./compression.ts";
+
+/**
+ * A decoder: reads compressed pieces from `input` and yields decompressed pieces. It only runs
+ * while its output is being read, so memory stays bounded whatever the compression ratio.
+ */
+export type Decoder = (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
+
+/** Pieces smaller than this are gathered before they are handed on. */
+export const MIN_PIECE = 256 * 1024;
+
+/** The size of the output buffers that decoders fill. */
+export const OUTPUT_PIECE = 1024 * 1024;
+
+/** Wraps an error of the upstream stream so that it passes through the decoder unchanged. */
+class UpstreamError {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Makes a stream pair that runs `decode` over what is written to it.
+ *
+ * Errors that are not already a {@linkcode RecoverError} become
+ * `DamagedError("Cannot decompress <kind> data: <reason>")`; errors of the upstream stream
+ * pass unchanged. A decoding error also errors the writable side, so a `pipeTo` into it fails.
+ */
+export function decoderStream(
+  kind: Compression,
+  decode: Decoder,
+): TransformStream<Uint8Array, Uint8Array> {
+  const { writable, readable: source } = new TransformStream<Uint8Array, Uint8Array>();
+  const reader = source.getReader();
+  async function* input(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        throw new UpstreamError(error);
+      }
+      if (result.done) return;
+      if (result.value.length > 0) yield result.value;
+    }
+  }
+  const output = gather(decode(input()))[Symbol.asyncIterator]();
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const result = await output.next();
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      } catch (thrown) {
+        const error = describe(kind, thrown);
+        controller.error(error);
+        await reader.cancel(error).catch(() => {});
+      }
+    },
+    async cancel(reason) {
+      await reader.cancel(reason).catch(() => {});
+      await output.return(undefined).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return { writable, readable };
+}
+
+function describe(kind: Compression, thrown: unknown): unknown {
+  if (thrown instanceof UpstreamError) return thrown.error;
+  if (thrown instanceof RecoverError) return thrown;
+  const reason = thrown instanceof Error ? thrown.message : String(thrown);
+  return new DamagedError(`Cannot decompress ${kind} data: ${reason}`, { cause: thrown });
+}
+
+/** Hands on pieces of at least {@linkcode MIN_PIECE} bytes (except the last), copying only small ones. */
+async function* gather(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  for await (const piece of pieces) {
+    if (piece.length === 0) continue;
+    if (heldBytes === 0 && piece.length >= MIN_PIECE) {
+      yield piece;
+      continue;
+    }
+    held.push(piece);
+    heldBytes += piece.length;
+    if (heldBytes >= MIN_PIECE) {
+      yield concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+    }
+  }
+  if (heldBytes > 0) yield concat(held, heldBytes);
+}
+
+/** Joins pieces into one new buffer of `length` bytes. */
+export function concat(pieces: readonly Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1 && pieces[0]!.length === length) return pieces[0]!;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.length;
+  }
+  return joined;
+}
+
+/** The message tail used by every codec when the input stops inside a member, stream or frame. */
+export function endsEarly(kind: Compression, where: string): DamagedError {
+  return new DamagedError(`Cannot decompress ${kind} data: it ends early, inside ${where}`);
+}
