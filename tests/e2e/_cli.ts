@@ -61,7 +61,11 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
 
 /** Runs a shell command line (for fixture surgery), failing loudly. */
 export async function sh(script: string): Promise<string> {
-  const out = await new Deno.Command("bash", { args: ["-c", script], stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command("bash", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   if (!out.success) {
     throw new Error(`Command failed: ${script}\n${new TextDecoder().decode(out.stderr)}`);

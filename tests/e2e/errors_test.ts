@@ -68,7 +68,9 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
     };
 
     await t.step("wrong passphrase: exit 3", async () => {
-      const result = await runCli(["restore", built.path, "-o", `${root}/o1`], { passphrase: "nope" });
+      const result = await runCli(["restore", built.path, "-o", `${root}/o1`], {
+        passphrase: "nope",
+      });
       const line = assertOneLineError(result, 3);
       assert.match(line, /wrong passphrase or damaged header/);
       assert.deepEqual(await listFiles(`${root}/o1`), []);
@@ -83,7 +85,10 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
         return kept;
       });
       const out = `${root}/o2`;
-      const line = assertOneLineError(await runCli(["restore", file, "-o", out], { passphrase: PASS }), 4);
+      const line = assertOneLineError(
+        await runCli(["restore", file, "-o", out], { passphrase: PASS }),
+        4,
+      );
       assert.match(line, /Cannot verify chunk "vm5\/private\.img\.001": HMAC does not match/);
       const files = await listFiles(out);
       assert.ok(!files.includes("./work/private.img"), files.join());
@@ -115,7 +120,10 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
         Promise.resolve(kept.filter((n) => n !== last && n !== `${last}.hmac`))
       );
       const out = `${root}/o5`;
-      const line = assertOneLineError(await runCli(["restore", file, "-o", out], { passphrase: PASS }), 5);
+      const line = assertOneLineError(
+        await runCli(["restore", file, "-o", out], { passphrase: PASS }),
+        5,
+      );
       assert.match(line, /private\.img/);
       assert.ok(!(await listFiles(out)).includes("./work/private.img"));
     });
@@ -134,7 +142,9 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
         const a = `${dir}/vm5/firewall.xml.000`;
         const b = `${dir}/vm5/whitelisted-appmenus.list.000`;
         await sh(`mv '${a}' '${dir}/tmp' && mv '${b}' '${a}' && mv '${dir}/tmp' '${b}'`);
-        await sh(`mv '${a}.hmac' '${dir}/tmp' && mv '${b}.hmac' '${a}.hmac' && mv '${dir}/tmp' '${b}.hmac'`);
+        await sh(
+          `mv '${a}.hmac' '${dir}/tmp' && mv '${b}.hmac' '${a}.hmac' && mv '${dir}/tmp' '${b}.hmac'`,
+        );
         return kept;
       });
       const line = assertOneLineError(await runCli(["verify", file], { passphrase: PASS }), 4);
@@ -145,7 +155,10 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       const file = await variant(async (dir, kept) => {
         await Deno.writeTextFile(
           `${dir}/backup-header`,
-          (await Deno.readTextFile(`${dir}/backup-header`)).replace("encrypted=True", "encrypted=False"),
+          (await Deno.readTextFile(`${dir}/backup-header`)).replace(
+            "encrypted=True",
+            "encrypted=False",
+          ),
         );
         return kept;
       });
@@ -169,7 +182,9 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       const line = assertOneLineError(again, 7);
       assert.match(line, /exists \(use --force to replace it\)/);
       assert.equal(await Deno.readTextFile(`${out}/work/firewall.xml`), "edited by the user\n");
-      const forced = await runCli(["restore", built.path, "-o", out, "--force"], { passphrase: PASS });
+      const forced = await runCli(["restore", built.path, "-o", out, "--force"], {
+        passphrase: PASS,
+      });
       assert.equal(forced.code, 0, forced.stderr);
       assert.notEqual(await Deno.readTextFile(`${out}/work/firewall.xml`), "edited by the user\n");
     });

@@ -93,7 +93,8 @@ Deno.test("restore reads format 2 from stdin, from an untarred directory, and on
     await t.step("an untarred backup directory", async () => {
       const dir = `${root}/untarred`;
       await Deno.mkdir(dir);
-      const untar = await new Deno.Command("tar", { args: ["-xif", built.path, "-C", dir] }).output();
+      const untar = await new Deno.Command("tar", { args: ["-xif", built.path, "-C", dir] })
+        .output();
       assert.ok(untar.success);
       const out = `${root}/out-dir`;
       const result = await runCli(["restore", dir, "--output", out], { passphrase: PASS });

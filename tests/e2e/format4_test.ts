@@ -28,7 +28,10 @@ Deno.test("restore of format 4 backups made by the real tools is bit-exact", asy
       ["bzip2", { compressed: true, compressionFilter: "bzip2" }],
       ["xz", { compressed: true, compressionFilter: "xz" }],
       ["zstd", { compressed: true, compressionFilter: "zstd" }],
-      ["volumes as PAX sparse 1.0 (like qubes.tarwriter)", { compressed: true, v4Tar: "pax-sparse" }],
+      ["volumes as PAX sparse 1.0 (like qubes.tarwriter)", {
+        compressed: true,
+        v4Tar: "pax-sparse",
+      }],
       ["an empty trailing chunk", { compressed: true, trailingEmptyChunk: true }],
       ["chunks of 64 KiB", { compressed: true, chunkBytes: 65536 }],
     ];
@@ -76,7 +79,13 @@ Deno.test("restore of a format 4 backup at scrypt's default cost", async () => {
       format: 4,
       passphrase: PASS,
       compressed: true,
-      vms: [{ name: work.name, qid: work.qid, kind: "app", dir: work.dir, items: ["firewall.xml"] }],
+      vms: [{
+        name: work.name,
+        qid: work.qid,
+        kind: "app",
+        dir: work.dir,
+        items: ["firewall.xml"],
+      }],
     }, root);
     const out = `${root}/out`;
     const result = await runCli(["restore", built.path, "--output", out], { passphrase: PASS });

@@ -1,0 +1,43 @@
+/**
+ * The project's promises about itself: the demo works, and the binary gets exactly the
+ * permissions that `deno task recover` (and so the end-to-end tests) run with.
+ */
+
+import assert from "node:assert/strict";
+
+const root = new URL("../", import.meta.url).pathname;
+const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks;
+
+function permissionsOf(command: string): string[] {
+  return command.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+}
+
+Deno.test("deno.json: compile bakes in exactly the permissions recover runs with", () => {
+  const recover = permissionsOf(tasks.recover!);
+  assert.deepEqual(recover, [
+    "--allow-read",
+    "--allow-write",
+    "--allow-env=QUBES_BACKUP_PASSPHRASE,NO_COLOR",
+  ]);
+  const builds = tasks.compile!.split("&&");
+  assert.equal(builds.length, 2);
+  for (const build of builds) assert.deepEqual(permissionsOf(build), recover);
+  assert.match(tasks.compile!, /x86_64-unknown-linux-gnu/);
+  assert.match(tasks.compile!, /aarch64-unknown-linux-gnu/);
+  assert.deepEqual(permissionsOf(tasks.demo!), recover);
+});
+
+Deno.test("deno task demo restores the sample backup and checks every file", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "--quiet", "demo"],
+    cwd: root,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, stdout + new TextDecoder().decode(out.stderr));
+  assert.match(stdout, /Every restored file matches the original bit for bit\./);
+  assert.match(stdout, /Buy milk\./);
+  assert.doesNotMatch(stdout, /BAD/);
+});
