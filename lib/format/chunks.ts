@@ -12,6 +12,7 @@ import type { OuterEntry } from "../outer/mod.ts";
 import { ChunkHmac, findHmacDigest, hexDigestsEqual, parseHmacFile } from "../verify/mod.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
+import type { PrefetchedEntry } from "./scrypt_prefetch.ts";
 
 /** Largest `.hmac` entry accepted (the official client's limit). */
 const MAX_HMAC_SIZE = 4096;
@@ -111,9 +112,19 @@ export async function* hmacVerifiedChunks(
   }
 }
 
+/** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */
+export function chunkPassword(ctx: ScryptContext, entryName: string): Uint8Array {
+  const prefix = new TextEncoder().encode(`${ctx.backupId}!${entryName.replace(/\.enc$/, "")}!`);
+  const password = new Uint8Array(prefix.length + ctx.passphrase.length);
+  password.set(prefix);
+  password.set(ctx.passphrase, prefix.length);
+  return password;
+}
+
 /**
  * Yields the decrypted chunks of `item` (format 4); each `.enc` file is authenticated by its
- * scrypt HMACs, under a passphrase that binds it to its name and backup id.
+ * scrypt HMACs, under a passphrase that binds it to its name and backup id. Keys derived
+ * ahead of time (see `scrypt_prefetch.ts`) are used when the entry carries them.
  *
  * @throws {DamagedError} For a chunk that fails authentication.
  * @throws {IncompleteError} For a missing chunk.
@@ -123,19 +134,22 @@ export async function* scryptVerifiedChunks(
   item: string,
   ctx: ScryptContext,
 ): AsyncGenerator<Uint8Array> {
-  const encoder = new TextEncoder();
   for (let index = 0;; index++) {
     const entry = await nextChunkOf(queue, item, index, true);
     if (entry === undefined) return;
     await queue.next();
     const data = await entry.read();
-    const chunk = entry.name.slice(0, -4);
-    const prefix = encoder.encode(`${ctx.backupId}!${chunk}!`);
-    const password = new Uint8Array(prefix.length + ctx.passphrase.length);
-    password.set(prefix);
-    password.set(ctx.passphrase, prefix.length);
+    const password = chunkPassword(ctx, entry.name);
+    const early = (entry as Partial<PrefetchedEntry>).keys;
+    let plain: Uint8Array;
     try {
-      yield await decryptScryptFile(data, password);
+      try {
+        plain = await decryptScryptFile(data, password, early && await early);
+      } catch (error) {
+        // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
+        if (!(error instanceof PassphraseError)) throw error;
+        plain = await decryptScryptFile(data, password);
+      }
     } catch (error) {
       if (error instanceof PassphraseError) {
         throw new DamagedError(
@@ -145,6 +159,7 @@ export async function* scryptVerifiedChunks(
       }
       throw renamed(entry.name, error, "decrypt chunk");
     }
+    yield plain;
   }
 }
 

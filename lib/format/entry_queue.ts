@@ -35,6 +35,16 @@ export class EntryQueue {
     return entry;
   }
 
+  /**
+   * Puts a stage between the queue and the entries still to come (used for format 4's
+   * prefetching). Only allowed when no entry is being peeked.
+   */
+  pipe(stage: (rest: AsyncIterable<OuterEntry>) => AsyncIterable<OuterEntry>): void {
+    if (this.#hasPeeked) throw new Error("Cannot add a stage while an entry is peeked");
+    const rest = this.#source;
+    this.#source = stage({ [Symbol.asyncIterator]: () => rest })[Symbol.asyncIterator]();
+  }
+
   /** Ends the underlying iteration (closes files). */
   async close(): Promise<void> {
     await this.#source.return?.();

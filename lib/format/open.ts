@@ -13,18 +13,19 @@
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import { decryptScryptFile, type KdfDigest } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, UnsupportedError } from "../errors.ts";
-import type { OuterEntry } from "../outer/mod.ts";
+import { type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
 import { digestName, findHmacDigest, parseHmacFile } from "../verify/mod.ts";
-import { parseChunkName } from "../outer/mod.ts";
 import {
+  chunkPassword,
   type HmacContext,
   hmacVerifiedChunks,
   scryptVerifiedChunks,
   skipChunks,
 } from "./chunks.ts";
+import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { EntryQueue } from "./entry_queue.ts";
 import { type BackupHeader, parseBackupHeader } from "./header.ts";
 import { memberInItem } from "./item_scope.ts";
@@ -211,6 +212,15 @@ async function openArchive(
       ),
   };
   const enc = format === 4;
+  if (enc) {
+    const ctx = { backupId: header!.backupId!, passphrase };
+    queue.pipe((rest) =>
+      prefetchScryptEntries(
+        rest,
+        (name) => name.endsWith(".enc") ? chunkPassword(ctx, name) : undefined,
+      )
+    );
+  }
 
   const makeItem = (name: string, catalog: Catalog | undefined): BackupItem => {
     let started = false;

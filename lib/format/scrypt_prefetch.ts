@@ -1,0 +1,94 @@
+/**
+ * Format 4 costs one scrypt key derivation per chunk (about a second or more at Qubes' cost,
+ * Qubes issue 6362). Derivations run off the main thread, so the next chunks are read and their
+ * keys derived while the current one is decrypted and written: both cores stay busy.
+ *
+ * @module
+ */
+
+import { deriveScryptKeys, parseScryptHeader, type ScryptKeys } from "../crypto/mod.ts";
+import type { OuterEntry } from "../outer/mod.ts";
+
+/** An outer entry already read into memory, with its scrypt keys being derived. */
+export interface PrefetchedEntry extends OuterEntry {
+  /** Keys for this chunk's scrypt file, derived in the background; undefined if not a chunk. */
+  readonly keys: Promise<ScryptKeys> | undefined;
+}
+
+/**
+ * How many chunks to read and derive keys for ahead of the one being decrypted: one per core,
+ * at most two (each derivation needs `128 * r * N` bytes, 1 GiB at logN 20).
+ */
+export const PREFETCH_DEPTH = Math.max(1, Math.min(2, navigator.hardwareConcurrency ?? 1));
+
+/**
+ * Reads entries ahead of the consumer and starts each chunk's key derivation at once.
+ *
+ * @param entries The remaining outer entries (after the header).
+ * @param passwordFor The scrypt password of an entry, or undefined when it is not a chunk.
+ * @param depth Entries kept ready ahead of the consumer.
+ */
+export async function* prefetchScryptEntries(
+  entries: AsyncIterable<OuterEntry>,
+  passwordFor: (name: string) => Uint8Array | undefined,
+  depth = PREFETCH_DEPTH,
+): AsyncGenerator<PrefetchedEntry> {
+  const source = entries[Symbol.asyncIterator]();
+  // Reads must stay in archive order: each one starts when the previous one is done.
+  let previous: Promise<unknown> = Promise.resolve();
+  const fetchOne = (): Promise<PrefetchedEntry | undefined> => {
+    const next = previous.then(async () => {
+      const result = await source.next();
+      if (result.done) return undefined;
+      return prepare(result.value, await result.value.read(), passwordFor(result.value.name));
+    });
+    previous = next.catch(() => {});
+    return next;
+  };
+  const window: Promise<PrefetchedEntry | undefined>[] = [];
+  for (let i = 0; i < depth; i++) window.push(fetchOne());
+  try {
+    for (;;) {
+      const entry = await window.shift()!;
+      if (entry === undefined) return;
+      window.push(fetchOne());
+      yield entry;
+    }
+  } finally {
+    // Settle what is in flight so no rejection goes unhandled, then release the source.
+    await Promise.allSettled(window.map((p) => p.then((e) => e?.keys)));
+    await source.return?.();
+  }
+}
+
+function prepare(
+  entry: OuterEntry,
+  data: Uint8Array,
+  password: Uint8Array | undefined,
+): PrefetchedEntry {
+  let keys: Promise<ScryptKeys> | undefined;
+  if (password !== undefined) {
+    try {
+      keys = deriveScryptKeys(password, parseScryptHeader(data));
+    } catch (error) {
+      keys = Promise.reject(error);
+    }
+    keys.catch(() => {});
+  }
+  let consumed = false;
+  return {
+    name: entry.name,
+    size: entry.size,
+    keys,
+    read(onPiece) {
+      if (consumed) throw new Error(`Entry "${entry.name}" was already read`);
+      consumed = true;
+      onPiece?.(data);
+      return Promise.resolve(data);
+    },
+    skip() {
+      consumed = true;
+      return Promise.resolve();
+    },
+  };
+}
