@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { backupInfo, restoreBackup, verifyBackup } from "./lib/commands/mod.ts";
 import { passphraseGetter } from "./lib/cli/passphrase.ts";
+import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
 import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
 import type { Reporter } from "./lib/reporter.ts";
@@ -61,7 +62,7 @@ function parse(args: string[]) {
   }
 }
 
-async function run(args: string[], signal: AbortSignal): Promise<void> {
+async function run(args: string[], signal: AbortSignal, progress: ProgressLine): Promise<void> {
   const { values, positionals } = parse(args);
   if (values.help || positionals.length === 0) {
     console.log(USAGE);
@@ -71,14 +72,16 @@ async function run(args: string[], signal: AbortSignal): Promise<void> {
   const [command, backup, ...extra] = positionals;
   if (backup === undefined) throw new UsageError(`"${command}" needs a BACKUP argument`);
   if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}"`);
+  const say = (message: string) => {
+    progress.clear();
+    console.error(message);
+  };
   const reporter: Reporter = {
-    info: (message) => console.error(message),
-    warn: (message) => console.error(`warning: ${message}`),
+    info: say,
+    warn: (message) => say(`warning: ${message}`),
+    progress: (read, total) => progress.update(read, total),
     ...(values.verbose
-      ? {
-        fileDone: (path: string, size: number) =>
-          console.error(`restored ${path} (${formatSize(size)})`),
-      }
+      ? { fileDone: (path: string, size: number) => say(`restored ${path} (${formatSize(size)})`) }
       : {}),
   };
   const passphrase = passphraseGetter({
@@ -117,18 +120,32 @@ async function run(args: string[], signal: AbortSignal): Promise<void> {
   }
 }
 
+/** How long cleanup after Ctrl-C may take before the process ends anyway. */
+const INTERRUPT_GRACE_MS = 3000;
+
 if (import.meta.main) {
   const controller = new AbortController();
+  const progress = new ProgressLine();
   const onInterrupt = () => {
+    progress.clear();
     if (controller.signal.aborted) Deno.exit(ExitCode.Interrupted);
+    console.error(
+      "qubes-recover: Interrupted: removing unfinished files (Ctrl-C again to quit now)",
+    );
     controller.abort();
+    // A read blocked on a pipe does not see the abort; unfinished files are removed by then.
+    Deno.unrefTimer(setTimeout(() => Deno.exit(ExitCode.Interrupted), INTERRUPT_GRACE_MS));
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
   let code: number = ExitCode.Ok;
   try {
-    await run(Deno.args, controller.signal);
+    await run(Deno.args, controller.signal, progress);
   } catch (error) {
-    if (error instanceof RecoverError) {
+    progress.clear();
+    if (controller.signal.aborted) {
+      console.error("qubes-recover: Interrupted");
+      code = ExitCode.Interrupted;
+    } else if (error instanceof RecoverError) {
       console.error(`qubes-recover: ${error.message}`);
       code = error.exitCode;
     } else {
@@ -137,6 +154,7 @@ if (import.meta.main) {
       code = ExitCode.Internal;
     }
   } finally {
+    progress.clear();
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }
   Deno.exit(code);

@@ -95,7 +95,6 @@ export async function restoreBackup(
         if (options.signal?.aborted) throw new InterruptedError();
         throw error;
       }
-      reporter.progress?.(backup.progress().read, backup.progress().total);
     });
     const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
     await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);

@@ -7,7 +7,6 @@
 import { InterruptedError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
 import { NullWriter } from "../output/mod.ts";
-import { silentReporter } from "../reporter.ts";
 import { forEachItem, selectionFor } from "./run_items.ts";
 
 /** Options of {@link verifyBackup}. */
@@ -32,7 +31,6 @@ export interface VerifySummary {
  * @throws {DamagedError | IncompleteError | PassphraseError} At the first problem found.
  */
 export async function verifyBackup(path: string, options: VerifyOptions): Promise<VerifySummary> {
-  const reporter = options.reporter ?? silentReporter;
   const backup = await openBackup(path, options);
   const summary: VerifySummary = { format: backup.format, items: 0 };
   try {
@@ -48,7 +46,6 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
         throw error;
       }
       summary.items++;
-      reporter.progress?.(backup.progress().read, backup.progress().total);
     });
     return summary;
   } finally {

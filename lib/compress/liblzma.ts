@@ -138,7 +138,9 @@ class LzmaDecoder {
         throw endsEarly(this.#kind, "a stream");
       }
       if (code !== LZMA_OK) throw failure(this.#kind, code);
-      if (left === 0 && produced < OUTPUT_PIECE) return 0;
+      // at LZMA_FINISH liblzma reports a short input (LZMA_BUF_ERROR) on the second call
+      // that makes no progress, so keep calling
+      if (action === LZMA_RUN && left === 0 && produced < OUTPUT_PIECE) return 0;
     }
   }
 

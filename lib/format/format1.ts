@@ -59,7 +59,6 @@ export async function openFormatOne(dir: string, reporter: Reporter): Promise<Ba
     kdf: undefined,
     catalog,
     qubesXml,
-    progress: () => ({ read: 0, total: undefined }),
     async *items() {
       for (const path of [...new Set(paths)]) {
         const item: BackupItem = {

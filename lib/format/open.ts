@@ -53,8 +53,6 @@ export interface Backup {
   readonly catalog: Catalog;
   /** The raw qubes.xml bytes. */
   readonly qubesXml: Uint8Array;
-  /** Bytes of the backup read so far, and the total when known. */
-  progress(): { read: number; total: number | undefined };
   /** The items after qubes.xml, in backup order; each must be consumed or skipped before the next. */
   items(): AsyncGenerator<BackupItem>;
   /** Releases files. */
@@ -86,7 +84,7 @@ const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "
  */
 export async function openBackup(path: string, options: OpenOptions): Promise<Backup> {
   const reporter = options.reporter ?? silentReporter;
-  const source = await openSource(path);
+  const source = await openSource(path, reporter.progress?.bind(reporter));
   if (source.kind === "format1") return await openFormatOne(source.dir, reporter);
   const queue = new EntryQueue(source.entries);
   try {
@@ -284,7 +282,6 @@ async function openArchive(
     },
     catalog,
     qubesXml,
-    progress: () => ({ read: source.bytesRead(), total: source.totalBytes }),
     async *items() {
       for (;;) {
         const entry = await queue.peek();

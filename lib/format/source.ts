@@ -22,8 +22,6 @@ export type Source =
     entries: AsyncGenerator<OuterEntry>;
     /** Size of the backup file when known, for progress. */
     totalBytes: number | undefined;
-    /** Bytes consumed so far. */
-    bytesRead(): number;
     /** Releases the file. */
     close(): void;
   };
@@ -32,10 +30,14 @@ export type Source =
  * Opens a backup location.
  *
  * @param path A file, `-` for standard input, or a directory.
+ * @param onRead Told the bytes read so far (and the total when known) after every read.
  * @throws {UsageError} When the path cannot be opened.
  */
-export async function openSource(path: string): Promise<Source> {
-  if (path === "-") return fromReader(Deno.stdin, undefined, () => {});
+export async function openSource(
+  path: string,
+  onRead?: (read: number, total: number | undefined) => void,
+): Promise<Source> {
+  if (path === "-") return fromReader(Deno.stdin, undefined, () => {}, onRead);
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -49,7 +51,6 @@ export async function openSource(path: string): Promise<Source> {
       kind: "entries",
       entries,
       totalBytes: undefined,
-      bytesRead: () => 0,
       close: () => {},
     };
   }
@@ -59,15 +60,21 @@ export async function openSource(path: string): Promise<Source> {
   } catch (error) {
     throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
   }
-  return fromReader(file, info.size, () => file.close());
+  return fromReader(file, info.size, () => file.close(), onRead);
 }
 
-function fromReader(reader: ByteReader, totalBytes: number | undefined, close: () => void): Source {
+function fromReader(
+  reader: ByteReader,
+  totalBytes: number | undefined,
+  close: () => void,
+  onRead: ((read: number, total: number | undefined) => void) | undefined,
+): Source {
   let count = 0;
-  const counting: ByteReader = {
+  const counting: ByteReader = onRead === undefined ? reader : {
     async read(p) {
       const n = await reader.read(p);
       if (n !== null) count += n;
+      onRead(count, totalBytes);
       return n;
     },
   };
@@ -76,7 +83,6 @@ function fromReader(reader: ByteReader, totalBytes: number | undefined, close: (
     kind: "entries",
     entries: readOuterArchive(counting),
     totalBytes,
-    bytesRead: () => count,
     close() {
       if (closed) return;
       closed = true;

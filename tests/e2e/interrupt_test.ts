@@ -1,0 +1,62 @@
+/**
+ * Ctrl-C in the middle of a restore: exit code 130, and no unfinished file is left behind,
+ * neither under its final name nor as a temporary file.
+ */
+
+import assert from "node:assert/strict";
+import { buildBackup } from "../support/backup_builder.ts";
+import { recoverPermissions, sh } from "./_cli.ts";
+import { makeWorld } from "./_world.ts";
+
+const PASS = "interrupt me";
+
+async function filesBelow(dir: string): Promise<string[]> {
+  return (await sh(`cd '${dir}' && find . -type f | sort`)).trim().split("\n").filter(Boolean);
+}
+
+Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", async () => {
+  const root = await Deno.makeTempDir({ prefix: "qr-e2e-int-" });
+  try {
+    const world = await makeWorld(root);
+    const built = await buildBackup({
+      format: 2,
+      passphrase: PASS,
+      encrypted: true,
+      vms: world.vms,
+      volumeKiB: 64,
+    }, root);
+    // Stop the input in the middle of private.img's third chunk.
+    const listing = await sh(`tar -tiR -f '${built.path}'`);
+    const block = Number(/block (\d+): vm5\/private\.img\.002\n/.exec(listing)?.[1]);
+    assert.ok(block > 0, listing);
+    const bytes = await Deno.readFile(built.path);
+    const cut = block * 512 + 5000;
+
+    const out = `${root}/out`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", ...await recoverPermissions(), "main.ts", "restore", "-", "-o", out],
+      cwd: new URL("../../", import.meta.url).pathname,
+      env: { QUBES_BACKUP_PASSPHRASE: PASS, NO_COLOR: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(bytes.subarray(0, cut));
+    // Wait until the restore has started writing private.img.
+    const deadline = Date.now() + 20_000;
+    while (!(await filesBelow(root).catch(() => [])).some((f) => f.includes("partial"))) {
+      assert.ok(Date.now() < deadline, "the restore never started writing");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill("SIGINT");
+    const result = await child.output();
+    await writer.close().catch(() => {});
+    assert.equal(result.code, 130, new TextDecoder().decode(result.stderr));
+    const left = await filesBelow(out);
+    assert.ok(!left.some((f) => f.includes("partial")), left.join());
+    assert.ok(!left.includes("./work/private.img"), left.join());
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
