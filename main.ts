@@ -84,21 +84,30 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
       ? { fileDone: (path: string, size: number) => say(`restored ${path} (${formatSize(size)})`) }
       : {}),
   };
-  const passphrase = passphraseGetter({
+  const getPassphrase = passphraseGetter({
     file: values["passphrase-file"],
     stdinIsBackup: backup === "-",
   });
+  const passphrase = async () => {
+    progress.pause();
+    try {
+      return await getPassphrase();
+    } finally {
+      progress.resume();
+    }
+  };
   const common = { passphrase, reporter, signal, vms: values.vm ?? [] };
   switch (command) {
     case "info": {
       const info = await backupInfo(backup, common);
+      progress.clear();
       if (values.json) console.log(JSON.stringify(info, null, 2));
       else console.log(renderInfo(info).join("\n"));
       return;
     }
     case "verify": {
       const summary = await verifyBackup(backup, common);
-      console.error(`Verified: format ${summary.format}, ${summary.items} items, all intact`);
+      say(`Verified: format ${summary.format}, ${summary.items} items, all intact`);
       return;
     }
     case "restore": {
@@ -108,7 +117,7 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
         output: values.output,
         force: values.force ?? false,
       });
-      console.error(
+      say(
         `Restored ${summary.files} files (${
           formatSize(summary.bytes)
         }) from a format-${summary.format} backup into "${values.output}"`,

@@ -20,6 +20,7 @@ export class ProgressLine {
   #drawn = false;
   #last = 0;
   #encoder = new TextEncoder();
+  #paused = false;
 
   constructor(out: ProgressTerminal = Deno.stderr) {
     this.#out = out;
@@ -28,7 +29,7 @@ export class ProgressLine {
 
   /** Redraws the line for `read` of `total` bytes (throttled). */
   update(read: number, total: number | undefined): void {
-    if (!this.#enabled) return;
+    if (!this.#enabled || this.#paused) return;
     const now = Date.now();
     if (now - this.#last < 100) return;
     this.#last = now;
@@ -39,6 +40,17 @@ export class ProgressLine {
       : `Reading backup: ${formatSize(read)}`;
     this.#write(`${this.#drawn ? "" : "\x1b[?25l"}\r\x1b[K${text}`);
     this.#drawn = true;
+  }
+
+  /** Clears the line and draws nothing until `resume()` (while a prompt is on screen). */
+  pause(): void {
+    this.clear();
+    this.#paused = true;
+  }
+
+  /** Draws again after `pause()`. */
+  resume(): void {
+    this.#paused = false;
   }
 
   /** Removes the line and shows the cursor again; safe to call at any time. */
