@@ -119,10 +119,12 @@ class LzmaDecoder {
   *run(bytes: Uint8Array, action: number): Generator<Uint8Array, number> {
     const m = this.#module;
     m.HEAPU8.set(bytes, this.#input);
-    let view = this.#view();
-    view.setUint32(this.#stream + NEXT_IN, this.#input, true);
-    view.setUint32(this.#stream + AVAIL_IN, bytes.length, true);
+    const start = this.#view();
+    start.setUint32(this.#stream + NEXT_IN, this.#input, true);
+    start.setUint32(this.#stream + AVAIL_IN, bytes.length, true);
     for (;;) {
+      // a fresh view every time: any decoder sharing the module may have grown the heap
+      let view = this.#view();
       view.setUint32(this.#stream + NEXT_OUT, this.#output, true);
       view.setUint32(this.#stream + AVAIL_OUT, OUTPUT_PIECE, true);
       const code = m._lzma_code(this.#stream, action);

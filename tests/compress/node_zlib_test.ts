@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { join, runTool, sha256 } from "./_fixtures.ts";
+import { codecSuite, decode, MiB, OTHER, SMALL } from "./_codec_suite.ts";
+
+const PYTHON_ZLIB =
+  "import sys,zlib; sys.stdout.buffer.write(zlib.compress(sys.stdin.buffer.read()))";
+const PYTHON_DEFLATE = "import sys,zlib; c=zlib.compressobj(6, zlib.DEFLATED, -15); " +
+  "sys.stdout.buffer.write(c.compress(sys.stdin.buffer.read()) + c.flush())";
+
+codecSuite({ kind: "gzip", command: ["gzip", "-c"], concatenates: true });
+codecSuite({ kind: "gzip", command: ["pigz", "-c"], concatenates: true });
+// OpenSSL 3 here has no zlib, so `openssl enc -z` output is made with Python's zlib
+codecSuite({
+  kind: "zlib",
+  command: ["python3", "-c", PYTHON_ZLIB],
+  label: "python3 zlib.compress()",
+  concatenates: false,
+});
+
+Deno.test('decompressStream("gzip") reads every member of `cat a.gz b.gz` (DecompressionStream cannot)', async () => {
+  const a = await runTool(["gzip", "-c"], SMALL), b = await runTool(["pigz", "-c"], OTHER);
+  const result = await decode("gzip", join(a, b, a), MiB);
+  assert.equal(result.sha256, sha256(join(SMALL, OTHER, SMALL)));
+});
+
+Deno.test('decompressStream("zlib") falls back to raw deflate without a zlib header', async () => {
+  const raw = await runTool(["python3", "-c", PYTHON_DEFLATE], SMALL);
+  assert.equal((await decode("zlib", raw, 4099)).sha256, sha256(SMALL));
+});
