@@ -8,6 +8,7 @@
  */
 
 import { InterruptedError, UsageError } from "../errors.ts";
+import { concat } from "../streams/concat.ts";
 import { describeFsError } from "../format/source.ts";
 
 /** The environment variable read for the passphrase. */
@@ -46,13 +47,7 @@ async function readAll(
       throw new UsageError("Cannot read the passphrase: input is over 1 MiB");
     }
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  return concat(pieces, total);
 }
 
 function envPassphrase(): string | undefined {

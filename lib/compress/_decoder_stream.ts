@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concat } from "../streams/concat.ts";
 import { DamagedError, RecoverError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 
@@ -97,18 +98,6 @@ async function* gather(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8A
     }
   }
   if (heldBytes > 0) yield concat(held, heldBytes);
-}
-
-/** Joins pieces into one new buffer of `length` bytes. */
-export function concat(pieces: readonly Uint8Array[], length: number): Uint8Array {
-  if (pieces.length === 1 && pieces[0]!.length === length) return pieces[0]!;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const piece of pieces) {
-    joined.set(piece, offset);
-    offset += piece.length;
-  }
-  return joined;
 }
 
 /** The message tail used by every codec when the input stops inside a member, stream or frame. */

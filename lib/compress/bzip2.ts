@@ -10,7 +10,8 @@
  */
 
 import { DamagedError } from "../errors.ts";
-import { concat, type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
+import { concat } from "../streams/concat.ts";
+import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /** Input kept before a block is decoded: more than the largest possible compressed block. */
 const BLOCK_INPUT = 2_600_000;

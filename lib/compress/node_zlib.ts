@@ -9,7 +9,8 @@
 
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
-import { concat, type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
+import { concat } from "../streams/concat.ts";
+import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /**
  * Runs a `node:zlib` transform over `input`, yielding its output as it is read.

@@ -9,6 +9,7 @@
 import { decryptScryptFile } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
+import { concat } from "../streams/concat.ts";
 import { ChunkHmac, findHmacDigest, hexDigestsEqual, parseHmacFile } from "../verify/mod.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
@@ -115,10 +116,7 @@ export async function* hmacVerifiedChunks(
 /** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */
 export function chunkPassword(ctx: ScryptContext, entryName: string): Uint8Array {
   const prefix = new TextEncoder().encode(`${ctx.backupId}!${entryName.replace(/\.enc$/, "")}!`);
-  const password = new Uint8Array(prefix.length + ctx.passphrase.length);
-  password.set(prefix);
-  password.set(ctx.passphrase, prefix.length);
-  return password;
+  return concat([prefix, ctx.passphrase]);
 }
 
 /**

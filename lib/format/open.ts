@@ -15,6 +15,7 @@ import { decryptScryptFile, type KdfDigest } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, UnsupportedError } from "../errors.ts";
 import { type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
+import { concat } from "../streams/concat.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
 import { digestName, findHmacDigest, parseHmacFile } from "../verify/mod.ts";
@@ -106,13 +107,6 @@ function startsWithText(bytes: Uint8Array, text: string): boolean {
   return new TextDecoder().decode(bytes.subarray(0, text.length)) === text;
 }
 
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
 async function readHeader(
   queue: EntryQueue,
   passphrase: Uint8Array,
@@ -127,7 +121,7 @@ async function readHeader(
   if (startsWithText(hmacBytes, "scrypt")) {
     let authentic: Uint8Array;
     try {
-      const password = concatBytes(new TextEncoder().encode("backup-header!"), passphrase);
+      const password = concat([new TextEncoder().encode("backup-header!"), passphrase]);
       authentic = await decryptScryptFile(hmacBytes, password);
     } catch (error) {
       if (error instanceof PassphraseError) {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { concat } from "./concat.ts";
+
 /**
  * Reads a stream to its end and returns all bytes in one buffer.
  *
@@ -28,11 +30,5 @@ export async function collect(
     if (total > limit) throw onTooLarge();
     pieces.push(piece);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
+  return concat(pieces, total);
 }

@@ -5,4 +5,5 @@
  */
 
 export * from "./collect.ts";
+export * from "./concat.ts";
 export * from "./sniff.ts";

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { concat } from "./concat.ts";
+
 /** The first bytes of a stream, and a stream that still yields every byte. */
 export interface Sniffed {
   /** At least `length` bytes from the start, or fewer when the whole stream is shorter. */
@@ -39,7 +41,7 @@ export async function sniff(stream: ReadableStream<Uint8Array>, length: number):
     pieces.push(next.value);
     total += next.value.length;
   }
-  const head = pieces.length === 1 ? pieces[0]! : concat(pieces, total);
+  const head = concat(pieces, total);
   const replay = new ReadableStream<Uint8Array>({
     start(controller) {
       if (head.length > 0) controller.enqueue(head);
@@ -55,14 +57,4 @@ export async function sniff(stream: ReadableStream<Uint8Array>, length: number):
     },
   }, { highWaterMark: 0 });
   return { head, stream: replay };
-}
-
-function concat(pieces: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
