@@ -10,7 +10,7 @@ import { decryptScryptFile } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/concat.ts";
-import { ChunkHmac, findHmacDigest, hexDigestsEqual, parseHmacFile } from "../verify/mod.ts";
+import { findHmacDigest, hexDigestsEqual, hmacHex, parseHmacFile } from "../verify/mod.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { PrefetchedEntry } from "./scrypt_prefetch.ts";
@@ -66,7 +66,9 @@ async function nextChunkOf(
 }
 
 /**
- * Yields the chunks of `item` (formats 2 and 3) after checking each one's `.hmac`.
+ * Yields the chunks of `item` (formats 2 and 3) after checking each one's `.hmac`. The next
+ * chunk is read and its HMAC computed (off the main thread) while the caller decodes the
+ * current one.
  *
  * @param queue Outer entries; the next one must be chunk 0 of `item`.
  * @param item Item name (`vm5/private.img`).
@@ -80,37 +82,58 @@ export async function* hmacVerifiedChunks(
   item: string,
   ctx: HmacContext,
 ): AsyncGenerator<Uint8Array> {
-  for (let index = 0;; index++) {
-    const entry = await nextChunkOf(queue, item, index, false);
-    if (entry === undefined) return;
-    await queue.next();
-    const mac = ctx.digest === undefined ? undefined : new ChunkHmac(ctx.digest, ctx.key);
-    const data = await entry.read(mac && ((piece) => mac.update(piece)));
-    const hmacEntry = await queue.next();
-    if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
-      throw new IncompleteError(
-        `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
-          hmacEntry ? ` (found "${hmacEntry.name}")` : ""
-        }`,
+  let next = readVerifiedChunk(queue, item, 0, ctx);
+  try {
+    for (let index = 1;; index++) {
+      const data = await next;
+      if (data === undefined) return;
+      next = readVerifiedChunk(queue, item, index, ctx);
+      next.catch(() => {}); // Surfaces when awaited.
+      yield data;
+    }
+  } finally {
+    // The queue is shared: no read may still be going on once this item is left.
+    await next.catch(() => {});
+  }
+}
+
+/** Reads chunk `index` of `item` and its `.hmac`, and checks them; undefined after the last. */
+async function readVerifiedChunk(
+  queue: EntryQueue,
+  item: string,
+  index: number,
+  ctx: HmacContext,
+): Promise<Uint8Array | undefined> {
+  const entry = await nextChunkOf(queue, item, index, false);
+  if (entry === undefined) return undefined;
+  await queue.next();
+  const data = await entry.read();
+  const mac = ctx.digest === undefined ? undefined : hmacHex(ctx.digest, ctx.key, data);
+  mac?.catch(() => {}); // Surfaces when awaited.
+  const hmacEntry = await queue.next();
+  if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
+    throw new IncompleteError(
+      `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
+        hmacEntry ? ` (found "${hmacEntry.name}")` : ""
+      }`,
+    );
+  }
+  if (hmacEntry.size > MAX_HMAC_SIZE) {
+    throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
+  }
+  const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
+  if (mac === undefined) {
+    const digest = findHmacDigest(data, ctx.key, expected);
+    if (digest === undefined) {
+      throw new PassphraseError(
+        `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
       );
     }
-    if (hmacEntry.size > MAX_HMAC_SIZE) {
-      throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
-    }
-    const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
-    if (mac === undefined) {
-      const digest = findHmacDigest(data, ctx.key, expected);
-      if (digest === undefined) {
-        throw new PassphraseError(
-          `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
-        );
-      }
-      ctx.digest = digest;
-    } else if (!hexDigestsEqual(mac.digestHex(), expected)) {
-      throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
-    }
-    yield data;
+    ctx.digest = digest;
+  } else if (!hexDigestsEqual(await mac, expected)) {
+    throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
   }
+  return data;
 }
 
 /** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */

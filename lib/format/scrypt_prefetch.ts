@@ -34,13 +34,15 @@ export async function* prefetchScryptEntries(
   depth = PREFETCH_DEPTH,
 ): AsyncGenerator<PrefetchedEntry> {
   const source = entries[Symbol.asyncIterator]();
+  const limit = limiter(depth);
   // Reads must stay in archive order: each one starts when the previous one is done.
   let previous: Promise<unknown> = Promise.resolve();
   const fetchOne = (): Promise<PrefetchedEntry | undefined> => {
     const next = previous.then(async () => {
       const result = await source.next();
       if (result.done) return undefined;
-      return prepare(result.value, await result.value.read(), passwordFor(result.value.name));
+      const data = await result.value.read();
+      return prepare(result.value, data, passwordFor(result.value.name), limit);
     });
     previous = next.catch(() => {});
     return next;
@@ -61,18 +63,34 @@ export async function* prefetchScryptEntries(
   }
 }
 
+/**
+ * Runs at most `count` tasks at once: the window holds `depth` chunks, but the chunk being
+ * decrypted may still be deriving, and every derivation needs its own `128 * r * N` bytes.
+ */
+function limiter(count: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    while (running >= count) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 function prepare(
   entry: OuterEntry,
   data: Uint8Array,
   password: Uint8Array | undefined,
+  limit: <T>(task: () => Promise<T>) => Promise<T>,
 ): PrefetchedEntry {
   let keys: Promise<ScryptKeys> | undefined;
   if (password !== undefined) {
-    try {
-      keys = deriveScryptKeys(password, parseScryptHeader(data));
-    } catch (error) {
-      keys = Promise.reject(error);
-    }
+    keys = limit(() => deriveScryptKeys(password, parseScryptHeader(data)));
     keys.catch(() => {});
   }
   let consumed = false;

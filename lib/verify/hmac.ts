@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHmac, type Hmac, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { DamagedError, UnsupportedError } from "../errors.ts";
 
 /** Largest `.hmac` file accepted, as in the official client (`HMAC_MAX_SIZE`). */
@@ -103,37 +103,42 @@ export function parseHmacFile(bytes: Uint8Array): string {
   return hex.toLowerCase();
 }
 
+const WEBCRYPTO_HASHES: Record<string, string> = {
+  sha1: "SHA-1",
+  sha256: "SHA-256",
+  sha384: "SHA-384",
+  sha512: "SHA-512",
+};
+
 /**
- * An HMAC computed incrementally while a chunk's bytes arrive, so verification needs no second
- * pass over the data.
+ * The HMAC of a whole buffer as lower-case hex, computed off the main thread where WebCrypto
+ * can (SHA-1 and SHA-2 with a non-empty key), so the main thread goes on decoding meanwhile.
+ *
+ * @param digest A node:crypto digest name, as returned by {@linkcode digestName}.
+ * @param key The HMAC key (for Qubes: the passphrase bytes).
+ * @param data The bytes to authenticate.
  *
  * @example
  * ```ts
- * const mac = new ChunkHmac("sha512", new TextEncoder().encode("passphrase"));
- * mac.update(new Uint8Array([1, 2, 3]));
- * const hex = mac.digestHex();
+ * const hex = await hmacHex("sha512", new TextEncoder().encode("pw"), chunk);
  * ```
  */
-export class ChunkHmac {
-  #hmac: Hmac;
-
-  /**
-   * @param digest A node:crypto digest name, as returned by {@linkcode digestName}.
-   * @param key The HMAC key (for Qubes: the passphrase bytes).
-   */
-  constructor(digest: string, key: Uint8Array) {
-    this.#hmac = createHmac(digest, key);
+export async function hmacHex(digest: string, key: Uint8Array, data: Uint8Array): Promise<string> {
+  const hash = WEBCRYPTO_HASHES[digest];
+  if (hash === undefined || key.length === 0) {
+    return createHmac(digest, key).update(data).digest("hex");
   }
-
-  /** Feed the next bytes of the chunk. */
-  update(bytes: Uint8Array): void {
-    this.#hmac.update(bytes);
-  }
-
-  /** Finish and return the HMAC as lower-case hex; the object cannot be used afterwards. */
-  digestHex(): string {
-    return this.#hmac.digest("hex");
-  }
+  const cryptoKey = await crypto.subtle.importKey(
+    "raw",
+    key as Uint8Array<ArrayBuffer>,
+    { name: "HMAC", hash },
+    false,
+    ["sign"],
+  );
+  const mac = new Uint8Array(
+    await crypto.subtle.sign("HMAC", cryptoKey, data as Uint8Array<ArrayBuffer>),
+  );
+  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

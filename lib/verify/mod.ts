@@ -3,9 +3,8 @@
  * `openssl dgst -<ALG> -hmac <passphrase>` over each stored chunk.
  *
  * ```ts
- * const mac = new ChunkHmac(digestName(header.hmacAlgorithm), passphrase);
- * for await (const bytes of chunk) mac.update(bytes);
- * if (!hexDigestsEqual(mac.digestHex(), parseHmacFile(hmacFile))) {
+ * const mac = await hmacHex(digestName(header.hmacAlgorithm), passphrase, chunk);
+ * if (!hexDigestsEqual(mac, parseHmacFile(hmacFile))) {
  *   throw new DamagedError(`Cannot verify chunk "${name}": HMAC does not match`);
  * }
  * ```
@@ -14,11 +13,11 @@
  */
 
 export {
-  ChunkHmac,
   DEFAULT_HMAC_CANDIDATES,
   digestName,
   findHmacDigest,
   hexDigestsEqual,
   HMAC_FILE_MAX_SIZE,
+  hmacHex,
   parseHmacFile,
 } from "./hmac.ts";

@@ -28,6 +28,12 @@ Deno.test("restore of format 3 backups made by the real tools is bit-exact", asy
       ["not encrypted, xz", { compressed: true, compressionFilter: "xz" }],
       ["encrypted, zstd", { encrypted: true, compressed: true, compressionFilter: "zstd" }],
       ["encrypted, pigz", { encrypted: true, compressed: true, compressionFilter: "pigz" }],
+      ["encrypted, pbzip2 (many bzip2 streams)", {
+        encrypted: true,
+        compressed: true,
+        compressionFilter: "pbzip2",
+      }],
+      ["not encrypted, lzma (lzma-alone)", { compressed: true, compressionFilter: "lzma" }],
       ["a filter with arguments: gzip -3", { compressed: true, compressionFilter: "gzip -3" }],
       ["neither encrypted nor compressed", {}],
       ["SHA1 HMACs", { encrypted: true, compressed: true, hmacAlgorithm: "SHA1" }],
