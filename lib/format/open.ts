@@ -13,7 +13,7 @@
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import { decryptScryptFile, type KdfDigest } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, UnsupportedError } from "../errors.ts";
-import { type OuterEntry, parseChunkName } from "../outer/mod.ts";
+import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import { concat } from "../streams/concat.ts";
 import type { TarEvent } from "../tar/events.ts";
@@ -204,12 +204,12 @@ async function openArchive(
       ),
   };
   const enc = format === 4;
+  const scrypt = { backupId: header?.backupId ?? "", passphrase };
   if (enc) {
-    const ctx = { backupId: header!.backupId!, passphrase };
     queue.pipe((rest) =>
       prefetchScryptEntries(
         rest,
-        (name) => name.endsWith(".enc") ? chunkPassword(ctx, name) : undefined,
+        (name) => name.endsWith(".enc") ? chunkPassword(scrypt, name) : undefined,
       )
     );
   }
@@ -234,10 +234,7 @@ async function openArchive(
 
   const itemTar = (name: string): ReadableStream<Uint8Array> => {
     if (format === 4) {
-      const plain = scryptVerifiedChunks(queue, name, {
-        backupId: header!.backupId!,
-        passphrase,
-      });
+      const plain = scryptVerifiedChunks(queue, name, scrypt);
       return deferred(() => formatFourTar(name, plain, header));
     }
     if (format === 3) {
@@ -246,7 +243,7 @@ async function openArchive(
     async function* named() {
       let index = 0;
       for await (const bytes of hmacVerifiedChunks(queue, name, hmac)) {
-        yield { name: `${name}.${String(index++).padStart(3, "0")}`, bytes };
+        yield { name: chunkEntryName(name, index++, false), bytes };
       }
     }
     return formatTwoTar(named(), payload);
