@@ -2,7 +2,8 @@
  * Where the passphrase comes from: `--passphrase-file FILE` (`-` for standard input), the
  * environment variable `QUBES_BACKUP_PASSPHRASE`, or a prompt on the terminal without echo.
  * Never from a command-line value. When standard input carries the backup, the prompt reads
- * the terminal device instead, as git does.
+ * the terminal device instead, as git does; Deno opens `/dev/tty` only with `--allow-all`, so
+ * under the release permissions that case asks for the file or the variable instead.
  *
  * @module
  */
@@ -100,7 +101,11 @@ async function promptOnTerminal(stdinIsBackup: boolean): Promise<Uint8Array> {
     tty = await Deno.open("/dev/tty", { read: true, write: true });
   } catch {
     throw new UsageError(
-      `Cannot ask for the passphrase: no terminal (use --passphrase-file FILE or ${PASSPHRASE_ENV})`,
+      `Cannot ask for the passphrase: ${
+        stdinIsBackup
+          ? "standard input carries the backup and /dev/tty cannot be opened"
+          : "no terminal"
+      } (use --passphrase-file FILE or ${PASSPHRASE_ENV})`,
     );
   }
   try {
