@@ -37,13 +37,15 @@ export interface RestoreSummary {
 
 /**
  * The output path (relative to the output directory) of an inner member: the VM's name
- * instead of its backup path; the dom0 home keeps `dom0-home/<user>`; members of items no
- * VM owns keep their own path.
+ * instead of its backup path (the backup path when the name is not usable as a folder name);
+ * the dom0 home keeps `dom0-home/<user>`; members of items no VM owns keep their own path.
  */
 export function outputPathFor(backup: Backup, member: string): string {
   const owner = ownerOf(backup.catalog, member);
   if (owner === undefined || owner.vm.kind === "admin") return normaliseName(member);
-  return `${owner.vm.name}/${owner.rest}`;
+  // A VM name that cannot be a folder name ("..", "a/b") falls back to the backup path.
+  const folder = owner.vm.safeName ? owner.vm.name : normaliseName(owner.vm.backupPath ?? "");
+  return `${folder}/${owner.rest}`;
 }
 
 /**

@@ -118,6 +118,21 @@ Deno.test("restore reads format 2 from stdin, from an untarred directory, and on
       assert.equal(result.code, 2);
       assert.match(result.stderr, /"nosuch": it is not in this backup \(it holds: .*work/);
     });
+    await t.step("a hostile VM name in qubes.xml stays inside the output", async () => {
+      const work = world.vms.find((vm) => vm.name === "work")!;
+      const hostile = await buildBackup({
+        format: 2,
+        passphrase: PASS,
+        encrypted: true,
+        vms: [{ name: "../../evil", qid: 5, kind: "app", dir: work.dir }],
+      }, root);
+      const out = `${root}/out-hostile/inner`;
+      const result = await runCli(["restore", hostile.path, "--output", out], { passphrase: PASS });
+      assert.equal(result.code, 0, result.stderr);
+      await assertSameFile(`${out}/vm5/private.img`, `${work.dir}/private.img`);
+      await assert.rejects(Deno.stat(`${root}/evil`));
+      await assert.rejects(Deno.stat(`${root}/out-hostile/evil`));
+    });
     await t.step("info lists the VMs", async () => {
       const result = await runCli(["info", built.path], { passphrase: PASS });
       assert.equal(result.code, 0, result.stderr);
