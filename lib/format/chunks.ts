@@ -10,7 +10,8 @@ import { decryptScryptFile } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/concat.ts";
-import { findHmacDigest, hexDigestsEqual, hmacHex, parseHmacFile } from "../verify/mod.ts";
+import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
+import type { ByteBudget } from "./byte_budget.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { PrefetchedEntry } from "./scrypt_prefetch.ts";
@@ -65,10 +66,23 @@ async function nextChunkOf(
   return entry;
 }
 
+/** Size of the pieces a chunk is read in: each its own buffer, released one by one. */
+export const PIECE_SIZE = 4 * 1024 * 1024;
+
+/** A verified chunk, held as pieces; each piece goes back to the budget once decoded. */
+export interface VerifiedChunk {
+  /** The chunk's entry name (`vm5/private.img.003`). */
+  name: string;
+  /** Its bytes, in order, each piece a buffer of its own. */
+  pieces: Uint8Array[];
+  /** Returns `bytes` of this chunk to the memory budget. */
+  release(bytes: number): void;
+}
+
 /**
  * Yields the chunks of `item` (formats 2 and 3) after checking each one's `.hmac`. The next
- * chunk is read and its HMAC computed (off the main thread) while the caller decodes the
- * current one.
+ * chunk is read, and its HMAC computed on another core, while the caller decodes the current
+ * one; `budget` bounds how far that reading runs ahead.
  *
  * @param queue Outer entries; the next one must be chunk 0 of `item`.
  * @param item Item name (`vm5/private.img`).
@@ -81,19 +95,21 @@ export async function* hmacVerifiedChunks(
   queue: EntryQueue,
   item: string,
   ctx: HmacContext,
-): AsyncGenerator<Uint8Array> {
-  let next = readVerifiedChunk(queue, item, 0, ctx);
+  budget: ByteBudget,
+): AsyncGenerator<VerifiedChunk> {
+  let next = readVerifiedChunk(queue, item, 0, ctx, budget);
   try {
     for (let index = 1;; index++) {
-      const data = await next;
-      if (data === undefined) return;
-      next = readVerifiedChunk(queue, item, index, ctx);
+      const chunk = await next;
+      if (chunk === undefined) return;
+      next = readVerifiedChunk(queue, item, index, ctx, budget);
       next.catch(() => {}); // Surfaces when awaited.
-      yield data;
+      yield chunk;
     }
   } finally {
     // The queue is shared: no read may still be going on once this item is left.
-    await next.catch(() => {});
+    const pending = await next.catch(() => undefined);
+    pending?.release(Infinity);
   }
 }
 
@@ -103,37 +119,50 @@ async function readVerifiedChunk(
   item: string,
   index: number,
   ctx: HmacContext,
-): Promise<Uint8Array | undefined> {
+  budget: ByteBudget,
+): Promise<VerifiedChunk | undefined> {
   const entry = await nextChunkOf(queue, item, index, false);
   if (entry === undefined) return undefined;
   await queue.next();
-  const data = await entry.read();
-  const mac = ctx.digest === undefined ? undefined : hmacHex(ctx.digest, ctx.key, data);
-  mac?.catch(() => {}); // Surfaces when awaited.
-  const hmacEntry = await queue.next();
-  if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
-    throw new IncompleteError(
-      `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
-        hmacEntry ? ` (found "${hmacEntry.name}")` : ""
-      }`,
+  const owner = {};
+  const release = (bytes: number) => budget.release(owner, bytes);
+  try {
+    const mac = ctx.digest === undefined ? undefined : new OffThreadHmac(ctx.digest, ctx.key);
+    const hashed: Promise<Uint8Array>[] = [];
+    await entry.readPieces(
+      PIECE_SIZE,
+      (piece) => void hashed.push(mac ? mac.update(piece) : Promise.resolve(piece)),
+      (bytes) => budget.reserve(owner, bytes),
     );
-  }
-  if (hmacEntry.size > MAX_HMAC_SIZE) {
-    throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
-  }
-  const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
-  if (mac === undefined) {
-    const digest = findHmacDigest(data, ctx.key, expected);
-    if (digest === undefined) {
-      throw new PassphraseError(
-        `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
+    const pieces = await Promise.all(hashed);
+    const hmacEntry = await queue.next();
+    if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
+      throw new IncompleteError(
+        `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
+          hmacEntry ? ` (found "${hmacEntry.name}")` : ""
+        }`,
       );
     }
-    ctx.digest = digest;
-  } else if (!hexDigestsEqual(await mac, expected)) {
-    throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+    if (hmacEntry.size > MAX_HMAC_SIZE) {
+      throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
+    }
+    const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
+    if (mac === undefined) {
+      const digest = findHmacDigest(concat(pieces), ctx.key, expected);
+      if (digest === undefined) {
+        throw new PassphraseError(
+          `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
+        );
+      }
+      ctx.digest = digest;
+    } else if (!hexDigestsEqual(await mac.digestHex(), expected)) {
+      throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+    }
+    return { name: entry.name, pieces, release };
+  } catch (error) {
+    release(Infinity);
+    throw error;
   }
-  return data;
 }
 
 /** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */

@@ -18,7 +18,7 @@ import { type Reporter, silentReporter } from "../reporter.ts";
 import { concat } from "../streams/concat.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
-import { digestName, findHmacDigest, parseHmacFile } from "../verify/mod.ts";
+import { digestName, findHmacDigest, parseHmacFile, stopHmacWorker } from "../verify/mod.ts";
 import {
   chunkPassword,
   type HmacContext,
@@ -31,7 +31,14 @@ import { EntryQueue } from "./entry_queue.ts";
 import { type BackupHeader, parseBackupHeader } from "./header.ts";
 import { memberInItem } from "./item_scope.ts";
 import { openFormatOne } from "./format1.ts";
-import { formatFourTar, formatThreeTar, formatTwoTar, type PayloadContext } from "./payload.ts";
+import { ByteBudget } from "./byte_budget.ts";
+import {
+  formatFourTar,
+  formatThreeTar,
+  formatTwoTar,
+  type PayloadContext,
+  plainChunk,
+} from "./payload.ts";
 import { openSource } from "./source.ts";
 
 /** How to open a backup. */
@@ -73,6 +80,11 @@ export interface BackupItem {
 }
 
 const MAX_HEADER_ENTRY = 64 * 1024;
+/**
+ * Chunk bytes held at once: a whole chunk (100 MiB, or 102 400 000 bytes in format 2) must be
+ * verified before it is decoded; the margin lets the next one be read meanwhile.
+ */
+const CHUNK_BUDGET = 128 * 1024 * 1024;
 const MAX_QUBES_XML = 16 * 1024 * 1024;
 const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "ripemd160"];
 
@@ -91,6 +103,7 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
   try {
     return await openArchive(queue, source, options.passphrase, reporter);
   } catch (error) {
+    stopHmacWorker();
     source.close();
     throw error;
   }
@@ -204,6 +217,7 @@ async function openArchive(
       ),
   };
   const enc = format === 4;
+  const budget = new ByteBudget(CHUNK_BUDGET);
   const scrypt = { backupId: header?.backupId ?? "", passphrase };
   if (enc) {
     queue.pipe((rest) =>
@@ -234,19 +248,17 @@ async function openArchive(
 
   const itemTar = (name: string): ReadableStream<Uint8Array> => {
     if (format === 4) {
-      const plain = scryptVerifiedChunks(queue, name, scrypt);
-      return deferred(() => formatFourTar(name, plain, header));
+      const plain = async function* () {
+        let index = 0;
+        for await (const bytes of scryptVerifiedChunks(queue, name, scrypt)) {
+          yield plainChunk(chunkEntryName(name, index++, true), bytes);
+        }
+      };
+      return deferred(() => formatFourTar(name, plain(), header));
     }
-    if (format === 3) {
-      return deferred(() => formatThreeTar(name, hmacVerifiedChunks(queue, name, hmac), payload));
-    }
-    async function* named() {
-      let index = 0;
-      for await (const bytes of hmacVerifiedChunks(queue, name, hmac)) {
-        yield { name: chunkEntryName(name, index++, false), bytes };
-      }
-    }
-    return formatTwoTar(named(), payload);
+    const chunks = hmacVerifiedChunks(queue, name, hmac, budget);
+    if (format === 3) return deferred(() => formatThreeTar(name, chunks, payload));
+    return formatTwoTar(chunks, payload);
   };
 
   // qubes.xml: the first item.
@@ -306,6 +318,7 @@ async function openArchive(
       }
     },
     async close() {
+      stopHmacWorker();
       await queue.close();
       source.close();
     },

@@ -26,6 +26,7 @@ import {
 import { DamagedError } from "../errors.ts";
 import { sniff } from "../streams/mod.ts";
 import { hasValidChecksum, isZeroBlock, joinVolumes } from "../tar/mod.ts";
+import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** What the decoders know about the backup; `kdf` is settled by the first encrypted chunk. */
@@ -37,26 +38,37 @@ export interface PayloadContext {
   onKdf?: (kdf: KdfDigest) => void;
 }
 
-const SLICE = 4 * 1024 * 1024;
-
-/** A stream over one buffer, in slices so later stages can start early. */
-export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+/**
+ * A stream of a verified chunk's pieces. Each piece's bytes go back to the memory budget when
+ * the next one is asked for (the stage after has taken it by then), or when the stream ends
+ * or is cancelled.
+ */
+export function piecesStream(chunk: VerifiedChunk): ReadableStream<Uint8Array> {
   let at = 0;
+  let handedOut = 0;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (at >= bytes.length) {
+      chunk.release(handedOut);
+      handedOut = 0;
+      const piece = chunk.pieces[at];
+      if (piece === undefined) {
         controller.close();
         return;
       }
-      const end = Math.min(bytes.length, at + SLICE);
-      controller.enqueue(bytes.subarray(at, end));
-      at = end;
+      chunk.pieces[at++] = EMPTY; // The stream alone holds it now.
+      handedOut = piece.length;
+      controller.enqueue(piece);
+    },
+    cancel() {
+      chunk.release(Infinity);
     },
   }, { highWaterMark: 0 });
 }
 
-/** A stream of the chunks themselves, one after another. */
-function chunksStream(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+const EMPTY = new Uint8Array(0);
+
+/** A stream of the chunks' bytes, one chunk after another. */
+function chunksStream(chunks: AsyncIterable<VerifiedChunk>): ReadableStream<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]();
   let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
   return new ReadableStream<Uint8Array>({
@@ -68,7 +80,7 @@ function chunksStream(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Ar
             controller.close();
             return;
           }
-          current = bytesStream(next.value).getReader();
+          current = piecesStream(next.value).getReader();
         }
         const piece = await current.read();
         if (!piece.done) {
@@ -78,10 +90,20 @@ function chunksStream(chunks: AsyncIterable<Uint8Array>): ReadableStream<Uint8Ar
         current = undefined;
       }
     },
-    async cancel() {
+    async cancel(reason) {
+      await current?.cancel(reason);
       await iterator.return?.();
     },
   }, { highWaterMark: 0 });
+}
+
+/** A decrypted format-4 chunk as a chunk of 4 MiB views (its memory is not budgeted). */
+export function plainChunk(name: string, bytes: Uint8Array): VerifiedChunk {
+  const pieces: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += PIECE_SIZE) {
+    pieces.push(bytes.subarray(at, at + PIECE_SIZE));
+  }
+  return { name, pieces, release() {} };
 }
 
 /** A non-zero 512-byte block with a valid tar checksum: the start of a plain tar stream. */
@@ -139,20 +161,20 @@ async function decrypt(
 /**
  * Decodes one format-2 chunk into its tar volume.
  *
- * @param name The chunk's entry name, for messages.
- * @param chunk The verified chunk bytes.
+ * @param chunk The verified chunk.
  */
 export async function decodeVolume(
-  name: string,
-  chunk: Uint8Array,
+  chunk: VerifiedChunk,
   ctx: PayloadContext,
 ): Promise<ReadableStream<Uint8Array>> {
+  const name = chunk.name;
   const claimsEncrypted = ctx.header?.encrypted;
-  let stream = bytesStream(chunk);
-  let head = chunk.subarray(0, 16);
+  const first = chunk.pieces[0] ?? EMPTY;
+  let stream = piecesStream(chunk);
+  let head = first.subarray(0, 16);
   // R2-beta3 `openssl enc -z`: zlib around the ciphertext (trap T6).
   if (
-    claimsEncrypted !== false && !isHeaderBlock(chunk.subarray(0, 512)) &&
+    claimsEncrypted !== false && !isHeaderBlock(first.subarray(0, 512)) &&
     !startsWith(head, OPENSSL_MAGIC) && detectCompression(head) === "zlib"
   ) {
     ({ head, stream } = await sniff(stream.pipeThrough(decompressStream("zlib")), 16));
@@ -181,14 +203,14 @@ export async function decodeVolume(
 /**
  * The inner tar stream of a format-2 item: each chunk decoded to a volume, volumes joined.
  *
- * @param chunks Verified chunks with their entry names.
+ * @param chunks Verified chunks, in order.
  */
 export function formatTwoTar(
-  chunks: AsyncIterable<{ name: string; bytes: Uint8Array }>,
+  chunks: AsyncIterable<VerifiedChunk>,
   ctx: PayloadContext,
 ): ReadableStream<Uint8Array> {
   async function* volumes() {
-    for await (const chunk of chunks) yield await decodeVolume(chunk.name, chunk.bytes, ctx);
+    for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
   }
   return joinVolumes(volumes());
 }
@@ -199,7 +221,7 @@ export function formatTwoTar(
  */
 export async function formatThreeTar(
   item: string,
-  chunks: AsyncIterable<Uint8Array>,
+  chunks: AsyncIterable<VerifiedChunk>,
   ctx: PayloadContext,
 ): Promise<ReadableStream<Uint8Array>> {
   let stream = chunksStream(chunks);
@@ -220,7 +242,7 @@ export async function formatThreeTar(
  */
 export function formatFourTar(
   item: string,
-  plaintexts: AsyncIterable<Uint8Array>,
+  plaintexts: AsyncIterable<VerifiedChunk>,
   header: BackupHeader | undefined,
 ): Promise<ReadableStream<Uint8Array>> {
   return decompressed(item, chunksStream(plaintexts), header);

@@ -104,6 +104,9 @@ function prepare(
       onPiece?.(data);
       return Promise.resolve(data);
     },
+    async readPieces(_pieceSize, onPiece) {
+      await onPiece(await this.read());
+    },
     skip() {
       consumed = true;
       return Promise.resolve();

@@ -127,6 +127,22 @@ function fileEntry(path: string, file: Found): OuterEntry {
       }
       return out;
     },
+    async readPieces(pieceSize, onPiece, reserve): Promise<void> {
+      using handle = await Deno.open(path);
+      for (let at = 0; at < size;) {
+        const length = Math.min(pieceSize, size - at);
+        await reserve?.(length);
+        const piece = new Uint8Array(length);
+        const got = await readFull(handle, piece);
+        if (got < length) {
+          throw new IncompleteError(
+            `Cannot read the backup: it ends inside "${name}" (${at + got} of ${size} bytes)`,
+          );
+        }
+        at += length;
+        await onPiece(piece);
+      }
+    },
     skip(): Promise<void> {
       return Promise.resolve();
     },

@@ -28,6 +28,16 @@ export interface OuterEntry {
    * arrives (used to HMAC while reading). IncompleteError if the archive ends first.
    */
   read(onPiece?: (piece: Uint8Array) => void): Promise<Uint8Array>;
+  /**
+   * Reads the whole body as pieces of at most `pieceSize` bytes, each a new buffer of its own:
+   * `reserve(n)` is awaited before a piece of `n` bytes is allocated (a memory budget),
+   * `onPiece` is awaited after it is filled. IncompleteError if the archive ends first.
+   */
+  readPieces(
+    pieceSize: number,
+    onPiece: (piece: Uint8Array) => void | Promise<void>,
+    reserve?: (bytes: number) => Promise<void>,
+  ): Promise<void>;
   /** Discards the body. */
   skip(): Promise<void>;
 }
@@ -254,6 +264,21 @@ export async function* readOuterArchive(
           await input.skip(paddingAfter(entrySize));
         });
         return out;
+      },
+      async readPieces(pieceSize, onPiece, reserve): Promise<void> {
+        if (consumed) await claim(() => Promise.resolve());
+        await claim(async () => {
+          for (let at = 0; at < entrySize;) {
+            const length = Math.min(pieceSize, entrySize - at);
+            await reserve?.(length);
+            const piece = new Uint8Array(length);
+            const got = await input.readInto(piece);
+            if (got < length) throw incomplete(name, at + got, entrySize);
+            at += length;
+            await onPiece(piece);
+          }
+          await input.skip(paddingAfter(entrySize));
+        });
       },
       skip(): Promise<void> {
         return claim(() => skipBody(input, name, entrySize));

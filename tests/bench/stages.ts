@@ -14,7 +14,7 @@
 import { restoreBackup } from "../../lib/commands/mod.ts";
 import { decompressStream } from "../../lib/compress/mod.ts";
 import { OpensslDecryptStream } from "../../lib/crypto/mod.ts";
-import { bytesStream } from "../../lib/format/payload.ts";
+import { piecesStream, plainChunk } from "../../lib/format/payload.ts";
 import { readOuterArchive } from "../../lib/outer/mod.ts";
 import { TreeWriter } from "../../lib/output/mod.ts";
 import { joinVolumes, TarStream } from "../../lib/tar/mod.ts";
@@ -70,7 +70,7 @@ async function main(path: string): Promise<void> {
   await timed("AES-256-CBC (OpensslDecryptStream)", () => total([chunks]), async () => {
     for (const chunk of chunks) {
       const decrypt = new OpensslDecryptStream({ password: passphrase, digest: "md5" });
-      decrypted.push(await collect(bytesStream(chunk).pipeThrough(decrypt)));
+      decrypted.push(await collect(piecesStream(plainChunk("chunk", chunk)).pipeThrough(decrypt)));
     }
   });
   chunks.length = 0;
