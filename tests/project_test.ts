@@ -22,6 +22,8 @@ Deno.test("deno.json: compile bakes in exactly the permissions recover runs with
   const builds = tasks.compile!.split("&&");
   assert.equal(builds.length, 2);
   for (const build of builds) assert.deepEqual(permissionsOf(build), recover);
+  // Workers are not found by deno compile on its own.
+  for (const build of builds) assert.match(build, /--include lib\/verify\/hmac_worker\.ts /);
   assert.match(tasks.compile!, /x86_64-unknown-linux-gnu/);
   assert.match(tasks.compile!, /aarch64-unknown-linux-gnu/);
   assert.deepEqual(permissionsOf(tasks.demo!), recover);
