@@ -18,7 +18,7 @@ import { type Reporter, silentReporter } from "../reporter.ts";
 import { concat } from "../streams/concat.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
-import { digestName, findHmacDigest, parseHmacFile, stopHmacWorker } from "../verify/mod.ts";
+import { digestName, findHmacDigest, parseHmacFile, useHmacWorker } from "../verify/mod.ts";
 import {
   chunkPassword,
   type HmacContext,
@@ -100,10 +100,11 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
   const source = await openSource(path, reporter.progress?.bind(reporter));
   if (source.kind === "format1") return await openFormatOne(source.dir, reporter);
   const queue = new EntryQueue(source.entries);
+  const doneWithWorker = useHmacWorker();
   try {
-    return await openArchive(queue, source, options.passphrase, reporter);
+    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker);
   } catch (error) {
-    stopHmacWorker();
+    doneWithWorker();
     source.close();
     throw error;
   }
@@ -178,6 +179,7 @@ async function openArchive(
   source: Extract<Awaited<ReturnType<typeof openSource>>, { kind: "entries" }>,
   askPassphrase: () => Promise<Uint8Array>,
   reporter: Reporter,
+  doneWithWorker: () => void,
 ): Promise<Backup> {
   const first = await queue.peek();
   if (first === undefined) {
@@ -318,7 +320,7 @@ async function openArchive(
       }
     },
     async close() {
-      stopHmacWorker();
+      doneWithWorker();
       await queue.close();
       source.close();
     },

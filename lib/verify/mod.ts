@@ -21,4 +21,4 @@ export {
   hmacHex,
   parseHmacFile,
 } from "./hmac.ts";
-export { OffThreadHmac, stopHmacWorker } from "./off_thread_hmac.ts";
+export { OffThreadHmac, useHmacWorker } from "./off_thread_hmac.ts";

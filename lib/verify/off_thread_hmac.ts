@@ -61,12 +61,23 @@ function worker(): HmacWorker | undefined {
   return shared;
 }
 
+let users = 0;
+
 /**
- * Stops the shared worker (it keeps the process alive otherwise). A later HMAC starts a new one.
+ * Registers a user of the shared worker; the returned function ends the use, and the worker
+ * (which would keep the process alive) stops when its last user is done. Call it once.
  */
-export function stopHmacWorker(): void {
-  shared?.terminate();
-  shared = undefined;
+export function useHmacWorker(): () => void {
+  users++;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (--users === 0) {
+      shared?.terminate();
+      shared = undefined;
+    }
+  };
 }
 
 /**
