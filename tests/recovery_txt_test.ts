@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { buildBackup, type FixtureSpec } from "./support/backup_builder.ts";
 import { sha256File } from "./support/ext4.ts";
-import { makeWorld } from "./e2e/_world.ts";
+import { withWorld } from "./e2e/_world.ts";
 
 const text = await Deno.readTextFile(new URL("../RECOVERY.txt", import.meta.url));
 
@@ -24,9 +24,7 @@ function commandsOf(heading: string): string {
 }
 
 Deno.test("RECOVERY.txt: the manual procedure restores formats 2, 3 and 4", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-recovery-txt-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-recovery-txt-", async (root, world) => {
     const work = world.vms.find((vm) => vm.name === "work")!;
     const { template: _, ...standalone } = work;
     const cases: Array<[string, Partial<FixtureSpec> & { format: 2 | 3 | 4 }]> = [
@@ -61,7 +59,5 @@ Deno.test("RECOVERY.txt: the manual procedure restores formats 2, 3 and 4", asyn
         assert.ok(built.chunkNames.filter((n) => n.startsWith("vm5/private.img.")).length > 2);
       });
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });

@@ -67,6 +67,24 @@ export async function makeWorld(root: string, options: WorldOptions = {}): Promi
   };
 }
 
+/**
+ * Runs `test` with the world made in a new temporary folder, and removes the folder after.
+ *
+ * @param prefix Name prefix of the temporary folder.
+ */
+export async function withWorld(
+  prefix: string,
+  test: (root: string, world: World) => Promise<void>,
+  options: WorldOptions = {},
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix });
+  try {
+    await test(root, await makeWorld(root, options));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
 /** Asserts that two files have the same bytes and apparent size. */
 export async function assertSameFile(actual: string, expected: string): Promise<void> {
   const [a, b] = await Promise.all([Deno.stat(actual), Deno.stat(expected)]);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
 import { runCli, sh } from "./_cli.ts";
-import { makeWorld } from "./_world.ts";
+import { withWorld } from "./_world.ts";
 
 const PASS = "tamper-proof?";
 
@@ -42,9 +42,7 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 Deno.test("broken format 2 backups fail with one line, a distinct code and no partial files", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-err-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-err-", async (root, world) => {
     const built = await buildBackup({
       format: 2,
       passphrase: PASS,
@@ -197,7 +195,5 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       const noTty = await runCli(["info", built.path]);
       assert.match(assertOneLineError(noTty, 2), /QUBES_BACKUP_PASSPHRASE/);
     });
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });

@@ -5,12 +5,10 @@
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
 import { runCli } from "./_cli.ts";
-import { assertRestored, makeWorld } from "./_world.ts";
+import { assertRestored, withWorld } from "./_world.ts";
 
 Deno.test("restore of a format 1 backup directory is bit-exact and needs no passphrase", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v1-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v1-", async (root, world) => {
     const built = await buildBackup({
       format: 1,
       passphrase: "",
@@ -37,7 +35,5 @@ Deno.test("restore of a format 1 backup directory is bit-exact and needs no pass
       assert.match(result.stdout, /Format:\s+1/);
       assert.match(result.stdout, /work\s+app/);
     });
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });

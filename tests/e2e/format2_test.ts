@@ -6,14 +6,12 @@
 import assert from "node:assert/strict";
 import { buildBackup, type FixtureSpec } from "../support/backup_builder.ts";
 import { runCli } from "./_cli.ts";
-import { assertRestored, assertSameFile, makeWorld } from "./_world.ts";
+import { assertRestored, assertSameFile, withWorld } from "./_world.ts";
 
 const PASS = "correct horse battery staple";
 
 Deno.test("restore of format 2 backups made by the real tools is bit-exact", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v2-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v2-", async (root, world) => {
     const base: FixtureSpec = {
       format: 2,
       passphrase: PASS,
@@ -64,15 +62,11 @@ Deno.test("restore of format 2 backups made by the real tools is bit-exact", asy
         await Deno.remove(built.path);
       });
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });
 
 Deno.test("restore reads format 2 from stdin, from an untarred directory, and one VM at a time", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v2-src-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v2-src-", async (root, world) => {
     const built = await buildBackup({
       format: 2,
       passphrase: PASS,
@@ -157,16 +151,12 @@ Deno.test("restore reads format 2 from stdin, from an untarred directory, and on
       });
       assert.equal(fromStdin.code, 0, fromStdin.stderr);
     });
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });
 
 Deno.test("restore of a format 2 item of 8 GiB and more (base-256 numbers) keeps it sparse", async () => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v2-big-" });
-  try {
-    const size = 9 * 1024 ** 3 + 512 * 1024;
-    const world = await makeWorld(root, { bigPrivateImage: size });
+  const size = 9 * 1024 ** 3 + 512 * 1024;
+  await withWorld("qr-e2e-v2-big-", async (root, world) => {
     const built = await buildBackup({
       format: 2,
       passphrase: PASS,
@@ -192,9 +182,7 @@ Deno.test("restore of a format 2 item of 8 GiB and more (base-256 numbers) keeps
     for (const name of ["firewall.xml", "whitelisted-appmenus.list"]) {
       await assertSameFile(`${out}/work/${name}`, `${source}/${name}`);
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  }, { bigPrivateImage: size });
 });
 
 async function readAt(path: string, offset: number, length: number): Promise<Uint8Array> {

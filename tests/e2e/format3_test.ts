@@ -6,14 +6,12 @@
 import assert from "node:assert/strict";
 import { buildBackup, type FixtureSpec } from "../support/backup_builder.ts";
 import { runCli } from "./_cli.ts";
-import { assertRestored, makeWorld } from "./_world.ts";
+import { assertRestored, withWorld } from "./_world.ts";
 
 const PASS = "format three";
 
 Deno.test("restore of format 3 backups made by the real tools is bit-exact", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v3-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v3-", async (root, world) => {
     const base: FixtureSpec = {
       format: 3,
       passphrase: PASS,
@@ -62,7 +60,5 @@ Deno.test("restore of format 3 backups made by the real tools is bit-exact", asy
         await Deno.remove(built.path);
       });
     }
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });

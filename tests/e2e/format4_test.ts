@@ -6,14 +6,12 @@
 import assert from "node:assert/strict";
 import { buildBackup, type FixtureSpec } from "../support/backup_builder.ts";
 import { runCli, sh } from "./_cli.ts";
-import { assertRestored, makeWorld } from "./_world.ts";
+import { assertRestored, withWorld } from "./_world.ts";
 
 const PASS = "format four";
 
 Deno.test("restore of format 4 backups made by the real tools is bit-exact", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v4-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v4-", async (root, world) => {
     const base: FixtureSpec = {
       format: 4,
       passphrase: PASS,
@@ -65,15 +63,11 @@ Deno.test("restore of format 4 backups made by the real tools is bit-exact", asy
       assert.equal(result.code, 4, result.stderr);
       assert.match(result.stderr, /vm5\/firewall\.xml\.000\.enc.*not written under this name/);
     });
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });
 
 Deno.test("restore of a format 4 backup at scrypt's default cost", async () => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-v4-cost-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-v4-cost-", async (root, world) => {
     const work = world.vms.find((vm) => vm.name === "work")!;
     const built = await buildBackup({
       format: 4,
@@ -94,7 +88,5 @@ Deno.test("restore of a format 4 backup at scrypt's default cost", async () => {
       await Deno.readTextFile(`${out}/work/firewall.xml`),
       await Deno.readTextFile(`${work.dir}/firewall.xml`),
     );
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
 import { recoverPermissions, sh } from "./_cli.ts";
-import { makeWorld } from "./_world.ts";
+import { withWorld } from "./_world.ts";
 
 const PASS = "interrupt me";
 
@@ -15,9 +15,7 @@ async function filesBelow(dir: string): Promise<string[]> {
 }
 
 Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", async () => {
-  const root = await Deno.makeTempDir({ prefix: "qr-e2e-int-" });
-  try {
-    const world = await makeWorld(root);
+  await withWorld("qr-e2e-int-", async (root, world) => {
     const built = await buildBackup({
       format: 2,
       passphrase: PASS,
@@ -56,7 +54,5 @@ Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", a
     const left = await filesBelow(out);
     assert.ok(!left.some((f) => f.includes("partial")), left.join());
     assert.ok(!left.includes("./work/private.img"), left.join());
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 });
