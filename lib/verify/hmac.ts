@@ -103,44 +103,6 @@ export function parseHmacFile(bytes: Uint8Array): string {
   return hex.toLowerCase();
 }
 
-const WEBCRYPTO_HASHES: Record<string, string> = {
-  sha1: "SHA-1",
-  sha256: "SHA-256",
-  sha384: "SHA-384",
-  sha512: "SHA-512",
-};
-
-/**
- * The HMAC of a whole buffer as lower-case hex, computed off the main thread where WebCrypto
- * can (SHA-1 and SHA-2 with a non-empty key), so the main thread goes on decoding meanwhile.
- *
- * @param digest A node:crypto digest name, as returned by {@linkcode digestName}.
- * @param key The HMAC key (for Qubes: the passphrase bytes).
- * @param data The bytes to authenticate.
- *
- * @example
- * ```ts
- * const hex = await hmacHex("sha512", new TextEncoder().encode("pw"), chunk);
- * ```
- */
-export async function hmacHex(digest: string, key: Uint8Array, data: Uint8Array): Promise<string> {
-  const hash = WEBCRYPTO_HASHES[digest];
-  if (hash === undefined || key.length === 0) {
-    return createHmac(digest, key).update(data).digest("hex");
-  }
-  const cryptoKey = await crypto.subtle.importKey(
-    "raw",
-    key as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(
-    await crypto.subtle.sign("HMAC", cryptoKey, data as Uint8Array<ArrayBuffer>),
-  );
-  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Compare two hex digests case-insensitively in constant time.
  *

@@ -3,8 +3,9 @@
  * `openssl dgst -<ALG> -hmac <passphrase>` over each stored chunk.
  *
  * ```ts
- * const mac = await hmacHex(digestName(header.hmacAlgorithm), passphrase, chunk);
- * if (!hexDigestsEqual(mac, parseHmacFile(hmacFile))) {
+ * const mac = new OffThreadHmac(digestName(header.hmacAlgorithm), passphrase);
+ * for (const piece of pieces) await mac.update(piece);
+ * if (!hexDigestsEqual(await mac.digestHex(), parseHmacFile(hmacFile))) {
  *   throw new DamagedError(`Cannot verify chunk "${name}": HMAC does not match`);
  * }
  * ```
@@ -18,7 +19,6 @@ export {
   findHmacDigest,
   hexDigestsEqual,
   HMAC_FILE_MAX_SIZE,
-  hmacHex,
   parseHmacFile,
 } from "./hmac.ts";
 export { OffThreadHmac, useHmacWorker } from "./off_thread_hmac.ts";
