@@ -6,7 +6,7 @@
  */
 
 import { concat } from "../streams/concat.ts";
-import { DamagedError, RecoverError } from "../errors.ts";
+import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 
 /**
@@ -101,6 +101,6 @@ async function* gather(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8A
 }
 
 /** The message tail used by every codec when the input stops inside a member, stream or frame. */
-export function endsEarly(kind: Compression, where: string): DamagedError {
-  return new DamagedError(`Cannot decompress ${kind} data: it ends early, inside ${where}`);
+export function endsEarly(kind: Compression, where: string): IncompleteError {
+  return new IncompleteError(`Cannot decompress ${kind} data: it ends early, inside ${where}`);
 }

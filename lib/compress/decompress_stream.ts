@@ -30,7 +30,7 @@ const DECODERS: Readonly<Record<Compression, Decoder>> = {
  * @param kind The compression of the input.
  * @returns A stream pair to use with `pipeThrough`. Its readable side errors with
  *   `DamagedError("Cannot decompress <kind> data: <reason>")` on corrupt data and with a
- *   `DamagedError` saying the data ends early when the input stops inside a member; bytes
+ *   `IncompleteError` saying the data ends early when the input stops inside a member; bytes
  *   that start no member after a member are corrupt data too, except for gzip after zero
  *   padding and for zlib, where `node:zlib` ignores whatever follows.
  *

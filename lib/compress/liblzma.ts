@@ -154,6 +154,13 @@ class LzmaDecoder {
   }
 }
 
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
+/** Whether `bytes` begin like an xz stream (as far as they go); lzma-alone never concatenates. */
+function startsLikeXz(bytes: Uint8Array): boolean {
+  return XZ_MAGIC.every((byte, i) => i >= bytes.length || bytes[i] === byte);
+}
+
 /** Makes the decoder of xz (every stream of a concatenation) or lzma-alone input. */
 function decodeLzma(kind: "xz" | "lzma"): Decoder {
   return async function* (input) {
@@ -165,6 +172,11 @@ function decodeLzma(kind: "xz" | "lzma"): Decoder {
           if (!decoder.active) {
             while (offset < piece.length && piece[offset] === 0) offset++; // padding
             if (offset === piece.length) break;
+            if (sawStream && !startsLikeXz(piece.subarray(offset))) {
+              throw new DamagedError(
+                `Cannot decompress ${kind} data: unexpected bytes after the end of a stream`,
+              );
+            }
             decoder.start();
             sawStream = true;
           }

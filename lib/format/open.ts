@@ -12,10 +12,16 @@
 
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import { decryptScryptFile, type KdfDigest } from "../crypto/mod.ts";
-import { DamagedError, IncompleteError, PassphraseError, UnsupportedError } from "../errors.ts";
+import {
+  DamagedError,
+  IncompleteError,
+  PassphraseError,
+  RecoverError,
+  UnsupportedError,
+} from "../errors.ts";
 import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
-import { concat } from "../streams/concat.ts";
+import { concat, mapErrors } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { TarStream } from "../tar/mod.ts";
 import { digestName, findHmacDigest, parseHmacFile, useHmacWorker } from "../verify/mod.ts";
@@ -327,6 +333,18 @@ async function openArchive(
   };
 }
 
+/**
+ * Names the item in an error that does not name it or one of its chunks or members yet:
+ * `Cannot restore "vm5/private.img": <reason>`.
+ */
+function withItemName(item: string, error: unknown): unknown {
+  if (!(error instanceof RecoverError) || error.message.includes(`"${item}`)) return error;
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
+  return new Class(`Cannot restore "${item}": ${error.message.replace(/^Cannot /, "cannot ")}`, {
+    cause: error,
+  });
+}
+
 /** A stream whose construction needs an await. */
 function deferred(make: () => Promise<ReadableStream<Uint8Array>>): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -350,7 +368,8 @@ function deferred(make: () => Promise<ReadableStream<Uint8Array>>): ReadableStre
  */
 function tarEvents(item: string, tar: ReadableStream<Uint8Array>): ReadableStream<TarEvent> {
   const subdir = item.slice(0, item.lastIndexOf("/") + 1);
-  return tar.pipeThrough(new TarStream()).pipeThrough(
+  const events = mapErrors(tar, (error) => withItemName(item, error)).pipeThrough(new TarStream());
+  return mapErrors(events, (error) => withItemName(item, error)).pipeThrough(
     new TransformStream<TarEvent, TarEvent>({
       transform(event, controller) {
         if (event.type === "entry") {

@@ -23,8 +23,8 @@ import {
   OpensslDecryptStream,
   peekOpensslPlaintext,
 } from "../crypto/mod.ts";
-import { DamagedError } from "../errors.ts";
-import { sniff } from "../streams/mod.ts";
+import { DamagedError, IncompleteError } from "../errors.ts";
+import { mapErrors, sniff } from "../streams/mod.ts";
 import { hasValidChecksum, isZeroBlock, joinVolumes } from "../tar/mod.ts";
 import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
 import type { BackupHeader } from "./header.ts";
@@ -233,7 +233,20 @@ export async function formatThreeTar(
       `Cannot decode item "${item}": the header says encrypted but its first chunk is not`,
     );
   }
-  if (encrypted) stream = await decrypt(stream, ctx, `${item}.000`);
+  if (encrypted) {
+    // The chunks were all verified, so a stream without valid padding at its end is a
+    // stream cut short: its last chunk is missing.
+    stream = mapErrors(
+      await decrypt(stream, ctx, `${item}.000`),
+      (error) =>
+        error instanceof DamagedError && error.message.startsWith("bad decrypt")
+          ? new IncompleteError(
+            `Cannot decrypt item "${item}": its data does not end properly (its last chunk may be missing)`,
+            { cause: error },
+          )
+          : error,
+    );
+  }
   return await decompressed(item, stream, ctx.header);
 }
 

@@ -6,4 +6,5 @@
 
 export * from "./collect.ts";
 export * from "./concat.ts";
+export * from "./map_errors.ts";
 export * from "./sniff.ts";

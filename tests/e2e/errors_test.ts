@@ -7,39 +7,10 @@
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
 import { runCli, sh } from "./_cli.ts";
+import { assertOneLineError, listFiles, repack, untar } from "./_surgery.ts";
 import { withWorld } from "./_world.ts";
 
 const PASS = "tamper-proof?";
-
-/** Asserts the failure shape every error shares, and returns the error line. */
-function assertOneLineError(result: { code: number; stderr: string }, code: number): string {
-  assert.equal(result.code, code, result.stderr);
-  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
-  const errors = result.stderr.split("\n").filter((line) => line.startsWith("qubes-recover: "));
-  assert.equal(errors.length, 1, result.stderr);
-  return errors[0]!;
-}
-
-/** Every outer entry, extracted into `dir`, and their names in archive order. */
-async function untar(backup: string, dir: string): Promise<string[]> {
-  await Deno.mkdir(dir, { recursive: true });
-  await sh(`tar -xif '${backup}' -C '${dir}'`);
-  return (await sh(`tar -tif '${backup}'`)).trim().split("\n");
-}
-
-/** Re-packs entries like Qubes did: one `tar -cO --posix` archive per entry, appended. */
-async function repack(dir: string, names: string[], out: string): Promise<void> {
-  await Deno.writeFile(out, new Uint8Array(0));
-  for (const name of names) await sh(`tar -cO --posix -C '${dir}' '${name}' >> '${out}'`);
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  try {
-    return (await sh(`cd '${dir}' && find . -type f | sort`)).trim().split("\n").filter(Boolean);
-  } catch {
-    return [];
-  }
-}
 
 Deno.test("broken format 2 backups fail with one line, a distinct code and no partial files", async (t) => {
   await withWorld("qr-e2e-err-", async (root, world) => {
