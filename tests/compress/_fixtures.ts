@@ -6,6 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { concat as concatPieces } from "../../lib/streams/mod.ts";
 
 /** Runs `command` with `input` on standard input and returns its standard output. */
 export async function runTool(command: string[], input: Uint8Array): Promise<Uint8Array> {
@@ -66,13 +67,7 @@ export function random(bytes: number): Uint8Array {
 
 /** Joins byte arrays. */
 export function join(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatPieces(parts);
 }
 
 /** A stream of `data` cut into pieces of `size` bytes. */

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { concat as concatPieces } from "../../lib/streams/mod.ts";
+
 /** Options of {@linkcode runTool}. */
 export interface RunToolOptions {
   /** Bytes written to the tool's standard input. */
@@ -70,13 +72,7 @@ export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
 
 /** Concatenate byte pieces. */
 export function concatBytes(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
+  return concatPieces(pieces);
 }
 
 /** Cut `bytes` into pieces of `size` bytes (the last may be shorter). */

@@ -3,6 +3,7 @@ import { DamagedError, IncompleteError } from "../../lib/errors.ts";
 import { readOuterArchive } from "../../lib/outer/tar_reader.ts";
 import type { ByteReader, OuterEntry } from "../../lib/outer/tar_reader.ts";
 import { assertRejects, equalBytes, fixChecksum, randomBytes, run } from "../tar/_helpers.ts";
+import { concat as concatPieces } from "../../lib/streams/mod.ts";
 
 const MiB = 1024 * 1024;
 const longName = `appvms/${"w".repeat(120)}/private.img.000`;
@@ -37,13 +38,7 @@ class MemoryReader implements ByteReader {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatPieces(parts);
 }
 
 /** Drops the zero blocks GNU tar appends after the last member. */

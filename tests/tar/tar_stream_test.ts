@@ -15,6 +15,7 @@ import {
   randomBytes,
   run,
 } from "./_helpers.ts";
+import { concat as concatPieces } from "../../lib/streams/mod.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -169,13 +170,7 @@ function ustarHeader(name: string, size: number, typeflag: string): Uint8Array {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatPieces(parts);
 }
 
 function padded(bytes: Uint8Array): Uint8Array {
