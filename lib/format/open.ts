@@ -11,20 +11,13 @@
  */
 
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
-import { decryptScryptFile, type KdfDigest } from "../crypto/mod.ts";
-import {
-  DamagedError,
-  IncompleteError,
-  PassphraseError,
-  RecoverError,
-  UnsupportedError,
-} from "../errors.ts";
-import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
+import type { KdfDigest } from "../crypto/mod.ts";
+import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
+import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
-import { concat, mapErrors } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
-import { TarStream } from "../tar/mod.ts";
-import { digestName, findHmacDigest, parseHmacFile, useHmacWorker } from "../verify/mod.ts";
+import { digestName, useHmacWorker } from "../verify/mod.ts";
+import { ByteBudget } from "./byte_budget.ts";
 import {
   chunkPassword,
   type HmacContext,
@@ -32,12 +25,11 @@ import {
   scryptVerifiedChunks,
   skipChunks,
 } from "./chunks.ts";
-import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { EntryQueue } from "./entry_queue.ts";
-import { type BackupHeader, parseBackupHeader } from "./header.ts";
-import { memberInItem } from "./item_scope.ts";
 import { openFormatOne } from "./format1.ts";
-import { ByteBudget } from "./byte_budget.ts";
+import type { BackupHeader } from "./header.ts";
+import { readHeader } from "./header_auth.ts";
+import { deferred, tarEvents } from "./item_events.ts";
 import {
   formatFourTar,
   formatThreeTar,
@@ -45,6 +37,7 @@ import {
   type PayloadContext,
   plainChunk,
 } from "./payload.ts";
+import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { openSource } from "./source.ts";
 
 /** How to open a backup. */
@@ -85,14 +78,12 @@ export interface BackupItem {
   skip(): Promise<void>;
 }
 
-const MAX_HEADER_ENTRY = 64 * 1024;
 /**
  * Chunk bytes held at once: a whole chunk (100 MiB, or 102 400 000 bytes in format 2) must be
  * verified before it is decoded; the margin lets the next one be read meanwhile.
  */
 const CHUNK_BUDGET = 128 * 1024 * 1024;
 const MAX_QUBES_XML = 16 * 1024 * 1024;
-const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "ripemd160"];
 
 /**
  * Opens a backup and reads everything up to and including its VM catalogue.
@@ -114,70 +105,6 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
     source.close();
     throw error;
   }
-}
-
-async function readSmall(entry: OuterEntry, limit: number): Promise<Uint8Array> {
-  if (entry.size > limit) {
-    throw new DamagedError(`Cannot read "${entry.name}": it is ${entry.size} bytes long`);
-  }
-  return await entry.read();
-}
-
-function startsWithText(bytes: Uint8Array, text: string): boolean {
-  return new TextDecoder().decode(bytes.subarray(0, text.length)) === text;
-}
-
-async function readHeader(
-  queue: EntryQueue,
-  passphrase: Uint8Array,
-): Promise<BackupHeader> {
-  const headerEntry = (await queue.next())!;
-  const headerBytes = await readSmall(headerEntry, MAX_HEADER_ENTRY);
-  const hmacEntry = await queue.next();
-  if (hmacEntry?.name !== "backup-header.hmac") {
-    throw new IncompleteError(`Cannot verify "backup-header": "backup-header.hmac" is missing`);
-  }
-  const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_ENTRY);
-  if (startsWithText(hmacBytes, "scrypt")) {
-    let authentic: Uint8Array;
-    try {
-      const password = concat([new TextEncoder().encode("backup-header!"), passphrase]);
-      authentic = await decryptScryptFile(hmacBytes, password);
-    } catch (error) {
-      if (error instanceof PassphraseError) {
-        throw new PassphraseError(
-          `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-    if (authentic.length !== headerBytes.length || authentic.some((b, i) => b !== headerBytes[i])) {
-      throw new DamagedError(
-        `Cannot verify "backup-header": it differs from its authenticated copy in "backup-header.hmac"`,
-      );
-    }
-    const header = parseBackupHeader(authentic);
-    if (header.version !== 4 || !header.backupId) {
-      throw new DamagedError(
-        `Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`,
-      );
-    }
-    return header;
-  }
-  const expected = parseHmacFile(hmacBytes);
-  if (findHmacDigest(headerBytes, passphrase, expected, HEADER_DIGESTS) === undefined) {
-    throw new PassphraseError(
-      `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
-    );
-  }
-  const header = parseBackupHeader(headerBytes);
-  if (header.version === 4) {
-    throw new DamagedError(
-      `Cannot read "backup-header": version 4 needs an scrypt-protected header`,
-    );
-  }
-  return header;
 }
 
 async function openArchive(
@@ -331,66 +258,6 @@ async function openArchive(
       source.close();
     },
   };
-}
-
-/**
- * Names the item in an error that does not name it or one of its chunks or members yet:
- * `Cannot restore "vm5/private.img": <reason>`.
- */
-function withItemName(item: string, error: unknown): unknown {
-  if (!(error instanceof RecoverError) || error.message.includes(`"${item}`)) return error;
-  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
-  return new Class(`Cannot restore "${item}": ${error.message.replace(/^Cannot /, "cannot ")}`, {
-    cause: error,
-  });
-}
-
-/** A stream whose construction needs an await. */
-function deferred(make: () => Promise<ReadableStream<Uint8Array>>): ReadableStream<Uint8Array> {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      reader ??= (await make()).getReader();
-      const next = await reader.read();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel(reason) {
-      await reader?.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-/**
- * The item's tar events, refusing members outside the item (swapped or forged chunks), with
- * symlink targets restored: Qubes' `--xform` also rewrote the targets of symlinks, prefixing
- * the item's backup directory to relative targets (trap T14), which is undone here.
- */
-function tarEvents(item: string, tar: ReadableStream<Uint8Array>): ReadableStream<TarEvent> {
-  const subdir = item.slice(0, item.lastIndexOf("/") + 1);
-  const events = mapErrors(tar, (error) => withItemName(item, error)).pipeThrough(new TarStream());
-  return mapErrors(events, (error) => withItemName(item, error)).pipeThrough(
-    new TransformStream<TarEvent, TarEvent>({
-      transform(event, controller) {
-        if (event.type === "entry") {
-          const entry = event.entry;
-          if (!memberInItem(item, entry.name)) {
-            throw new DamagedError(
-              `Cannot restore item "${item}": it holds "${entry.name}", which lies outside it`,
-            );
-          }
-          if (entry.kind === "symlink" && subdir !== "" && entry.linkname.startsWith(subdir)) {
-            controller.enqueue({
-              type: "entry",
-              entry: { ...entry, linkname: entry.linkname.slice(subdir.length) },
-            });
-            return;
-          }
-        }
-        controller.enqueue(event);
-      },
-    }),
-  );
 }
 
 async function readQubesXml(item: BackupItem): Promise<Uint8Array> {

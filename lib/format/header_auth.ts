@@ -1,0 +1,89 @@
+/**
+ * Authenticating the `backup-header` before it is parsed: with its `.hmac` (formats 2, 3; the
+ * digest is found by trying the ones Qubes could have used, as the official restore did), or
+ * with its scrypt-encrypted twin (format 4).
+ *
+ * @module
+ */
+
+import { decryptScryptFile } from "../crypto/mod.ts";
+import { DamagedError, IncompleteError, PassphraseError } from "../errors.ts";
+import type { OuterEntry } from "../outer/mod.ts";
+import { concat } from "../streams/mod.ts";
+import { findHmacDigest, parseHmacFile } from "../verify/mod.ts";
+import type { EntryQueue } from "./entry_queue.ts";
+import { type BackupHeader, parseBackupHeader } from "./header.ts";
+
+const MAX_HEADER_ENTRY = 64 * 1024;
+const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "ripemd160"];
+
+async function readSmall(entry: OuterEntry, limit: number): Promise<Uint8Array> {
+  if (entry.size > limit) {
+    throw new DamagedError(`Cannot read "${entry.name}": it is ${entry.size} bytes long`);
+  }
+  return await entry.read();
+}
+
+function startsWithText(bytes: Uint8Array, text: string): boolean {
+  return new TextDecoder().decode(bytes.subarray(0, text.length)) === text;
+}
+
+/**
+ * Reads `backup-header` and `backup-header.hmac` (the next two entries), authenticates the
+ * header and parses it.
+ *
+ * @throws {PassphraseError} When the passphrase does not authenticate the header.
+ * @throws {DamagedError | IncompleteError} When the header or its authentication is damaged or missing.
+ */
+export async function readHeader(
+  queue: EntryQueue,
+  passphrase: Uint8Array,
+): Promise<BackupHeader> {
+  const headerEntry = (await queue.next())!;
+  const headerBytes = await readSmall(headerEntry, MAX_HEADER_ENTRY);
+  const hmacEntry = await queue.next();
+  if (hmacEntry?.name !== "backup-header.hmac") {
+    throw new IncompleteError(`Cannot verify "backup-header": "backup-header.hmac" is missing`);
+  }
+  const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_ENTRY);
+  if (startsWithText(hmacBytes, "scrypt")) {
+    let authentic: Uint8Array;
+    try {
+      const password = concat([new TextEncoder().encode("backup-header!"), passphrase]);
+      authentic = await decryptScryptFile(hmacBytes, password);
+    } catch (error) {
+      if (error instanceof PassphraseError) {
+        throw new PassphraseError(
+          `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    if (authentic.length !== headerBytes.length || authentic.some((b, i) => b !== headerBytes[i])) {
+      throw new DamagedError(
+        `Cannot verify "backup-header": it differs from its authenticated copy in "backup-header.hmac"`,
+      );
+    }
+    const header = parseBackupHeader(authentic);
+    if (header.version !== 4 || !header.backupId) {
+      throw new DamagedError(
+        `Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`,
+      );
+    }
+    return header;
+  }
+  const expected = parseHmacFile(hmacBytes);
+  if (findHmacDigest(headerBytes, passphrase, expected, HEADER_DIGESTS) === undefined) {
+    throw new PassphraseError(
+      `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
+    );
+  }
+  const header = parseBackupHeader(headerBytes);
+  if (header.version === 4) {
+    throw new DamagedError(
+      `Cannot read "backup-header": version 4 needs an scrypt-protected header`,
+    );
+  }
+  return header;
+}

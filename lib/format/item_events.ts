@@ -1,0 +1,74 @@
+/**
+ * An item's inner tar events, as the restore sees them: members checked against the item,
+ * symlink targets restored, errors named after the item.
+ *
+ * @module
+ */
+
+import { DamagedError, RecoverError } from "../errors.ts";
+import { mapErrors } from "../streams/mod.ts";
+import type { TarEvent } from "../tar/events.ts";
+import { TarStream } from "../tar/mod.ts";
+import { memberInItem } from "./item_scope.ts";
+
+/**
+ * Names the item in an error that does not name it or one of its chunks or members yet:
+ * `Cannot restore "vm5/private.img": <reason>`.
+ */
+function withItemName(item: string, error: unknown): unknown {
+  if (!(error instanceof RecoverError) || error.message.includes(`"${item}`)) return error;
+  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
+  return new Class(`Cannot restore "${item}": ${error.message.replace(/^Cannot /, "cannot ")}`, {
+    cause: error,
+  });
+}
+
+/** A stream whose construction needs an await. */
+export function deferred(
+  make: () => Promise<ReadableStream<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      reader ??= (await make()).getReader();
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+/**
+ * The item's tar events, refusing members outside the item (swapped or forged chunks), with
+ * symlink targets restored: Qubes' `--xform` also rewrote the targets of symlinks, prefixing
+ * the item's backup directory to relative targets (trap T14), which is undone here.
+ */
+export function tarEvents(item: string, tar: ReadableStream<Uint8Array>): ReadableStream<TarEvent> {
+  const subdir = item.slice(0, item.lastIndexOf("/") + 1);
+  const events = mapErrors(tar, (error) => withItemName(item, error)).pipeThrough(new TarStream());
+  return mapErrors(events, (error) => withItemName(item, error)).pipeThrough(
+    new TransformStream<TarEvent, TarEvent>({
+      transform(event, controller) {
+        if (event.type === "entry") {
+          const entry = event.entry;
+          if (!memberInItem(item, entry.name)) {
+            throw new DamagedError(
+              `Cannot restore item "${item}": it holds "${entry.name}", which lies outside it`,
+            );
+          }
+          if (entry.kind === "symlink" && subdir !== "" && entry.linkname.startsWith(subdir)) {
+            controller.enqueue({
+              type: "entry",
+              entry: { ...entry, linkname: entry.linkname.slice(subdir.length) },
+            });
+            return;
+          }
+        }
+        controller.enqueue(event);
+      },
+    }),
+  );
+}
