@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
-import { runCli, sh } from "./_cli.ts";
+import { recoverPermissions, runCli, sh } from "./_cli.ts";
 import { assertOneLineError, listFiles, repack, untar } from "./_surgery.ts";
 import { withWorld } from "./_world.ts";
 
@@ -158,6 +158,45 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       assert.notEqual(await Deno.readTextFile(`${out}/work/firewall.xml`), "edited by the user\n");
     });
 
+    await t.step({
+      name: "a full disk: exit 7, names the file, leaves no partial file",
+      ignore: !await canMountTmpfs(),
+      fn: async () => {
+        const work = await Deno.makeTempDir({ prefix: "qr-e2e-full-" });
+        const mount = `${work}/mnt`;
+        await Deno.mkdir(mount);
+        // A 1 MiB tmpfs in a private mount namespace; what is left in it is listed before
+        // the namespace (and the tmpfs) goes away.
+        const script = `mount -t tmpfs -o size=1m none "$1" || exit 99
+"$2" run --quiet ${
+          (await recoverPermissions()).join(" ")
+        } "$3" restore "$4" -o "$1/out" 2>"$1/../stderr"
+code=$?
+find "$1" -type f > "$1/../left"
+exit $code`;
+        const out = await new Deno.Command("unshare", {
+          args: [
+            "-rm",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            mount,
+            Deno.execPath(),
+            new URL("../../main.ts", import.meta.url).pathname,
+            built.path,
+          ],
+          env: { QUBES_BACKUP_PASSPHRASE: PASS, NO_COLOR: "1" },
+        }).output();
+        const stderr = await Deno.readTextFile(`${work}/stderr`).catch(() => "");
+        const line = assertOneLineError({ code: out.code, stderr }, 7);
+        assert.match(line, /Cannot write ".*": no space left on device/);
+        const left = await Deno.readTextFile(`${work}/left`);
+        assert.doesNotMatch(left, /partial/);
+        await Deno.remove(work, { recursive: true });
+      },
+    });
+
     await t.step("usage errors: exit 2", async () => {
       assertOneLineError(await runCli(["restore", built.path]), 2);
       assertOneLineError(await runCli(["frobnicate", built.path]), 2);
@@ -168,3 +207,16 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
     });
   });
 });
+
+async function canMountTmpfs(): Promise<boolean> {
+  try {
+    const probe = new Deno.Command("unshare", {
+      args: ["-rm", "sh", "-c", "mount -t tmpfs -o size=64k none /tmp"],
+      stdout: "null",
+      stderr: "null",
+    });
+    return (await probe.output()).success;
+  } catch {
+    return false;
+  }
+}
