@@ -127,7 +127,9 @@ async function readVerifiedChunk(
   const owner = {};
   const release = (bytes: number) => budget.release(owner, bytes);
   try {
-    const mac = ctx.digest === undefined ? undefined : new OffThreadHmac(ctx.digest, ctx.key);
+    const mac = ctx.digest === undefined
+      ? undefined
+      : await OffThreadHmac.create(ctx.digest, ctx.key);
     const hashed: Promise<Uint8Array>[] = [];
     await entry.readPieces(
       PIECE_SIZE,

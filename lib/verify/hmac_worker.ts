@@ -11,7 +11,8 @@ import { createHmac, type Hmac } from "node:crypto";
 export type HmacRequest =
   | { op: "init"; id: number; digest: string; key: Uint8Array }
   | { op: "update"; id: number; seq: number; buffer: ArrayBuffer }
-  | { op: "digest"; id: number; seq: number };
+  | { op: "digest"; id: number; seq: number }
+  | { op: "ping"; seq: number };
 
 /** An answer to the main thread. */
 export type HmacReply =
@@ -27,7 +28,9 @@ const scope = self as unknown as {
 
 scope.onmessage = ({ data: request }) => {
   try {
-    if (request.op === "init") {
+    if (request.op === "ping") {
+      scope.postMessage({ seq: request.seq, hex: "" });
+    } else if (request.op === "init") {
       macs.set(request.id, createHmac(request.digest, request.key));
     } else if (request.op === "update") {
       macs.get(request.id)!.update(new Uint8Array(request.buffer));

@@ -3,7 +3,7 @@
  * `openssl dgst -<ALG> -hmac <passphrase>` over each stored chunk.
  *
  * ```ts
- * const mac = new OffThreadHmac(digestName(header.hmacAlgorithm), passphrase);
+ * const mac = await OffThreadHmac.create(digestName(header.hmacAlgorithm), passphrase);
  * for (const piece of pieces) await mac.update(piece);
  * if (!hexDigestsEqual(await mac.digestHex(), parseHmacFile(hmacFile))) {
  *   throw new DamagedError(`Cannot verify chunk "${name}": HMAC does not match`);

@@ -12,6 +12,8 @@ class HmacWorker {
   #worker: Worker;
   #seq = 0;
   #pending = new Map<number, { resolve: (reply: HmacReply) => void; reject: (e: Error) => void }>();
+  /** Whether the worker answered: a worker that cannot load must not be sent any data. */
+  readonly ready: Promise<boolean>;
 
   constructor() {
     this.#worker = new Worker(new URL("./hmac_worker.ts", import.meta.url), { type: "module" });
@@ -26,6 +28,7 @@ class HmacWorker {
       for (const waiter of this.#pending.values()) waiter.reject(new Error(event.message));
       this.#pending.clear();
     };
+    this.ready = this.ask((seq) => ({ op: "ping", seq })).then(() => true, () => false);
   }
 
   post(request: HmacRequest, transfer: Transferable[] = []): void {
@@ -81,11 +84,11 @@ export function useHmacWorker(): () => void {
 }
 
 /**
- * An incremental HMAC computed off the main thread.
+ * An incremental HMAC computed off the main thread (on the main thread where no worker can run).
  *
  * @example
  * ```ts
- * const mac = new OffThreadHmac("sha512", passphrase);
+ * const mac = await OffThreadHmac.create("sha512", passphrase);
  * const kept = await Promise.all(pieces.map((piece) => mac.update(piece)));
  * const hex = await mac.digestHex();
  * ```
@@ -96,13 +99,24 @@ export class OffThreadHmac {
   #local: ReturnType<typeof createHmac> | undefined;
 
   /**
+   * Starts an HMAC, in the shared worker when it runs.
+   *
    * @param digest A node:crypto digest name.
    * @param key The HMAC key.
    */
-  constructor(digest: string, key: Uint8Array) {
-    this.#worker = worker();
-    if (this.#worker === undefined) this.#local = createHmac(digest, key);
-    else this.#worker.post({ op: "init", id: this.#id, digest, key: key.slice() });
+  static async create(digest: string, key: Uint8Array): Promise<OffThreadHmac> {
+    const candidate = worker();
+    return new OffThreadHmac(
+      digest,
+      key,
+      candidate && await candidate.ready ? candidate : undefined,
+    );
+  }
+
+  private constructor(digest: string, key: Uint8Array, on: HmacWorker | undefined) {
+    this.#worker = on;
+    if (on === undefined) this.#local = createHmac(digest, key);
+    else on.post({ op: "init", id: this.#id, digest, key: key.slice() });
   }
 
   /**

@@ -65,7 +65,7 @@ async function main(path: string): Promise<void> {
     async () => {
       const done = useHmacWorker();
       for (const chunk of chunks) {
-        const mac = new OffThreadHmac("sha512", passphrase);
+        const mac = await OffThreadHmac.create("sha512", passphrase);
         await mac.update(chunk.slice());
         await mac.digestHex();
       }

@@ -21,7 +21,7 @@ function opensslHmacFile(data: Uint8Array, alg: string, passphrase = PASSPHRASE)
 async function hmacHex(digest: string, key: Uint8Array, data: Uint8Array): Promise<string> {
   const done = useHmacWorker();
   try {
-    const mac = new OffThreadHmac(digest, key);
+    const mac = await OffThreadHmac.create(digest, key);
     for (let at = 0; at < data.length; at += 1 << 20) {
       await mac.update(data.slice(at, at + (1 << 20)));
     }
