@@ -80,6 +80,12 @@ export async function restoreBackup(
         reporter.fileDone?.(file, size);
       },
     };
+    // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
+    // restore of another VM of this backup is simply kept.
+    if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+      const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
+      await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
+    }
     await forEachItem(backup, selection, options.signal, async (item) => {
       if (item.owner === undefined) {
         reporter.warn(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`);
@@ -98,11 +104,21 @@ export async function restoreBackup(
         throw error;
       }
     });
-    const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
-    await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     return summary;
   } finally {
     await backup.close();
+  }
+}
+
+/** Whether `path` is a regular file (not a link) holding exactly `bytes`. */
+async function sameFile(path: string, bytes: Uint8Array): Promise<boolean> {
+  try {
+    const info = await Deno.lstat(path);
+    if (!info.isFile || info.size !== bytes.length) return false;
+    const existing = await Deno.readFile(path);
+    return existing.every((byte, i) => byte === bytes[i]);
+  } catch {
+    return false;
   }
 }
 

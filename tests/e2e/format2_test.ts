@@ -104,6 +104,16 @@ Deno.test("restore reads format 2 from stdin, from an untarred directory, and on
       assert.equal(result.code, 0, result.stderr);
       await assertRestored(out, world, { vms: ["work", "dom0"] });
     });
+    await t.step("VMs restored one run at a time into the same folder", async () => {
+      const out = `${root}/out-runs`;
+      for (const vm of ["my-tpl", "work", "dom0"]) {
+        const result = await runCli(["restore", built.path, "--output", out, "--vm", vm], {
+          passphrase: PASS,
+        });
+        assert.equal(result.code, 0, result.stderr);
+      }
+      await assertRestored(out, world);
+    });
     await t.step("--vm with an unknown name is a usage error", async () => {
       const result = await runCli(
         ["restore", built.path, "--output", `${root}/out-x`, "--vm", "nosuch"],
