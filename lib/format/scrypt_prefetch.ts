@@ -88,12 +88,18 @@ function prepare(
   password: Uint8Array | undefined,
   limit: <T>(task: () => Promise<T>) => Promise<T>,
 ): PrefetchedEntry {
+  let consumed = false;
+  let skipped = false;
   let keys: Promise<ScryptKeys> | undefined;
   if (password !== undefined) {
-    keys = limit(() => deriveScryptKeys(password, parseScryptHeader(data)));
+    // A chunk skipped (a VM not selected) before its turn costs no derivation.
+    keys = limit(() =>
+      skipped
+        ? Promise.reject(new Error(`Entry "${entry.name}" was skipped`))
+        : deriveScryptKeys(password, parseScryptHeader(data))
+    );
     keys.catch(() => {});
   }
-  let consumed = false;
   return {
     name: entry.name,
     size: entry.size,
@@ -109,6 +115,7 @@ function prepare(
     },
     skip() {
       consumed = true;
+      skipped = true;
       return Promise.resolve();
     },
   };

@@ -46,6 +46,16 @@ Deno.test("restore of format 4 backups made by the real tools is bit-exact", asy
       });
     }
 
+    await t.step("--vm restores one VM and skips the chunks of the others", async () => {
+      const built = await buildBackup({ ...base, compressed: true }, root);
+      const out = `${built.path}.one`;
+      const result = await runCli(["restore", built.path, "--output", out, "--vm", "work"], {
+        passphrase: PASS,
+      });
+      assert.equal(result.code, 0, result.stderr);
+      await assertRestored(out, world, { vms: ["work"], format4: true });
+    });
+
     await t.step("wrong passphrase: exit 3", async () => {
       const built = await buildBackup({ ...base, compressed: true }, root);
       const result = await runCli(["info", built.path], { passphrase: "not it" });
