@@ -9,6 +9,7 @@ import { buildBackup } from "../support/backup_builder.ts";
 import { recoverPermissions, runCli, sh } from "./_cli.ts";
 import { assertOneLineError, listFiles, repack, untar } from "./_surgery.ts";
 import { withWorld } from "./_world.ts";
+import { canMountTmpfs } from "../support/tmpfs.ts";
 
 const PASS = "tamper-proof?";
 
@@ -207,16 +208,3 @@ exit $code`;
     });
   });
 });
-
-async function canMountTmpfs(): Promise<boolean> {
-  try {
-    const probe = new Deno.Command("unshare", {
-      args: ["-rm", "sh", "-c", "mount -t tmpfs -o size=64k none /tmp"],
-      stdout: "null",
-      stderr: "null",
-    });
-    return (await probe.output()).success;
-  } catch {
-    return false;
-  }
-}

@@ -6,6 +6,7 @@ import {
   type TreeWriterOptions,
 } from "../../lib/output/tree_writer.ts";
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
+import { canMountTmpfs } from "../support/tmpfs.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -477,20 +478,6 @@ Deno.test("TreeWriter turns ENOSPC into an OutputError and removes the partial f
     assert.deepEqual(await listTree(root), ["vm5"]);
   });
 });
-
-/** Whether this machine lets an unprivileged user namespace mount a tmpfs. */
-async function canMountTmpfs(): Promise<boolean> {
-  try {
-    const probe = new Deno.Command("unshare", {
-      args: ["-rm", "sh", "-c", "mount -t tmpfs -o size=64k none /tmp"],
-      stdout: "null",
-      stderr: "null",
-    });
-    return (await probe.output()).success;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Restore one 1 MiB file "vm5/private.img" into a tmpfs mounted with `mountOptions` inside a
