@@ -8,16 +8,19 @@ import assert from "node:assert/strict";
 const root = new URL("../", import.meta.url).pathname;
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks;
 
+/** Permissions and V8 flags: what a compiled binary bakes in. */
 function permissionsOf(command: string): string[] {
-  return command.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return command.split(/\s+/).filter((word) => /^--(allow-|v8-flags=)/.test(word));
 }
 
-Deno.test("deno.json: compile bakes in exactly the permissions recover runs with", () => {
+Deno.test("deno.json: compile bakes in exactly the permissions and V8 flags recover runs with", () => {
   const recover = permissionsOf(tasks.recover!);
   assert.deepEqual(recover, [
     "--allow-read",
     "--allow-write",
     "--allow-env=QUBES_BACKUP_PASSPHRASE,NO_COLOR",
+    // A small young generation: buffers are freed sooner (docs/performance.md).
+    "--v8-flags=--max-semi-space-size=1",
   ]);
   const builds = tasks.compile!.split("&&");
   assert.equal(builds.length, 2);

@@ -19,7 +19,7 @@ export type Decoder = (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8A
 export const MIN_PIECE = 256 * 1024;
 
 /** The size of the output buffers that decoders fill. */
-export const OUTPUT_PIECE = 1024 * 1024;
+export const OUTPUT_PIECE = 512 * 1024;
 
 /** Wraps an error of the upstream stream so that it passes through the decoder unchanged. */
 class UpstreamError {

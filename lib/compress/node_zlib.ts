@@ -10,6 +10,7 @@
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
 import { concat } from "../streams/concat.ts";
+import { recycle } from "../streams/piece_pool.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /**
@@ -26,7 +27,7 @@ export async function* runNodeZlib(
     try {
       for await (const piece of input) {
         if (transform.destroyed) return;
-        if (!transform.write(piece)) await drained(transform);
+        if (!transform.write(piece, () => recycle(piece))) await drained(transform);
       }
       transform.end();
     } catch (error) {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { soleView } from "../streams/piece_pool.ts";
+
 /** AES block size in bytes. */
 export const BLOCK = 16;
 
@@ -64,7 +66,7 @@ export class CbcChain {
       this.#key,
       toArrayBufferView(framed),
     );
-    return new Uint8Array(plain);
+    return soleView(new Uint8Array(plain));
   }
 
   /**

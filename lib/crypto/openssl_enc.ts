@@ -9,6 +9,7 @@
 import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
 import { BLOCK, CbcChain, CtrCipher, SLICE_BYTES } from "./_aes.ts";
 import { evpBytesToKey, type KdfDigest } from "./evp_bytes_to_key.ts";
+import { recycle, scratchAfter } from "../streams/piece_pool.ts";
 
 /** The ASCII magic `Salted__` that starts every `openssl enc` output with a salt. */
 export const OPENSSL_MAGIC: Uint8Array = new TextEncoder().encode("Salted__");
@@ -213,25 +214,49 @@ async function openBody(
     : cbcBody(await CbcChain.create(key, iv));
 }
 
-/** CBC: the last block may hold the padding, so it stays pending until the end. */
+/**
+ * CBC: the last block may hold the padding, so it stays pending until the end. A pooled piece
+ * of whole blocks with more data after it is decrypted where it lies (the block WebCrypto
+ * needs after it goes into the piece's scratch room) and its buffer is then recycled; other
+ * input is gathered into slices of {@linkcode SLICE_BYTES}.
+ */
 function cbcBody(chain: CbcChain): CipherBody {
   return {
     async drain(pending, end, emit) {
-      while (pending.length > SLICE_BYTES) {
-        emit(await chain.decryptMiddle(pending.take(SLICE_BYTES, BLOCK)));
+      for (;;) {
+        const first = pending.first;
+        if (
+          first !== undefined && pending.length > first.length && first.length % BLOCK === 0 &&
+          scratchAfter(first) >= BLOCK
+        ) {
+          const piece = pending.take(first.length);
+          emit(await chain.decryptMiddle(withScratch(piece)));
+          recycle(piece);
+        } else if (pending.length > SLICE_BYTES) {
+          emit(await chain.decryptMiddle(pending.take(SLICE_BYTES, BLOCK)));
+        } else {
+          break;
+        }
       }
       if (!end) return;
       if (pending.length === 0) throw new IncompleteError("ciphertext is missing after the salt");
       if (pending.length % BLOCK !== 0) {
         throw new IncompleteError("ciphertext ends in the middle of a 16-byte block");
       }
-      const plain = await chain.decryptEnd(pending.take(pending.length));
+      const last = pending.take(pending.length);
+      const plain = await chain.decryptEnd(last);
       if (plain === undefined) {
         throw new DamagedError("bad decrypt: wrong passphrase or key derivation");
       }
+      recycle(last);
       if (plain.length > 0) emit(plain);
     },
   };
+}
+
+/** `piece` and the {@linkcode BLOCK} scratch bytes after it, as one view. */
+function withScratch(piece: Uint8Array): Uint8Array {
+  return new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength + BLOCK);
 }
 
 /** CTR: a stream cipher without padding; slices stay block-aligned for the counter. */
@@ -276,6 +301,11 @@ class PendingBytes {
   /** Total number of bytes held. */
   get length(): number {
     return this.#length;
+  }
+
+  /** The piece at the front (what is left of it), if any. */
+  get first(): Uint8Array | undefined {
+    return this.#pieces[this.#head];
   }
 
   /** Append a piece (kept by reference: received buffers belong to the receiver). */

@@ -12,6 +12,7 @@ import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/concat.ts";
 import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
 import type { ByteBudget } from "./byte_budget.ts";
+import type { PiecePool } from "../streams/piece_pool.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { PrefetchedEntry } from "./scrypt_prefetch.ts";
@@ -66,8 +67,18 @@ async function nextChunkOf(
   return entry;
 }
 
-/** Size of the pieces a chunk is read in: each its own buffer, released one by one. */
-export const PIECE_SIZE = 4 * 1024 * 1024;
+/**
+ * Size of the pieces a chunk is read in: each its own (pooled) buffer, released one by one.
+ * Smaller pieces cost more messages to the HMAC worker; larger ones keep more decrypted data
+ * waiting between the stages (measured in docs/performance.md).
+ */
+export const PIECE_SIZE = 2 * 1024 * 1024;
+
+/** Where chunk pieces come from: a bound on the bytes held, and buffers to reuse. */
+export interface ChunkMemory {
+  budget: ByteBudget;
+  pool: PiecePool;
+}
 
 /** A verified chunk, held as pieces; each piece goes back to the budget once decoded. */
 export interface VerifiedChunk {
@@ -95,14 +106,14 @@ export async function* hmacVerifiedChunks(
   queue: EntryQueue,
   item: string,
   ctx: HmacContext,
-  budget: ByteBudget,
+  memory: ChunkMemory,
 ): AsyncGenerator<VerifiedChunk> {
-  let next = readVerifiedChunk(queue, item, 0, ctx, budget);
+  let next = readVerifiedChunk(queue, item, 0, ctx, memory);
   try {
     for (let index = 1;; index++) {
       const chunk = await next;
       if (chunk === undefined) return;
-      next = readVerifiedChunk(queue, item, index, ctx, budget);
+      next = readVerifiedChunk(queue, item, index, ctx, memory);
       next.catch(() => {}); // Surfaces when awaited.
       yield chunk;
     }
@@ -119,7 +130,7 @@ async function readVerifiedChunk(
   item: string,
   index: number,
   ctx: HmacContext,
-  budget: ByteBudget,
+  { budget, pool }: ChunkMemory,
 ): Promise<VerifiedChunk | undefined> {
   const entry = await nextChunkOf(queue, item, index, false);
   if (entry === undefined) return undefined;
@@ -130,11 +141,17 @@ async function readVerifiedChunk(
     const mac = ctx.digest === undefined
       ? undefined
       : await OffThreadHmac.create(ctx.digest, ctx.key);
-    const hashed: Promise<Uint8Array>[] = [];
+    const hashed: Array<Uint8Array | Promise<Uint8Array>> = [];
     await entry.readPieces(
       PIECE_SIZE,
-      (piece) => void hashed.push(mac ? mac.update(piece) : Promise.resolve(piece)),
-      (bytes) => budget.reserve(owner, bytes),
+      (piece) => {
+        // The worker hands the buffer back as a new object: it stays the pool's.
+        hashed.push(mac ? mac.update(piece).then((back) => (pool.adopt(back), back)) : piece);
+      },
+      async (bytes) => {
+        await budget.reserve(owner, bytes);
+        return pool.take(bytes);
+      },
     );
     const pieces = await Promise.all(hashed);
     const hmacEntry = await queue.next();

@@ -22,10 +22,12 @@ import {
   chunkPassword,
   type HmacContext,
   hmacVerifiedChunks,
+  PIECE_SIZE,
   scryptVerifiedChunks,
   skipChunks,
 } from "./chunks.ts";
 import { EntryQueue } from "./entry_queue.ts";
+import { PiecePool } from "../streams/piece_pool.ts";
 import { openFormatOne } from "./format1.ts";
 import type { BackupHeader } from "./header.ts";
 import { readHeader } from "./header_auth.ts";
@@ -80,9 +82,12 @@ export interface BackupItem {
 
 /**
  * Chunk bytes held at once: a whole chunk (100 MiB, or 102 400 000 bytes in format 2) must be
- * verified before it is decoded; the margin lets the next one be read meanwhile.
+ * verified before it is decoded.
  */
-const CHUNK_BUDGET = 128 * 1024 * 1024;
+// The margin (a few pieces) lets the next chunk be read while the current one is decoded.
+const CHUNK_BUDGET = 104 * 1024 * 1024;
+/** Free piece buffers kept for the next reads: as many as the budget lets be read at once. */
+const POOL_KEEP = CHUNK_BUDGET / PIECE_SIZE;
 const MAX_QUBES_XML = 16 * 1024 * 1024;
 
 /**
@@ -152,7 +157,10 @@ async function openArchive(
       ),
   };
   const enc = format === 4;
-  const budget = new ByteBudget(CHUNK_BUDGET);
+  const memory = {
+    budget: new ByteBudget(CHUNK_BUDGET),
+    pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
+  };
   const scrypt = { backupId: header?.backupId ?? "", passphrase };
   if (enc) {
     queue.pipe((rest) =>
@@ -191,7 +199,7 @@ async function openArchive(
       };
       return deferred(() => formatFourTar(name, plain(), header));
     }
-    const chunks = hmacVerifiedChunks(queue, name, hmac, budget);
+    const chunks = hmacVerifiedChunks(queue, name, hmac, memory);
     if (format === 3) return deferred(() => formatThreeTar(name, chunks, payload));
     return formatTwoTar(chunks, payload);
   };

@@ -7,7 +7,7 @@
 
 import { parseChunkName } from "./chunk_name.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
-import { DEFAULT_MAX_ENTRY_SIZE, readFull } from "./tar_reader.ts";
+import { DEFAULT_MAX_ENTRY_SIZE, newPiece, readFull } from "./tar_reader.ts";
 import type { OuterArchiveOptions, OuterEntry } from "./tar_reader.ts";
 
 /** A file found under the directory. */
@@ -127,12 +127,11 @@ function fileEntry(path: string, file: Found): OuterEntry {
       }
       return out;
     },
-    async readPieces(pieceSize, onPiece, reserve): Promise<void> {
+    async readPieces(pieceSize, onPiece, allocate = newPiece): Promise<void> {
       using handle = await Deno.open(path);
       for (let at = 0; at < size;) {
         const length = Math.min(pieceSize, size - at);
-        await reserve?.(length);
-        const piece = new Uint8Array(length);
+        const piece = await allocate(length);
         const got = await readFull(handle, piece);
         if (got < length) {
           throw new IncompleteError(

@@ -29,14 +29,14 @@ export interface OuterEntry {
    */
   read(onPiece?: (piece: Uint8Array) => void): Promise<Uint8Array>;
   /**
-   * Reads the whole body as pieces of at most `pieceSize` bytes, each a new buffer of its own:
-   * `reserve(n)` is awaited before a piece of `n` bytes is allocated (a memory budget),
-   * `onPiece` is awaited after it is filled. IncompleteError if the archive ends first.
+   * Reads the whole body as pieces of at most `pieceSize` bytes, each read into a buffer that
+   * `allocate(n)` supplies (a new one by default; a memory budget or a pool may make it wait),
+   * then passed to `onPiece`, which is awaited. IncompleteError if the archive ends first.
    */
   readPieces(
     pieceSize: number,
     onPiece: (piece: Uint8Array) => void | Promise<void>,
-    reserve?: (bytes: number) => Promise<void>,
+    allocate?: (bytes: number) => Uint8Array | Promise<Uint8Array>,
   ): Promise<void>;
   /** Discards the body. */
   skip(): Promise<void>;
@@ -265,13 +265,12 @@ export async function* readOuterArchive(
         });
         return out;
       },
-      async readPieces(pieceSize, onPiece, reserve): Promise<void> {
+      async readPieces(pieceSize, onPiece, allocate = newPiece): Promise<void> {
         if (consumed) await claim(() => Promise.resolve());
         await claim(async () => {
           for (let at = 0; at < entrySize;) {
             const length = Math.min(pieceSize, entrySize - at);
-            await reserve?.(length);
-            const piece = new Uint8Array(length);
+            const piece = await allocate(length);
             const got = await input.readInto(piece);
             if (got < length) throw incomplete(name, at + got, entrySize);
             at += length;
@@ -285,6 +284,11 @@ export async function* readOuterArchive(
       },
     };
   }
+}
+
+/** The default piece buffer of `readPieces`. */
+export function newPiece(length: number): Uint8Array {
+  return new Uint8Array(length);
 }
 
 async function skipBody(input: BlockReader, name: string, size: number): Promise<void> {

@@ -12,8 +12,10 @@ export type OutputFile = Pick<Deno.FsFile, "write" | "seek" | "truncate" | "utim
 /** Opens a file for writing; `Deno.open` unless a caller injects another. */
 export type OpenFile = (path: string, options: Deno.OpenOptions) => Promise<OutputFile>;
 
-/** Pieces smaller than this are gathered into one write; larger ones are written as they come. */
+/** Small pieces are gathered (copied) into writes of about this size. */
 const WRITE_PIECE = 1 << 20;
+/** Pieces at least this large are written as they come: a copy costs more than a write call. */
+const DIRECT_WRITE = 64 * 1024;
 
 /** Suffix of temporary names; a leftover one can only be ours, from an interrupted run. */
 export const PARTIAL_SUFFIX = ".qubes-recover-partial";
@@ -83,7 +85,7 @@ export class PartialFile {
     if (this.#pendingLength > 0 && offset !== this.#pendingStart + this.#pendingLength) {
       await this.#flush();
     }
-    if (bytes.length >= WRITE_PIECE) {
+    if (bytes.length >= DIRECT_WRITE) {
       await this.#flush();
       await this.#writeAt(offset, bytes);
       return;

@@ -8,3 +8,4 @@ export * from "./collect.ts";
 export * from "./concat.ts";
 export * from "./map_errors.ts";
 export * from "./sniff.ts";
+export * from "./piece_pool.ts";

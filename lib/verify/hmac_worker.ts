@@ -10,7 +10,14 @@ import { createHmac, type Hmac } from "node:crypto";
 /** A request from the main thread. */
 export type HmacRequest =
   | { op: "init"; id: number; digest: string; key: Uint8Array }
-  | { op: "update"; id: number; seq: number; buffer: ArrayBuffer }
+  | {
+    op: "update";
+    id: number;
+    seq: number;
+    buffer: ArrayBuffer;
+    byteOffset: number;
+    byteLength: number;
+  }
   | { op: "digest"; id: number; seq: number }
   | { op: "ping"; seq: number };
 
@@ -33,7 +40,8 @@ scope.onmessage = ({ data: request }) => {
     } else if (request.op === "init") {
       macs.set(request.id, createHmac(request.digest, request.key));
     } else if (request.op === "update") {
-      macs.get(request.id)!.update(new Uint8Array(request.buffer));
+      const { buffer, byteOffset, byteLength } = request;
+      macs.get(request.id)!.update(new Uint8Array(buffer, byteOffset, byteLength));
       scope.postMessage({ seq: request.seq, buffer: request.buffer }, [request.buffer]);
     } else {
       const hex = macs.get(request.id)!.digest("hex");

@@ -120,23 +120,24 @@ export class OffThreadHmac {
   }
 
   /**
-   * Feeds the next piece. The piece must own its whole buffer: it is transferred away and the
-   * promise gives it back (as a new view) once hashed. Pieces are hashed in call order.
+   * Feeds the next piece. The piece's whole buffer is transferred away (any other view of it
+   * is emptied meanwhile); the promise gives back a view of the same bytes, in the buffer
+   * returned by the worker, once hashed. Pieces are hashed in call order.
    */
   async update(piece: Uint8Array): Promise<Uint8Array> {
     if (this.#worker === undefined) {
       this.#local!.update(piece);
       return piece;
     }
-    // Only a whole buffer can be transferred; a view is copied first.
-    const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength
-      ? piece
-      : piece.slice();
-    const buffer = whole.buffer as ArrayBuffer;
-    const reply = await this.#worker.ask((seq) => ({ op: "update", id: this.#id, seq, buffer }), [
-      buffer,
-    ]);
-    return new Uint8Array((reply as { buffer: ArrayBuffer }).buffer);
+    // A SharedArrayBuffer cannot be transferred: its piece is copied first.
+    const own = piece.buffer instanceof ArrayBuffer ? piece : piece.slice();
+    const { byteOffset, byteLength } = own;
+    const buffer = own.buffer as ArrayBuffer;
+    const reply = await this.#worker.ask(
+      (seq) => ({ op: "update", id: this.#id, seq, buffer, byteOffset, byteLength }),
+      [buffer],
+    );
+    return new Uint8Array((reply as { buffer: ArrayBuffer }).buffer, byteOffset, byteLength);
   }
 
   /** The HMAC of everything fed, as lower-case hex. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { recoverPermissions } from "../e2e/_cli.ts";
+import { recoverFlags } from "../e2e/_cli.ts";
 import { checkOutput, type OutputCheck } from "./_check.ts";
 import { type BenchInput, PASSPHRASE } from "./_inputs.ts";
 import { measure, type Measurement } from "./_measure.ts";
@@ -47,7 +47,7 @@ async function commandFor(
       cmd: Deno.execPath(),
       args: [
         "run",
-        ...await recoverPermissions(),
+        ...await recoverFlags(),
         `${root}main.ts`,
         "restore",
         input.backup,

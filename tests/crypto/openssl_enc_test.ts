@@ -8,6 +8,7 @@ import {
 } from "../../lib/crypto/openssl_enc.ts";
 import type { KdfDigest } from "../../lib/crypto/evp_bytes_to_key.ts";
 import { DamagedError, IncompleteError, UnsupportedError } from "../../lib/errors.ts";
+import { PiecePool } from "../../lib/streams/piece_pool.ts";
 import {
   concatBytes,
   cutBytes,
@@ -86,6 +87,33 @@ Deno.test("OpensslDecryptStream decrypts one ciphertext sliced into chunks (form
   const cuts = [0, 16 + 2 * MiB, 16 + 4 * MiB, 5 * MiB + 1, 8 * MiB - 7, cipher.length];
   const chunks = cuts.slice(1).map((end, index) => cipher.subarray(cuts[index], end));
   ok(sameBytes(concatBytes(await decryptPieces(chunks)), plain));
+});
+
+Deno.test("OpensslDecryptStream decrypts pooled pieces in place and reuses their buffers", async () => {
+  // Read like chunks are: each piece read into a pool buffer, the header in the first one.
+  const plain = pseudoRandomBytes(9 * MiB + 100, 44);
+  const cipher = await opensslEncrypt(plain, PASSPHRASE);
+  const pool = new PiecePool(MiB, 4);
+  const buffers = new Set<ArrayBufferLike>();
+  let at = 0;
+  const pieces = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at === cipher.length) return controller.close();
+      const piece = pool.take(Math.min(MiB, cipher.length - at));
+      piece.set(cipher.subarray(at, at + piece.length));
+      at += piece.length;
+      buffers.add(piece.buffer);
+      controller.enqueue(piece);
+    },
+  }, { highWaterMark: 0 });
+  const out = await Array.fromAsync(
+    pieces.pipeThrough(
+      new OpensslDecryptStream({ password: encoder.encode(PASSPHRASE), digest: "md5" }),
+    ),
+  );
+  ok(sameBytes(concatBytes(out), plain));
+  // Ten pieces went through a handful of buffers: each was decrypted, then given back.
+  ok(buffers.size < 6, `${buffers.size} buffers`);
 });
 
 Deno.test("OpensslDecryptStream decrypts with a non-ASCII UTF-8 passphrase", async () => {

@@ -7,11 +7,11 @@
 
 const root = new URL("../../", import.meta.url).pathname;
 
-/** The permission flags of the `recover` task in deno.json. */
-export async function recoverPermissions(): Promise<string[]> {
+/** The runtime flags of the `recover` task in deno.json: permissions and V8 flags. */
+export async function recoverFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
   const task: string = config.tasks.recover;
-  return task.split(/\s+/).filter((word) => word.startsWith("--allow-"));
+  return task.split(/\s+/).filter((word) => /^--(allow-|v8-flags=)/.test(word));
 }
 
 /** What a CLI run produced. */
@@ -35,7 +35,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   const env: Record<string, string> = { NO_COLOR: "1", ...options.env };
   if (options.passphrase !== undefined) env.QUBES_BACKUP_PASSPHRASE = options.passphrase;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...await recoverPermissions(), `${root}main.ts`, ...args],
+    args: ["run", "--quiet", ...await recoverFlags(), `${root}main.ts`, ...args],
     env,
     clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
-import { recoverPermissions, runCli, sh } from "./_cli.ts";
+import { recoverFlags, runCli, sh } from "./_cli.ts";
 import { assertOneLineError, listFiles, repack, untar } from "./_surgery.ts";
 import { withWorld } from "./_world.ts";
 import { canMountTmpfs } from "../support/tmpfs.ts";
@@ -169,9 +169,7 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
         // A 1 MiB tmpfs in a private mount namespace; what is left in it is listed before
         // the namespace (and the tmpfs) goes away.
         const script = `mount -t tmpfs -o size=1m none "$1" || exit 99
-"$2" run --quiet ${
-          (await recoverPermissions()).join(" ")
-        } "$3" restore "$4" -o "$1/out" 2>"$1/../stderr"
+"$2" run --quiet ${(await recoverFlags()).join(" ")} "$3" restore "$4" -o "$1/out" 2>"$1/../stderr"
 code=$?
 find "$1" -type f > "$1/../left"
 exit $code`;

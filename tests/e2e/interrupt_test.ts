@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
-import { recoverPermissions, sh } from "./_cli.ts";
+import { recoverFlags, sh } from "./_cli.ts";
 import { withWorld } from "./_world.ts";
 
 const PASS = "interrupt me";
@@ -32,7 +32,7 @@ Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", a
 
     const out = `${root}/out`;
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", ...await recoverPermissions(), "main.ts", "restore", "-", "-o", out],
+      args: ["run", "--quiet", ...await recoverFlags(), "main.ts", "restore", "-", "-o", out],
       cwd: new URL("../../", import.meta.url).pathname,
       env: { QUBES_BACKUP_PASSPHRASE: PASS, NO_COLOR: "1" },
       stdin: "piped",

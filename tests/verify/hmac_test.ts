@@ -51,6 +51,22 @@ Deno.test("OffThreadHmac matches .hmac files of openssl dgst -hmac", async (t) =
   }
 });
 
+Deno.test("OffThreadHmac hashes a view of a larger buffer and hands the same view back", async () => {
+  const data = pseudoRandomBytes(4096, 8);
+  const expected = parseHmacFile(await opensslHmacFile(data.subarray(100, 3000), "sha512"));
+  const done = useHmacWorker();
+  try {
+    const mac = await OffThreadHmac.create("sha512", encoder.encode(PASSPHRASE));
+    const view = data.slice().subarray(100, 3000);
+    const back = await mac.update(view);
+    assertEquals([back.byteOffset, back.length, back.buffer.byteLength], [100, 2900, 4096]);
+    ok(back.every((byte, i) => byte === data[100 + i]));
+    ok(hexDigestsEqual(await mac.digestHex(), expected));
+  } finally {
+    done();
+  }
+});
+
 Deno.test("OffThreadHmac accepts an empty key", async () => {
   const data = encoder.encode("qubes.xml");
   // openssl refuses an empty HMAC key; Python's hmac module is the oracle here.

@@ -1,0 +1,107 @@
+/**
+ * Buffer ownership along the pipeline, so that memory is reused or freed as soon as the last
+ * stage is done with it instead of whenever the garbage collector runs:
+ *
+ * - {@linkcode PiecePool}: the buffers chunks are read into. Each has
+ *   {@linkcode SCRATCH_BYTES} spare bytes after the longest piece, so a stage that needs room
+ *   after its input (AES-CBC decryption appends one block) works in place instead of copying.
+ * - {@linkcode soleView}: marks a buffer that one view owns (a decryption result), so that
+ *   {@linkcode recycle} frees its memory at once.
+ *
+ * A piece belongs to one stage at a time; only the stage that is last to read it calls
+ * {@linkcode recycle}. A piece that is never recycled is simply collected.
+ *
+ * @module
+ */
+
+/** Spare bytes after each pooled piece: one AES block. */
+export const SCRATCH_BYTES = 16;
+
+/** A lent buffer: its pool, and where the data read into it ends. */
+interface Loan {
+  pool: PiecePool;
+  end: number;
+}
+
+const loans = new WeakMap<ArrayBufferLike, Loan>();
+const sole = new WeakSet<ArrayBufferLike>();
+
+/**
+ * A free list of equal buffers, of `pieceSize + SCRATCH_BYTES` bytes each.
+ *
+ * @example
+ * ```ts
+ * const pool = new PiecePool(2 * 1024 * 1024, 8);
+ * const piece = pool.take(1000); // 1000 bytes to read into, with scratch room after them
+ * recycle(piece); // the buffer is taken again by the next take()
+ * ```
+ */
+export class PiecePool {
+  #free: ArrayBuffer[] = [];
+
+  /**
+   * @param pieceSize The longest piece.
+   * @param keep How many free buffers are kept for reuse; more are left to the collector.
+   */
+  constructor(readonly pieceSize: number, readonly keep: number) {}
+
+  /** A view of `length` bytes (contents undefined) at the start of a pooled buffer. */
+  take(length: number): Uint8Array {
+    if (length > this.pieceSize) return new Uint8Array(length);
+    const buffer = this.#free.pop() ?? new ArrayBuffer(this.pieceSize + SCRATCH_BYTES);
+    loans.set(buffer, { pool: this, end: length });
+    return new Uint8Array(buffer, 0, length);
+  }
+
+  /**
+   * Lends again a piece of this pool that came back from a transfer (to a worker and back)
+   * in a new ArrayBuffer object.
+   */
+  adopt(piece: Uint8Array): void {
+    if (piece.buffer.byteLength !== this.pieceSize + SCRATCH_BYTES) return;
+    loans.set(piece.buffer, { pool: this, end: piece.byteOffset + piece.byteLength });
+  }
+
+  /** Takes back a buffer of this pool; called by {@linkcode recycle}. */
+  put(buffer: ArrayBuffer): void {
+    if (this.#free.length < this.keep) this.#free.push(buffer);
+  }
+}
+
+/**
+ * How many scratch bytes follow `piece`, which its owner may overwrite: the spare room of its
+ * pooled buffer when the piece ends where the data read into that buffer ends, else 0.
+ */
+export function scratchAfter(piece: Uint8Array): number {
+  const loan = loans.get(piece.buffer);
+  if (loan === undefined || piece.byteOffset + piece.byteLength !== loan.end) return 0;
+  return piece.buffer.byteLength - loan.end;
+}
+
+/**
+ * Marks `piece` as the only view of its new buffer (fresh from the call that made it), so that
+ * {@linkcode recycle} may free the memory at once.
+ */
+export function soleView(piece: Uint8Array): Uint8Array {
+  sole.add(piece.buffer);
+  return piece;
+}
+
+/**
+ * Ends the use of the buffer under `piece`: a pooled one goes back to its pool (the next read
+ * overwrites it), a {@linkcode soleView} one is freed; others are left to the collector. Only
+ * the piece's last user may call this.
+ */
+export function recycle(piece: Uint8Array): void {
+  const buffer = piece.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return;
+  if (sole.has(buffer)) {
+    sole.delete(buffer);
+    buffer.transfer(0); // Detaching releases the memory now.
+    return;
+  }
+  const loan = loans.get(buffer);
+  if (loan === undefined) return;
+  loans.delete(buffer);
+  loan.pool.put(buffer);
+}
