@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { join, runTool, sha256 } from "./_fixtures.ts";
+import * as zlib from "node:zlib";
+import { decompressStream } from "../../lib/compress/mod.ts";
+import { PiecePool } from "../../lib/streams/piece_pool.ts";
+import { drain, join, runTool, sha256 } from "./_fixtures.ts";
 import { codecSuite, decode, MiB, OTHER, SMALL } from "./_codec_suite.ts";
 
 const PYTHON_ZLIB =
@@ -26,4 +29,34 @@ Deno.test('decompressStream("gzip") reads every member of `cat a.gz b.gz` (Decom
 Deno.test('decompressStream("zlib") falls back to raw deflate without a zlib header', async () => {
   const raw = await runTool(["python3", "-c", PYTHON_DEFLATE], SMALL);
   assert.equal((await decode("zlib", raw, 4099)).sha256, sha256(SMALL));
+});
+
+Deno.test("node:zlib streams expose the native handle the fast inflater drives", () => {
+  // Without it decoding still works (through the Node stream), only slower.
+  const gunzip = zlib.createGunzip() as unknown as { _handle?: { writeSync?: unknown } };
+  assert.equal(typeof gunzip._handle?.writeSync, "function");
+  (gunzip as unknown as { destroy(): void }).destroy();
+});
+
+Deno.test('decompressStream("gzip") gives pooled input pieces back once inflated', async () => {
+  const packed = await runTool(["gzip", "-c"], SMALL);
+  const pool = new PiecePool(4096, 64);
+  const buffers = new Set<ArrayBufferLike>();
+  let at = 0;
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at === packed.length) return controller.close();
+      const piece = pool.take(Math.min(4096, packed.length - at));
+      piece.set(packed.subarray(at, at + piece.length));
+      at += piece.length;
+      buffers.add(piece.buffer);
+      controller.enqueue(piece);
+    },
+  }, { highWaterMark: 0 });
+  const result = await drain(input.pipeThrough(decompressStream("gzip")));
+  assert.equal(result.sha256, sha256(SMALL));
+  assert.ok(
+    buffers.size < 4,
+    `${buffers.size} buffers for ${Math.ceil(packed.length / 4096)} pieces`,
+  );
 });
