@@ -68,9 +68,10 @@ export interface OpensslDecryptOptions {
 
 /**
  * Decrypts `openssl enc -d` input: `Salted__`, salt, ciphertext, split arbitrarily across
- * chunks. Emits the plaintext in pieces of up to 4 MiB; the whole input is one cipher chain
- * (format 3 slices one ciphertext into many chunks: feed them in order). The PKCS#7 padding of
- * the last block is checked at the end of the input.
+ * chunks. Emits the plaintext in pieces of up to 4 MiB (a pooled input piece, see
+ * `lib/streams/piece_pool.ts`, is decrypted where it lies, as one output piece, and recycled);
+ * the whole input is one cipher chain (format 3 slices one ciphertext into many chunks: feed
+ * them in order). The PKCS#7 padding of the last block is checked at the end of the input.
  *
  * Errors: `DamagedError` when the input does not start with `Salted__` or the padding is bad
  * ("bad decrypt": wrong passphrase, wrong key derivation, or damaged data); `IncompleteError`
