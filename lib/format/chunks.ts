@@ -141,19 +141,15 @@ async function readVerifiedChunk(
     const mac = ctx.digest === undefined
       ? undefined
       : await OffThreadHmac.create(ctx.digest, ctx.key);
-    const hashed: Array<Uint8Array | Promise<Uint8Array>> = [];
+    let pieces: Uint8Array[] = [];
     await entry.readPieces(
       PIECE_SIZE,
-      (piece) => {
-        // The worker hands the buffer back as a new object: it stays the pool's.
-        hashed.push(mac ? mac.update(piece).then((back) => (pool.adopt(back), back)) : piece);
-      },
+      (piece) => mac ? mac.update(piece) : void pieces.push(piece),
       async (bytes) => {
         await budget.reserve(owner, bytes);
         return pool.take(bytes);
       },
     );
-    const pieces = await Promise.all(hashed);
     const hmacEntry = await queue.next();
     if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
       throw new IncompleteError(
@@ -174,8 +170,14 @@ async function readVerifiedChunk(
         );
       }
       ctx.digest = digest;
-    } else if (!hexDigestsEqual(await mac.digestHex(), expected)) {
-      throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+    } else {
+      const done = await mac.finish();
+      // The worker hands the buffers back as new objects: they stay the pool's.
+      for (const piece of done.pieces) pool.adopt(piece);
+      pieces = done.pieces;
+      if (!hexDigestsEqual(done.hex, expected)) {
+        throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+      }
     }
     return { name: entry.name, pieces, release };
   } catch (error) {

@@ -4,8 +4,8 @@
  *
  * ```ts
  * const mac = await OffThreadHmac.create(digestName(header.hmacAlgorithm), passphrase);
- * for (const piece of pieces) await mac.update(piece);
- * if (!hexDigestsEqual(await mac.digestHex(), parseHmacFile(hmacFile))) {
+ * for (const piece of pieces) mac.update(piece);
+ * if (!hexDigestsEqual((await mac.finish()).hex, parseHmacFile(hmacFile))) {
  *   throw new DamagedError(`Cannot verify chunk "${name}": HMAC does not match`);
  * }
  * ```

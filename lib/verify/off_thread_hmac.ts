@@ -1,6 +1,7 @@
 /**
  * HMACs of chunks computed on another core while the main thread decodes: each piece is
- * transferred to a worker (no copy), hashed with node:crypto, and transferred back.
+ * transferred to a worker (no copy) and hashed with node:crypto; all of a chunk's pieces come
+ * back in one message with its digest.
  *
  * @module
  */
@@ -89,14 +90,18 @@ export function useHmacWorker(): () => void {
  * @example
  * ```ts
  * const mac = await OffThreadHmac.create("sha512", passphrase);
- * const kept = await Promise.all(pieces.map((piece) => mac.update(piece)));
- * const hex = await mac.digestHex();
+ * for (const piece of pieces) mac.update(piece);
+ * const { hex, pieces: back } = await mac.finish();
  * ```
  */
 export class OffThreadHmac {
   #id = ++nextId;
   #worker: HmacWorker | undefined;
   #local: ReturnType<typeof createHmac> | undefined;
+  /** Pieces fed to the local HMAC. */
+  #kept: Uint8Array[] = [];
+  /** Offset and length of each piece sent to the worker. */
+  #shapes: Array<[number, number]> = [];
 
   /**
    * Starts an HMAC, in the shared worker when it runs.
@@ -120,30 +125,36 @@ export class OffThreadHmac {
   }
 
   /**
-   * Feeds the next piece. The piece's whole buffer is transferred away (any other view of it
-   * is emptied meanwhile); the promise gives back a view of the same bytes, in the buffer
-   * returned by the worker, once hashed. Pieces are hashed in call order.
+   * Feeds the next piece. Its whole buffer is transferred to the worker (other views of it are
+   * emptied) until {@linkcode finish} hands every piece back at once. Pieces are hashed in call
+   * order.
    */
-  async update(piece: Uint8Array): Promise<Uint8Array> {
+  update(piece: Uint8Array): void {
     if (this.#worker === undefined) {
       this.#local!.update(piece);
-      return piece;
+      this.#kept.push(piece);
+      return;
     }
     // A SharedArrayBuffer cannot be transferred: its piece is copied first.
     const own = piece.buffer instanceof ArrayBuffer ? piece : piece.slice();
     const { byteOffset, byteLength } = own;
     const buffer = own.buffer as ArrayBuffer;
-    const reply = await this.#worker.ask(
-      (seq) => ({ op: "update", id: this.#id, seq, buffer, byteOffset, byteLength }),
-      [buffer],
-    );
-    return new Uint8Array((reply as { buffer: ArrayBuffer }).buffer, byteOffset, byteLength);
+    this.#shapes.push([byteOffset, byteLength]);
+    this.#worker.post({ op: "update", id: this.#id, buffer, byteOffset, byteLength }, [buffer]);
   }
 
-  /** The HMAC of everything fed, as lower-case hex. */
-  async digestHex(): Promise<string> {
-    if (this.#worker === undefined) return this.#local!.digest("hex");
+  /**
+   * The HMAC of everything fed, as lower-case hex, and the pieces fed, in order: views of the
+   * same bytes as given (in the buffers the worker sends back).
+   */
+  async finish(): Promise<{ hex: string; pieces: Uint8Array[] }> {
+    if (this.#worker === undefined) return { hex: this.#local!.digest("hex"), pieces: this.#kept };
     const reply = await this.#worker.ask((seq) => ({ op: "digest", id: this.#id, seq }));
-    return (reply as { hex: string }).hex;
+    const { hex, buffers } = reply as { hex: string; buffers: ArrayBuffer[] };
+    const pieces = buffers.map((buffer, index) => {
+      const [byteOffset, byteLength] = this.#shapes[index]!;
+      return new Uint8Array(buffer, byteOffset, byteLength);
+    });
+    return { hex, pieces };
   }
 }

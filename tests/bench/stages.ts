@@ -66,8 +66,8 @@ async function main(path: string): Promise<void> {
       const done = useHmacWorker();
       for (const chunk of chunks) {
         const mac = await OffThreadHmac.create("sha512", passphrase);
-        await mac.update(chunk.slice());
-        await mac.digestHex();
+        mac.update(chunk.slice());
+        await mac.finish();
       }
       done();
     },

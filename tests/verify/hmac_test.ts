@@ -22,10 +22,17 @@ async function hmacHex(digest: string, key: Uint8Array, data: Uint8Array): Promi
   const done = useHmacWorker();
   try {
     const mac = await OffThreadHmac.create(digest, key);
+    const fed: Uint8Array[] = [];
     for (let at = 0; at < data.length; at += 1 << 20) {
-      await mac.update(data.slice(at, at + (1 << 20)));
+      const piece = data.slice(at, at + (1 << 20));
+      fed.push(piece.slice());
+      mac.update(piece);
     }
-    return await mac.digestHex();
+    const { hex, pieces } = await mac.finish();
+    // Every piece comes back, in order, with the bytes it was given.
+    assertEquals(pieces.length, fed.length);
+    ok(pieces.every((piece, i) => Buffer.compare(piece, fed[i]!) === 0));
+    return hex;
   } finally {
     done();
   }
@@ -58,10 +65,12 @@ Deno.test("OffThreadHmac hashes a view of a larger buffer and hands the same vie
   try {
     const mac = await OffThreadHmac.create("sha512", encoder.encode(PASSPHRASE));
     const view = data.slice().subarray(100, 3000);
-    const back = await mac.update(view);
-    assertEquals([back.byteOffset, back.length, back.buffer.byteLength], [100, 2900, 4096]);
-    ok(back.every((byte, i) => byte === data[100 + i]));
-    ok(hexDigestsEqual(await mac.digestHex(), expected));
+    mac.update(view);
+    assertEquals(view.length, 0); // Transferred to the worker meanwhile.
+    const { hex, pieces: [back] } = await mac.finish();
+    assertEquals([back!.byteOffset, back!.length, back!.buffer.byteLength], [100, 2900, 4096]);
+    ok(back!.every((byte, i) => byte === data[100 + i]));
+    ok(hexDigestsEqual(hex, expected));
   } finally {
     done();
   }
