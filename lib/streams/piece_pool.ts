@@ -9,7 +9,8 @@
  *   {@linkcode recycle} frees its memory at once.
  *
  * A piece belongs to one stage at a time; only the stage that is last to read it calls
- * {@linkcode recycle}. A piece that is never recycled is simply collected.
+ * {@linkcode recycle}, and a piece split into parts is given back with its last part. A piece
+ * that is never recycled is simply collected.
  *
  * @module
  */
@@ -90,18 +91,22 @@ export function soleView(piece: Uint8Array): Uint8Array {
 /**
  * Ends the use of the buffer under `piece`: a pooled one goes back to its pool (the next read
  * overwrites it), a {@linkcode soleView} one is freed; others are left to the collector. Only
- * the piece's last user may call this.
+ * the piece's last user may call this. A view that stops short of the end of the buffer's data
+ * is a part whose rest is still to come (a stage split the piece), so it changes nothing: the
+ * buffer is given back with its last part, once the parts before it are done.
  */
 export function recycle(piece: Uint8Array): void {
   const buffer = piece.buffer;
   if (!(buffer instanceof ArrayBuffer)) return;
+  const end = piece.byteOffset + piece.byteLength;
   if (sole.has(buffer)) {
+    if (end !== buffer.byteLength) return;
     sole.delete(buffer);
     buffer.transfer(0); // Detaching releases the memory now.
     return;
   }
   const loan = loans.get(buffer);
-  if (loan === undefined) return;
+  if (loan === undefined || end !== loan.end) return;
   loans.delete(buffer);
   loan.pool.put(buffer);
 }

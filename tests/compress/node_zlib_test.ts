@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as zlib from "node:zlib";
 import { decompressStream } from "../../lib/compress/mod.ts";
-import { PiecePool } from "../../lib/streams/piece_pool.ts";
+import { pooledPieces } from "../streams/_pooled.ts";
 import { drain, join, runTool, sha256 } from "./_fixtures.ts";
 import { codecSuite, decode, MiB, OTHER, SMALL } from "./_codec_suite.ts";
 
@@ -40,19 +40,7 @@ Deno.test("node:zlib streams expose the native handle the fast inflater drives",
 
 Deno.test('decompressStream("gzip") gives pooled input pieces back once inflated', async () => {
   const packed = await runTool(["gzip", "-c"], SMALL);
-  const pool = new PiecePool(4096, 64);
-  const buffers = new Set<ArrayBufferLike>();
-  let at = 0;
-  const input = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (at === packed.length) return controller.close();
-      const piece = pool.take(Math.min(4096, packed.length - at));
-      piece.set(packed.subarray(at, at + piece.length));
-      at += piece.length;
-      buffers.add(piece.buffer);
-      controller.enqueue(piece);
-    },
-  }, { highWaterMark: 0 });
+  const { stream: input, buffers } = pooledPieces(packed, 4096);
   const result = await drain(input.pipeThrough(decompressStream("gzip")));
   assert.equal(result.sha256, sha256(SMALL));
   assert.ok(

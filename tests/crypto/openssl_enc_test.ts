@@ -8,7 +8,7 @@ import {
 } from "../../lib/crypto/openssl_enc.ts";
 import type { KdfDigest } from "../../lib/crypto/evp_bytes_to_key.ts";
 import { DamagedError, IncompleteError, UnsupportedError } from "../../lib/errors.ts";
-import { PiecePool } from "../../lib/streams/piece_pool.ts";
+import { pooledPieces } from "../streams/_pooled.ts";
 import {
   concatBytes,
   cutBytes,
@@ -93,19 +93,7 @@ Deno.test("OpensslDecryptStream decrypts pooled pieces in place and reuses their
   // Read like chunks are: each piece read into a pool buffer, the header in the first one.
   const plain = pseudoRandomBytes(9 * MiB + 100, 44);
   const cipher = await opensslEncrypt(plain, PASSPHRASE);
-  const pool = new PiecePool(MiB, 4);
-  const buffers = new Set<ArrayBufferLike>();
-  let at = 0;
-  const pieces = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (at === cipher.length) return controller.close();
-      const piece = pool.take(Math.min(MiB, cipher.length - at));
-      piece.set(cipher.subarray(at, at + piece.length));
-      at += piece.length;
-      buffers.add(piece.buffer);
-      controller.enqueue(piece);
-    },
-  }, { highWaterMark: 0 });
+  const { stream: pieces, buffers } = pooledPieces(cipher, MiB);
   const out = await Array.fromAsync(
     pieces.pipeThrough(
       new OpensslDecryptStream({ password: encoder.encode(PASSPHRASE), digest: "md5" }),

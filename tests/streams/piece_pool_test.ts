@@ -65,6 +65,20 @@ Deno.test("PiecePool lends buffers with scratch room and takes them back", async
   });
 });
 
+Deno.test("recycle gives a split piece back only with its last part", () => {
+  const pool = new PiecePool(1024, 4);
+  const piece = pool.take(1000);
+  recycle(piece.subarray(0, 600)); // The rest is still to come: nothing happens.
+  assert.notEqual(pool.take(1000).buffer, piece.buffer);
+  recycle(piece.subarray(600));
+  assert.equal(pool.take(1000).buffer, piece.buffer);
+  const result = soleView(new Uint8Array(4096));
+  recycle(result.subarray(0, 100));
+  assert.equal(result.length, 4096);
+  recycle(result.subarray(100));
+  assert.equal(result.length, 0);
+});
+
 Deno.test("recycle frees a sole view's buffer at once and ignores foreign buffers", () => {
   const result = soleView(new Uint8Array(4096));
   recycle(result);
