@@ -137,10 +137,9 @@ async function readVerifiedChunk(
   await queue.next();
   const owner = {};
   const release = (bytes: number) => budget.release(owner, bytes);
+  let mac: OffThreadHmac | undefined;
   try {
-    const mac = ctx.digest === undefined
-      ? undefined
-      : await OffThreadHmac.create(ctx.digest, ctx.key);
+    mac = ctx.digest === undefined ? undefined : await OffThreadHmac.create(ctx.digest, ctx.key);
     let pieces: Uint8Array[] = [];
     await entry.readPieces(
       PIECE_SIZE,
@@ -172,6 +171,7 @@ async function readVerifiedChunk(
       ctx.digest = digest;
     } else {
       const done = await mac.finish();
+      mac = undefined; // Finished: the worker holds nothing of it any more.
       // The worker hands the buffers back as new objects: they stay the pool's.
       for (const piece of done.pieces) pool.adopt(piece);
       pieces = done.pieces;
@@ -181,6 +181,7 @@ async function readVerifiedChunk(
     }
     return { name: entry.name, pieces, release };
   } catch (error) {
+    mac?.discard(); // A chunk given up halfway: the worker lets go of its pieces.
     release(Infinity);
     throw error;
   }

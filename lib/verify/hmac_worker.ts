@@ -12,6 +12,7 @@ export type HmacRequest =
   | { op: "init"; id: number; digest: string; key: Uint8Array }
   | { op: "update"; id: number; buffer: ArrayBuffer; byteOffset: number; byteLength: number }
   | { op: "digest"; id: number; seq: number }
+  | { op: "discard"; id: number }
   | { op: "ping"; seq: number };
 
 /** An answer to the main thread: a digest comes with every buffer of its HMAC, in order. */
@@ -52,6 +53,8 @@ scope.onmessage = ({ data: request }) => {
     } catch (error) {
       job.error = (error as Error).message;
     }
+  } else if (request.op === "discard") {
+    jobs.delete(request.id);
   } else {
     const job = jobs.get(request.id);
     jobs.delete(request.id);

@@ -143,6 +143,12 @@ export class OffThreadHmac {
     this.#worker.post({ op: "update", id: this.#id, buffer, byteOffset, byteLength }, [buffer]);
   }
 
+  /** Drops what was fed without a digest (the worker lets go of the pieces it holds). */
+  discard(): void {
+    this.#kept = [];
+    this.#worker?.post({ op: "discard", id: this.#id });
+  }
+
   /**
    * The HMAC of everything fed, as lower-case hex, and the pieces fed, in order: views of the
    * same bytes as given (in the buffers the worker sends back).

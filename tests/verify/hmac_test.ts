@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok, rejects, throws } from "node:assert/strict";
 import {
   digestName,
   findHmacDigest,
@@ -71,6 +71,18 @@ Deno.test("OffThreadHmac hashes a view of a larger buffer and hands the same vie
     assertEquals([back!.byteOffset, back!.length, back!.buffer.byteLength], [100, 2900, 4096]);
     ok(back!.every((byte, i) => byte === data[100 + i]));
     ok(hexDigestsEqual(hex, expected));
+  } finally {
+    done();
+  }
+});
+
+Deno.test("OffThreadHmac.discard() drops a half-fed HMAC in the worker", async () => {
+  const done = useHmacWorker();
+  try {
+    const mac = await OffThreadHmac.create("sha512", encoder.encode(PASSPHRASE));
+    mac.update(pseudoRandomBytes(1000, 9));
+    mac.discard();
+    await rejects(mac.finish(), /unknown HMAC/);
   } finally {
     done();
   }
