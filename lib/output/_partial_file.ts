@@ -4,6 +4,7 @@
  * @module
  */
 
+import { concat } from "../streams/concat.ts";
 import { errnoCode } from "./_fs_error.ts";
 
 /** The part of `Deno.FsFile` the writer uses; lets tests stand in a failing or counting file. */
@@ -172,18 +173,7 @@ export class PartialFile {
     const length = this.#pendingLength;
     this.#pending = [];
     this.#pendingLength = 0;
-    let buffer: Uint8Array;
-    if (pieces.length === 1) {
-      buffer = pieces[0]!;
-    } else {
-      buffer = new Uint8Array(length);
-      let at = 0;
-      for (const piece of pieces) {
-        buffer.set(piece, at);
-        at += piece.length;
-      }
-    }
-    await this.#writeAt(start, buffer);
+    await this.#writeAt(start, concat(pieces, length));
   }
 
   async #writeAt(offset: number, bytes: Uint8Array): Promise<void> {
