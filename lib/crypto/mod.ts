@@ -15,6 +15,7 @@ export { evpBytesToKey, type KdfDigest } from "./evp_bytes_to_key.ts";
 export {
   decryptOpensslBuffer,
   DEFAULT_OPENSSL_CIPHER,
+  hasOpensslMagic,
   OPENSSL_HEADER_LENGTH,
   OPENSSL_MAGIC,
   type OpensslCipher,

@@ -171,7 +171,7 @@ export async function peekOpensslPlaintext(
   blocks = 32,
 ): Promise<Uint8Array> {
   const spec = opensslCipher(cipher);
-  if (head.length < OPENSSL_HEADER_LENGTH || !hasMagic(head)) {
+  if (head.length < OPENSSL_HEADER_LENGTH || !hasOpensslMagic(head)) {
     throw new DamagedError(`not openssl enc data: it does not start with "Salted__" and a salt`);
   }
   const available = Math.floor((head.length - OPENSSL_HEADER_LENGTH) / BLOCK);
@@ -207,7 +207,7 @@ async function openBody(
   digest: KdfDigest,
   cipher: OpensslCipher,
 ): Promise<CipherBody> {
-  if (!hasMagic(header)) throw headerError(header);
+  if (!hasOpensslMagic(header)) throw headerError(header);
   const salt = header.subarray(OPENSSL_MAGIC.length, OPENSSL_HEADER_LENGTH);
   const { key, iv } = evpBytesToKey(digest, password, salt, cipher.keyLength, cipher.ivLength);
   return cipher.mode === "ctr"
@@ -274,8 +274,8 @@ function ctrBody(cipher: CtrCipher): CipherBody {
   };
 }
 
-/** Whether `bytes` starts with `Salted__`. */
-function hasMagic(bytes: Uint8Array): boolean {
+/** Whether `bytes` starts with `Salted__`, as every `openssl enc` output with a salt does. */
+export function hasOpensslMagic(bytes: Uint8Array): boolean {
   return bytes.length >= OPENSSL_MAGIC.length &&
     OPENSSL_MAGIC.every((byte, index) => bytes[index] === byte);
 }

@@ -18,8 +18,8 @@ import {
   detectCompression,
 } from "../compress/mod.ts";
 import {
+  hasOpensslMagic,
   type KdfDigest,
-  OPENSSL_MAGIC,
   OpensslDecryptStream,
   peekOpensslPlaintext,
 } from "../crypto/mod.ts";
@@ -111,12 +111,6 @@ function isHeaderBlock(block: Uint8Array): boolean {
   return block.length === 512 && !isZeroBlock(block) && hasValidChecksum(block);
 }
 
-function startsWith(bytes: Uint8Array, magic: Uint8Array): boolean {
-  if (bytes.length < magic.length) return false;
-  for (let i = 0; i < magic.length; i++) if (bytes[i] !== magic[i]) return false;
-  return true;
-}
-
 /** Plausible plaintext at the start of a decrypted Qubes stream: a tar header or a compressor. */
 function plausiblePlaintext(head: Uint8Array): boolean {
   return isHeaderBlock(head.subarray(0, 512)) || detectCompression(head) !== undefined;
@@ -175,16 +169,16 @@ export async function decodeVolume(
   // R2-beta3 `openssl enc -z`: zlib around the ciphertext (trap T6).
   if (
     claimsEncrypted !== false && !isHeaderBlock(first.subarray(0, 512)) &&
-    !startsWith(head, OPENSSL_MAGIC) && detectCompression(head) === "zlib"
+    !hasOpensslMagic(head) && detectCompression(head) === "zlib"
   ) {
     ({ head, stream } = await sniff(stream.pipeThrough(decompressStream("zlib")), 16));
-    if (!startsWith(head, OPENSSL_MAGIC)) {
+    if (!hasOpensslMagic(head)) {
       throw new DamagedError(
         `Cannot decode chunk "${name}": zlib data does not hold openssl output`,
       );
     }
   }
-  const encrypted = claimsEncrypted !== false && startsWith(head, OPENSSL_MAGIC);
+  const encrypted = claimsEncrypted !== false && hasOpensslMagic(head);
   if (claimsEncrypted === true && !encrypted) {
     throw new DamagedError(
       `Cannot decode chunk "${name}": the header says encrypted but the chunk is not`,
@@ -227,7 +221,7 @@ export async function formatThreeTar(
   let stream = chunksStream(chunks);
   const sniffed = await sniff(stream, 16);
   stream = sniffed.stream;
-  const encrypted = ctx.header?.encrypted !== false && startsWith(sniffed.head, OPENSSL_MAGIC);
+  const encrypted = ctx.header?.encrypted !== false && hasOpensslMagic(sniffed.head);
   if (ctx.header?.encrypted === true && !encrypted) {
     throw new DamagedError(
       `Cannot decode item "${item}": the header says encrypted but its first chunk is not`,
