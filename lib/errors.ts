@@ -26,8 +26,12 @@ export const ExitCode = {
   Unsupported: 6,
   /** The output could not be written: it exists, the disk is full, no permission. */
   Output: 7,
+  /** The terminal went away (SIGHUP); partial output has been removed. */
+  Hangup: 129,
   /** The user interrupted the command (Ctrl-C). */
   Interrupted: 130,
+  /** The command was told to stop (SIGTERM); partial output has been removed. */
+  Terminated: 143,
 } as const;
 
 /** Base class of every error that a user can act on; carries its exit code. */

@@ -60,17 +60,57 @@ function envPassphrase(): string | undefined {
   }
 }
 
-/**
- * Returns a function that obtains the passphrase once, when first needed.
- *
- * @throws {UsageError} When no source is usable (no file, no variable, no terminal).
- */
-export function passphraseGetter(sources: PassphraseSources): () => Promise<Uint8Array> {
-  let cached: Promise<Uint8Array> | undefined;
-  return () => cached ??= obtain(sources);
+/** How many times a passphrase is asked at the prompt before a wrong one ends the command. */
+export const PROMPT_TRIES = 3;
+
+/** Obtains the passphrase once, when first needed; may ask again after a wrong one. */
+export interface PassphraseGetter {
+  /**
+   * The passphrase.
+   *
+   * @throws {UsageError} When no source is usable (no file, no variable, no terminal).
+   */
+  (): Promise<Uint8Array>;
+  /**
+   * After a wrong passphrase: whether to ask again. True only when it was typed at the prompt
+   * and fewer than {@link PROMPT_TRIES} tries were made; the next call then asks again. A
+   * passphrase from a file or the environment is never retried.
+   */
+  retry(): boolean;
+  /** Tries left at the prompt. */
+  readonly triesLeft: number;
 }
 
-async function obtain(sources: PassphraseSources): Promise<Uint8Array> {
+/** Returns a function that obtains the passphrase once, when first needed. */
+export function passphraseGetter(
+  sources: PassphraseSources,
+  prompt: (stdinIsBackup: boolean) => Promise<Uint8Array> = promptOnTerminal,
+): PassphraseGetter {
+  let cached: Promise<Uint8Array> | undefined;
+  let prompted = false;
+  let tries = 0;
+  const get = () =>
+    cached ??= obtain(sources, (stdinIsBackup) => {
+      prompted = true;
+      tries++;
+      return prompt(stdinIsBackup);
+    });
+  return Object.assign(get, {
+    retry() {
+      if (!prompted || tries >= PROMPT_TRIES) return false;
+      cached = undefined;
+      return true;
+    },
+    get triesLeft() {
+      return prompted ? PROMPT_TRIES - tries : 0;
+    },
+  });
+}
+
+async function obtain(
+  sources: PassphraseSources,
+  prompt: (stdinIsBackup: boolean) => Promise<Uint8Array>,
+): Promise<Uint8Array> {
   if (sources.file !== undefined) {
     if (sources.file === "-") {
       if (sources.stdinIsBackup) {
@@ -89,7 +129,7 @@ async function obtain(sources: PassphraseSources): Promise<Uint8Array> {
   }
   const fromEnv = envPassphrase();
   if (fromEnv !== undefined) return new TextEncoder().encode(fromEnv);
-  return await promptOnTerminal(sources.stdinIsBackup);
+  return await prompt(sources.stdinIsBackup);
 }
 
 async function promptOnTerminal(stdinIsBackup: boolean): Promise<Uint8Array> {

@@ -20,17 +20,18 @@ export function formatSize(bytes: number): string {
 
 /** The `info` listing as lines of text. */
 export function renderInfo(info: BackupInfo): string[] {
-  const lines = [`Format:       ${info.format}`];
+  const label = (name: string) => `${name}:`.padEnd(16);
+  const lines = [`${label("Format")}${info.format}`];
   const header = info.header;
   if (info.format === 2 && header === undefined) lines.push("Header:       none (R2-beta3)");
   if (header) {
     lines.push(
-      `Encrypted:    ${
+      `${label("Encrypted")}${
         header.encrypted === undefined ? "unknown" : header.encrypted ? "yes" : "no"
       }`,
     );
     lines.push(
-      `Compressed:   ${
+      `${label("Compressed")}${
         header.compressed === undefined
           ? "unknown"
           : header.compressed
@@ -38,14 +39,14 @@ export function renderInfo(info: BackupInfo): string[] {
           : "no"
       }`,
     );
-    lines.push(`Integrity:    ${header.hmacAlgorithm}`);
+    lines.push(`${label("Integrity")}${header.hmacAlgorithm}`);
     if (header.version !== 4 && header.encrypted) {
-      lines.push(`Cipher:       ${header.cryptoAlgorithm}`);
+      lines.push(`${label("Cipher")}${header.cryptoAlgorithm}`);
     }
-    if (header.backupId) lines.push(`Backup id:    ${header.backupId}`);
+    if (header.backupId) lines.push(`${label("Backup id")}${header.backupId}`);
   }
   if (info.kdf) {
-    lines.push(`Key derivation: ${info.kdf === "md5" ? "MD5 (OpenSSL 1.0)" : "SHA-256"}`);
+    lines.push(`${label("Key derivation")}${info.kdf === "md5" ? "MD5 (OpenSSL 1.0)" : "SHA-256"}`);
   }
   lines.push("", "VMs in this backup:");
   const rows = info.vms.map((vm) => [

@@ -7,7 +7,7 @@
 import type { VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { BackupHeader } from "../format/header.ts";
-import { openBackup, type OpenOptions } from "../format/open.ts";
+import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 
 /** What `info` reports. */
 export interface BackupInfo {
@@ -26,8 +26,8 @@ export interface BackupInfo {
  *
  * @param path Backup file, `-`, or directory.
  */
-export async function backupInfo(path: string, options: OpenOptions): Promise<BackupInfo> {
-  const backup = await openBackup(path, options);
+export async function backupInfo(path: string, options: RetryOptions): Promise<BackupInfo> {
+  const backup = await openBackupRetrying(path, options);
   try {
     return {
       format: backup.format,

@@ -18,3 +18,6 @@
 export * from "./info.ts";
 export * from "./restore.ts";
 export * from "./verify.ts";
+export type { PlannedFile } from "./dry_run.ts";
+export type { RetryOptions } from "./open_retry.ts";
+export type { ItemHooks, SelectionOptions } from "./run_items.ts";

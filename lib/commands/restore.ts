@@ -8,31 +8,55 @@
 import { ownerOf } from "../catalog/mod.ts";
 import { InterruptedError, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
-import { type Backup, openBackup, type OpenOptions } from "../format/open.ts";
+import type { Backup } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
-import { forEachItem, selectionFor } from "./run_items.ts";
+import { DryRunWriter, freeSpace, type PlannedFile } from "./dry_run.ts";
+import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
+import { forEachItem, type ItemHooks, selectionFor, type SelectionOptions } from "./run_items.ts";
 
 /** Options of {@link restoreBackup}. */
-export interface RestoreOptions extends OpenOptions {
+export interface RestoreOptions extends RetryOptions, SelectionOptions, ItemHooks {
   /** Output directory; created when missing. */
   output: string;
-  /** VM names to restore (`dom0` for the dom0 home); empty or absent: everything. */
-  vms?: readonly string[];
   /** Replace existing files. */
   force?: boolean;
+  /** Leave existing files alone and restore the rest (resuming an interrupted restore). */
+  skipExisting?: boolean;
+  /** Verify everything and write nothing; the summary tells what would be written. */
+  dryRun?: boolean;
+  /** Told each file, link or folder that is left alone because it exists (`skipExisting`). */
+  onExisting?(path: string): void;
+  /** Told each link and folder restored (files go to the reporter's `fileDone`). */
+  onRestoredOther?(path: string, kind: "link" | "folder"): void;
+  /** Dry run: told each file that would be written, as it passes every check. */
+  onPlanned?(file: PlannedFile): void;
   /** Aborts the restore; partial files are removed. */
   signal?: AbortSignal;
 }
 
-/** What a restore did. */
+/** What a restore did (or, for a dry run, would do). */
 export interface RestoreSummary {
   format: 1 | 2 | 3 | 4;
+  /** Items of the backup read. */
+  items: number;
   /** Files written, relative to the output directory. */
   files: number;
-  /** Logical bytes written. */
+  /** Logical bytes written (apparent sizes). */
   bytes: number;
+  /** Symbolic and hard links made. */
+  links: number;
+  /** Folders the backup holds that were made (or existed). */
+  folders: number;
+  /** Files, links and folders left alone because they exist (`skipExisting`). */
+  skipped: number;
+  /** Dry run: the disk space the files need (their data, holes not counted). */
+  spaceNeeded?: number;
+  /** Dry run: the space available in the output folder's file system, when known. */
+  spaceAvailable?: number | undefined;
+  /** Dry run: files that exist already (replaced with `force`, skipped with `skipExisting`). */
+  existing?: number;
 }
 
 /**
@@ -60,10 +84,20 @@ export async function restoreBackup(
   options: RestoreOptions,
 ): Promise<RestoreSummary> {
   const reporter = options.reporter ?? silentReporter;
-  const backup = await openBackup(path, options);
-  const summary: RestoreSummary = { format: backup.format, files: 0, bytes: 0 };
+  await checkOutputFolder(options.output);
+  const backup = await openBackupRetrying(path, options);
+  const summary: RestoreSummary = {
+    format: backup.format,
+    items: 0,
+    files: 0,
+    bytes: 0,
+    links: 0,
+    folders: 0,
+    skipped: 0,
+  };
   try {
-    const selection = selectionFor(backup, options.vms ?? []);
+    const selection = selectionFor(backup, options);
+    if (options.dryRun) return await dryRun(backup, selection, options, summary);
     try {
       await Deno.mkdir(options.output, { recursive: true });
     } catch (error) {
@@ -71,14 +105,17 @@ export async function restoreBackup(
         cause: error,
       });
     }
+    const filesDone = new Set<string>();
+    const onFileDone = (file: string, size: number) => {
+      filesDone.add(file);
+      summary.files++;
+      summary.bytes += size;
+      reporter.fileDone?.(file, size);
+    };
     const writerOptions = {
       root: options.output,
       force: options.force ?? false,
-      onFileDone: (file: string, size: number) => {
-        summary.files++;
-        summary.bytes += size;
-        reporter.fileDone?.(file, size);
-      },
+      onFileDone,
     };
     // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
     // restore of another VM of this backup is simply kept.
@@ -92,7 +129,12 @@ export async function restoreBackup(
       }
       const writer = new TreeWriter({
         ...writerOptions,
-        mapName: (member) => outputPathFor(backup, member),
+        mapName: options.skipExisting
+          ? skipExisting(options.output, (member) => outputPathFor(backup, member), (rel) => {
+            summary.skipped++;
+            options.onExisting?.(rel);
+          })
+          : (member) => outputPathFor(backup, member),
       });
       try {
         await item.events().pipeTo(
@@ -103,11 +145,116 @@ export async function restoreBackup(
         if (options.signal?.aborted) throw new InterruptedError();
         throw error;
       }
-    });
+      for (const rel of writer.restored) {
+        if (filesDone.has(rel)) continue;
+        const kind = (await Deno.lstat(`${options.output}/${rel}`)).isDirectory ? "folder" : "link";
+        if (kind === "folder") summary.folders++;
+        else summary.links++;
+        options.onRestoredOther?.(rel, kind);
+      }
+      summary.items++;
+    }, options);
     return summary;
   } finally {
     await backup.close();
   }
+}
+
+/**
+ * Refuses an output path that exists and is not a folder (`-o /etc/passwd`) before anything is
+ * read or asked.
+ *
+ * @throws {OutputError} When `output` is a file or something else that is not a folder.
+ */
+export async function checkOutputFolder(output: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(output);
+  } catch {
+    return;
+  }
+  if (!info.isDirectory) {
+    throw new OutputError(`Cannot restore into "${output}": it exists and is not a folder`);
+  }
+}
+
+/**
+ * Wraps a member-name mapping so that members whose output path exists already are left
+ * alone (mapped to `undefined`, their data still read and checked); each is told to `skipped`.
+ * A decision is made once per member, so a hard link to a restored file still finds it.
+ */
+function skipExisting(
+  root: string,
+  map: (member: string) => string,
+  skipped: (rel: string) => void,
+): (member: string) => string | undefined {
+  const decided = new Map<string, string | undefined>();
+  return (member) => {
+    if (decided.has(member)) return decided.get(member);
+    const rel = map(member);
+    let exists = false;
+    try {
+      // Synchronous: TreeWriter asks for the name synchronously. One lstat per member.
+      const info = Deno.lstatSync(`${root}/${rel}`);
+      exists = !info.isDirectory;
+    } catch {
+      exists = false;
+    }
+    const result = exists ? undefined : rel;
+    decided.set(member, result);
+    if (exists) skipped(rel);
+    return result;
+  };
+}
+
+/** A dry run: every item verified through a writer that only records what it would write. */
+async function dryRun(
+  backup: Backup,
+  selection: Set<string> | undefined,
+  options: RestoreOptions,
+  summary: RestoreSummary,
+): Promise<RestoreSummary> {
+  let needed = 0;
+  let existing = 0;
+  const record = (file: PlannedFile) => {
+    if (file.exists) {
+      existing++;
+      if (options.skipExisting) {
+        summary.skipped++;
+        options.onExisting?.(file.path);
+        return;
+      }
+    }
+    summary.files++;
+    summary.bytes += file.size;
+    needed += file.space;
+    options.onPlanned?.(file);
+  };
+  // The same qubes.xml from an earlier restore of this backup is kept, as a restore does.
+  if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+    record(await DryRunWriter.plan(options.output, "qubes.xml", backup.qubesXml.length));
+  }
+  await forEachItem(backup, selection, options.signal, async (item) => {
+    const writer = new DryRunWriter(
+      options.output,
+      (member) => outputPathFor(backup, member),
+      record,
+    );
+    try {
+      await item.events().pipeTo(
+        writer,
+        options.signal === undefined ? {} : { signal: options.signal },
+      );
+    } catch (error) {
+      if (options.signal?.aborted) throw new InterruptedError();
+      throw error;
+    }
+    summary.items++;
+  }, options);
+  summary.spaceNeeded = needed;
+  summary.spaceAvailable = await freeSpace(options.output);
+  summary.existing = existing;
+  return summary;
 }
 
 /** Whether `path` is a regular file (not a link) holding exactly `bytes`. */

@@ -7,14 +7,53 @@
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
 import type { Backup, BackupItem } from "../format/open.ts";
 
-/** Which VMs to process, by name; `dom0` means the dom0 home. Empty: all. */
-export function selectionFor(backup: Backup, names: readonly string[]): Set<string> | undefined {
-  if (names.length === 0) return undefined;
+/** Which VMs to process. */
+export interface SelectionOptions {
+  /** VM names to process (`dom0` for the dom0 home); empty or absent: everything. */
+  vms?: readonly string[];
+  /** VM names to leave out (`dom0` for the dom0 home). */
+  exclude?: readonly string[];
+  /** Leave out the dom0 home (the same as excluding `dom0`). */
+  noDom0Home?: boolean;
+}
+
+/** What {@link forEachItem} tells about each item it processes. */
+export interface ItemHooks {
+  /** An item is about to be read. */
+  onItemStart?(item: { name: string; vm: string | undefined }): void;
+  /** An item was read to the end and passed every check. */
+  onItemDone?(item: { name: string; vm: string | undefined }): void;
+  /** An item was passed over because it is not selected. */
+  onItemSkipped?(item: { name: string; vm: string | undefined }): void;
+}
+
+/** The names a selection can use: every VM with data in the backup, and `dom0`. */
+function availableNames(backup: Backup): Set<string> {
   const available = new Set(
     backup.catalog.vms.filter((vm) => vm.included && vm.kind !== "admin").map((vm) => vm.name),
   );
   if (backup.catalog.dom0Home) available.add("dom0");
-  for (const name of names) {
+  return available;
+}
+
+/**
+ * Which VMs to process, by name; `dom0` means the dom0 home. `undefined`: all of them.
+ *
+ * @param names The `--vm` names, or the whole selection.
+ * @throws {UsageError} For a name that is not in the backup, or when nothing is left.
+ */
+export function selectionFor(
+  backup: Backup,
+  names: readonly string[] | SelectionOptions,
+): Set<string> | undefined {
+  const options: SelectionOptions = Array.isArray(names)
+    ? { vms: names }
+    : names as SelectionOptions;
+  const vms = options.vms ?? [];
+  const exclude = [...(options.exclude ?? []), ...(options.noDom0Home ? ["dom0"] : [])];
+  if (vms.length === 0 && exclude.length === 0) return undefined;
+  const available = availableNames(backup);
+  for (const name of [...vms, ...(options.exclude ?? [])]) {
     if (!available.has(name)) {
       throw new UsageError(
         `Cannot select VM "${name}": it is not in this backup (it holds: ${
@@ -23,7 +62,16 @@ export function selectionFor(backup: Backup, names: readonly string[]): Set<stri
       );
     }
   }
-  return new Set(names);
+  const chosen = new Set(vms.length > 0 ? vms : available);
+  for (const name of exclude) chosen.delete(name);
+  if (chosen.size === 0) {
+    throw new UsageError(
+      `Nothing to do: every VM in this backup is left out (it holds: ${
+        [...available].join(", ") || "no VMs"
+      })`,
+    );
+  }
+  return chosen;
 }
 
 /** The name a selection uses for an item's owner. */
@@ -34,9 +82,10 @@ export function ownerName(item: BackupItem): string | undefined {
 
 /**
  * Runs `process` on each selected item and skips the rest; checks that every selected VM
- * had data in the backup.
+ * had data in the backup, and that there was anything at all.
  *
- * @throws {IncompleteError} When a selected VM is listed but none of its items was found.
+ * @throws {IncompleteError} When a selected VM is listed but none of its items was found, or
+ *   when the backup holds no item at all (0 restored items is never a success).
  * @throws {InterruptedError} When `signal` aborts.
  */
 export async function forEachItem(
@@ -44,28 +93,37 @@ export async function forEachItem(
   selection: Set<string> | undefined,
   signal: AbortSignal | undefined,
   process: (item: BackupItem) => Promise<void>,
+  hooks: ItemHooks = {},
 ): Promise<void> {
   const seen = new Set<string>();
+  let processed = 0;
   for await (const item of backup.items()) {
     if (signal?.aborted) throw new InterruptedError();
     const owner = ownerName(item);
+    const about = { name: item.name, vm: owner };
     if (selection !== undefined && (owner === undefined || !selection.has(owner))) {
+      hooks.onItemSkipped?.(about);
       await item.skip();
       continue;
     }
     if (owner !== undefined) seen.add(owner);
+    hooks.onItemStart?.(about);
     await process(item);
+    processed++;
+    hooks.onItemDone?.(about);
   }
-  const wanted = selection ?? new Set([
-    ...backup.catalog.vms.filter((vm) => vm.included && vm.kind !== "admin").map((vm) => vm.name),
-    ...(backup.catalog.dom0Home ? ["dom0"] : []),
-  ]);
+  const wanted = selection ?? availableNames(backup);
   const missing = [...wanted].filter((name) => !seen.has(name));
   if (missing.length > 0) {
     throw new IncompleteError(
       `Cannot restore ${missing.map((name) => `"${name}"`).join(", ")}: listed in qubes.xml, but ${
         missing.length === 1 ? "its" : "their"
       } data is not in the backup`,
+    );
+  }
+  if (processed === 0) {
+    throw new IncompleteError(
+      `Cannot find any VM data in the backup: it holds only its VM list (qubes.xml)`,
     );
   }
 }

@@ -5,16 +5,16 @@
  */
 
 import { InterruptedError } from "../errors.ts";
-import { openBackup, type OpenOptions } from "../format/open.ts";
+import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import { NullWriter } from "../output/mod.ts";
-import { forEachItem, selectionFor } from "./run_items.ts";
+import { forEachItem, type ItemHooks, selectionFor, type SelectionOptions } from "./run_items.ts";
 
 /** Options of {@link verifyBackup}. */
-export interface VerifyOptions extends OpenOptions {
-  /** VM names to check (`dom0` for the dom0 home); empty or absent: everything. */
-  vms?: readonly string[];
+export interface VerifyOptions extends RetryOptions, SelectionOptions, ItemHooks {
   /** Aborts the check. */
   signal?: AbortSignal;
+  /** Told each item's counts once it passed every check. */
+  onItemVerified?(item: { name: string; members: number; bytes: number }): void;
 }
 
 /** What a verification covered. */
@@ -22,6 +22,10 @@ export interface VerifySummary {
   format: 1 | 2 | 3 | 4;
   /** Items checked. */
   items: number;
+  /** Members (files, folders, links) checked. */
+  members: number;
+  /** Data bytes checked (stored bytes of the members, holes not counted). */
+  bytes: number;
 }
 
 /**
@@ -31,14 +35,20 @@ export interface VerifySummary {
  * @throws {DamagedError | IncompleteError | PassphraseError} At the first problem found.
  */
 export async function verifyBackup(path: string, options: VerifyOptions): Promise<VerifySummary> {
-  const backup = await openBackup(path, options);
-  const summary: VerifySummary = { format: backup.format, items: 0 };
+  const backup = await openBackupRetrying(path, options);
+  const summary: VerifySummary = {
+    format: backup.format,
+    items: 0,
+    members: 0,
+    bytes: 0,
+  };
   try {
-    const selection = selectionFor(backup, options.vms ?? []);
+    const selection = selectionFor(backup, options);
     await forEachItem(backup, selection, options.signal, async (item) => {
+      const sink = new NullWriter();
       try {
         await item.events().pipeTo(
-          new NullWriter(),
+          sink,
           options.signal === undefined ? {} : { signal: options.signal },
         );
       } catch (error) {
@@ -46,7 +56,10 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
         throw error;
       }
       summary.items++;
-    });
+      summary.members += sink.members;
+      summary.bytes += sink.bytes;
+      options.onItemVerified?.({ name: item.name, members: sink.members, bytes: sink.bytes });
+    }, options);
     return summary;
   } finally {
     await backup.close();

@@ -2,10 +2,17 @@
  * Opening what the user named as the backup: a file, standard input (`-`), a directory holding
  * an untarred backup, or a format-1 backup directory.
  *
+ * What it is comes from evidence, never from one file's presence: a folder with
+ * `backup-header` or `*.000` chunks is an untarred backup of format 2-4 (even with a decrypted
+ * `qubes.xml` next to them); format 1 needs `qubes.xml` and its VM folders. A file must start
+ * like a tar archive; a compressed or encrypted file is named as such.
+ *
  * @module
  */
 
-import { UsageError } from "../errors.ts";
+import { detectCompression } from "../compress/detect.ts";
+import { IncompleteError, UnsupportedError, UsageError } from "../errors.ts";
+import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";
 import {
   type ByteReader,
   type OuterEntry,
@@ -37,7 +44,10 @@ export async function openSource(
   path: string,
   onRead?: (read: number, total: number | undefined) => void,
 ): Promise<Source> {
-  if (path === "-") return fromReader(Deno.stdin, undefined, () => {}, onRead);
+  if (path === "-") {
+    const head = await checkStart(Deno.stdin, "standard input");
+    return fromReader(prefixed(head, Deno.stdin), undefined, () => {}, onRead);
+  }
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -45,7 +55,7 @@ export async function openSource(
     throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
   }
   if (info.isDirectory) {
-    if (await exists(`${path}/qubes.xml`)) return { kind: "format1", dir: path };
+    if (await directoryKind(path) === "format1") return { kind: "format1", dir: path };
     const entries = readBackupDirectory(path);
     return {
       kind: "entries",
@@ -60,7 +70,131 @@ export async function openSource(
   } catch (error) {
     throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
   }
-  return fromReader(file, info.size, () => file.close(), onRead);
+  let head: Uint8Array;
+  try {
+    head = await checkStart(file, path);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return fromReader(prefixed(head, file), info.size, () => file.close(), onRead);
+}
+
+const CHUNK_NAME = /\.\d{3,}(\.hmac|\.enc)?$/;
+const FORMAT1_VM_FOLDERS = ["appvms", "servicevms", "vm-templates"];
+const FORMAT1_NAMES = new Set(["qubes.xml", ...FORMAT1_VM_FOLDERS, "dom0-home"]);
+
+async function listNames(path: string): Promise<Deno.DirEntry[]> {
+  const out: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) out.push(entry);
+  } catch {
+    // Unreadable: it counts as empty here; reading the backup names the problem.
+  }
+  return out;
+}
+
+async function hasSubfolder(path: string): Promise<boolean> {
+  return (await listNames(path)).some((entry) => entry.isDirectory);
+}
+
+/**
+ * What a folder holds: an untarred backup of format 2-4 (`backup-header`, `*.000` chunks at the
+ * top or one level down), or a format-1 backup (`qubes.xml` and VM folders).
+ *
+ * @throws {UnsupportedError} When it is neither (a folder restored by qubes-recover, say).
+ */
+async function directoryKind(path: string): Promise<"format1" | "untarred"> {
+  let top: Deno.DirEntry[];
+  try {
+    top = [];
+    for await (const entry of Deno.readDir(path)) top.push(entry);
+  } catch (error) {
+    throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
+  }
+  const isChunk = (entry: Deno.DirEntry) =>
+    entry.isFile && (entry.name.startsWith("backup-header") || CHUNK_NAME.test(entry.name));
+  if (top.some(isChunk)) return "untarred";
+  const folders = top.filter((entry) => entry.isDirectory);
+  for (const folder of folders.slice(0, 256)) {
+    if ((await listNames(`${path}/${folder.name}`)).some(isChunk)) return "untarred";
+  }
+  if (top.some((entry) => entry.name === "qubes.xml")) {
+    for (const name of FORMAT1_VM_FOLDERS) {
+      if (folders.some((f) => f.name === name) && await hasSubfolder(`${path}/${name}`)) {
+        return "format1";
+      }
+    }
+    const onlyFormat1 = top.every((entry) => FORMAT1_NAMES.has(entry.name));
+    if (onlyFormat1 && await hasSubfolder(`${path}/dom0-home`)) return "format1";
+    throw new UnsupportedError(
+      `Cannot read "${path}": it is not a Qubes backup: it holds qubes.xml but neither the VM folders of a format-1 backup (appvms/, servicevms/, vm-templates/) nor the chunks of an untarred one (backup-header, *.000); a folder written by "qubes-recover restore" looks like this`,
+    );
+  }
+  throw new UnsupportedError(
+    `Cannot read "${path}": it is not a Qubes backup: it holds no backup-header, no *.000 chunks and no qubes.xml`,
+  );
+}
+
+/** What a file is, from its first bytes, when it is not a tar archive. */
+function notTar(head: Uint8Array, name: string): string {
+  const compression = detectCompression(head);
+  if (compression !== undefined && compression !== "zlib" && compression !== "lzma") {
+    const tool = { gzip: "gzip", bzip2: "bzip2", xz: "xz", zstd: "zstd" }[compression];
+    const shown = name === "standard input" ? "FILE" : name;
+    return `Cannot read ${
+      quoteName(name)
+    }: it is ${compression}-compressed, not a Qubes backup as Qubes writes it; it may be a compressed backup: read it through the decompressor (${tool} -dc ${shown} | qubes-recover COMMAND - ...) or decompress it first (${tool} -dk ${shown})`;
+  }
+  if (new TextDecoder().decode(head.subarray(0, 8)) === "Salted__") {
+    return `Cannot read ${
+      quoteName(name)
+    }: it is not a Qubes backup but a file encrypted with "openssl enc" (one piece of a backup?); give the whole backup file, or the folder it was untarred into`;
+  }
+  return `Cannot read ${quoteName(name)}: it is not a Qubes backup (not a tar archive)`;
+}
+
+function quoteName(name: string): string {
+  return name === "standard input" ? name : JSON.stringify(name);
+}
+
+/**
+ * Reads the first tar block of a backup and checks that it starts like a tar archive.
+ *
+ * @returns The bytes read, to be read again.
+ * @throws {IncompleteError} For an empty file.
+ * @throws {UnsupportedError} For anything that is not a tar archive, naming what it is.
+ */
+async function checkStart(reader: ByteReader, name: string): Promise<Uint8Array> {
+  const head = new Uint8Array(512);
+  let filled = 0;
+  while (filled < head.length) {
+    const n = await reader.read(head.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  const got = head.subarray(0, filled);
+  if (filled === 0) {
+    throw new IncompleteError(`Cannot read ${quoteName(name)}: it is empty`);
+  }
+  if (filled < head.length || (!isZeroBlock(head) && !hasValidChecksum(head))) {
+    throw new UnsupportedError(notTar(got, name));
+  }
+  return got;
+}
+
+/** `reader` with `head` read again before the rest. */
+function prefixed(head: Uint8Array, reader: ByteReader): ByteReader {
+  let rest = head;
+  return {
+    read(p) {
+      if (rest.length === 0) return reader.read(p);
+      const n = Math.min(p.length, rest.length);
+      p.set(rest.subarray(0, n));
+      rest = rest.subarray(n);
+      return Promise.resolve(n);
+    },
+  };
 }
 
 function fromReader(
@@ -89,15 +223,6 @@ function fromReader(
       close();
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A short reason for a file-system error, without the stack or the OS error number. */

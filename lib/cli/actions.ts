@@ -1,0 +1,221 @@
+/**
+ * What `info`, `verify` and `restore` do on the command line: call the library, tell the user
+ * (text on standard error, or JSON Lines), and close with a summary.
+ *
+ * @module
+ */
+
+import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
+import { OutputError } from "../errors.ts";
+import { formatDuration } from "./progress.ts";
+import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
+import { CommandLineError } from "./options.ts";
+import { formatSize, renderInfo } from "./render.ts";
+
+/** `1` -> `"1 file"`, `2` -> `"2 files"`. */
+export function plural(count: number, word: string, many = `${word}s`): string {
+  return `${count} ${count === 1 ? word : many}`;
+}
+
+function seconds(context: CommandContext): number {
+  return Math.round((Date.now() - context.started) / 100) / 10;
+}
+
+function took(context: CommandContext): string {
+  const s = seconds(context);
+  return s < 60 ? `${s.toFixed(1)} s` : formatDuration(s);
+}
+
+/** The common options of the library calls. */
+function common(context: CommandContext) {
+  const values = context.values;
+  return {
+    passphrase: context.passphrase,
+    retryPassphrase: context.retryPassphrase,
+    reporter: context.reporter,
+    signal: context.signal,
+    vms: listOption(values, "vm"),
+    exclude: listOption(values, "exclude"),
+    noDom0Home: flagOption(values, "no-dom0-home"),
+  };
+}
+
+/** Item hooks: the progress line names the item; `-v` lists it when done. */
+function itemHooks(context: CommandContext, verb: string) {
+  const verbose = flagOption(context.values, "verbose");
+  const label = (item: { name: string; vm: string | undefined }) =>
+    item.vm === undefined || item.vm === item.name ? item.name : `${item.name} (${item.vm})`;
+  return {
+    onItemStart: (item: { name: string; vm: string | undefined }) =>
+      context.console.progress.setItem(label(item)),
+    onItemDone: (item: { name: string; vm: string | undefined }) => {
+      context.console.progress.setItem(undefined);
+      if (verbose && verb) context.console.say(`${verb} ${label(item)}`);
+    },
+  };
+}
+
+/** `info`. */
+export async function infoCommand(context: CommandContext): Promise<void> {
+  const { console } = context;
+  const info = await backupInfo(context.backup, {
+    ...common(context),
+    // The listing says it all (format, key derivation): no notices twice.
+    reporter: { ...context.reporter, info: () => {} },
+  });
+  const vms = info.vms.length;
+  Object.assign(context.summary, {
+    format: info.format,
+    vms,
+    dom0Home: info.dom0Home !== undefined,
+  });
+  if (console.json) {
+    for (const event of infoEvents(info)) console.event(event);
+  } else {
+    console.print(renderInfo(info).join("\n"));
+  }
+  console.say(
+    `Listed ${plural(vms, "VM")}${
+      info.dom0Home ? " and the dom0 home" : ""
+    } of a format-${info.format} backup in ${
+      took(context)
+    } (only its start was read; "qubes-recover verify" checks all of it)`,
+  );
+}
+
+/** The JSON Lines records of `info --json`. */
+export function infoEvents(info: BackupInfo): Array<{ type: string } & Record<string, unknown>> {
+  const header = info.header;
+  return [
+    {
+      type: "backup",
+      format: info.format,
+      encrypted: header?.encrypted ?? (info.format === 1 ? false : null),
+      compressed: header?.compressed ?? (info.format === 1 ? false : null),
+      compressionFilter: header?.compressionFilter ?? null,
+      hmacAlgorithm: header?.hmacAlgorithm ?? null,
+      cryptoAlgorithm: header?.cryptoAlgorithm ?? null,
+      backupId: header?.backupId ?? null,
+      keyDerivation: info.kdf ?? null,
+    },
+    ...info.vms.map((vm) => ({
+      type: "vm",
+      name: vm.name,
+      kind: vm.kind,
+      template: vm.template ?? null,
+      label: vm.label ?? null,
+      backupSize: vm.backupSize ?? null,
+      backupPath: vm.backupPath ?? null,
+    })),
+    ...(info.dom0Home
+      ? [{ type: "dom0-home", user: info.dom0Home.user, backupPath: info.dom0Home.backupPath }]
+      : []),
+  ];
+}
+
+/** `verify`. */
+export async function verifyCommand(context: CommandContext): Promise<void> {
+  const { console } = context;
+  const result = await verifyBackup(context.backup, {
+    ...common(context),
+    ...itemHooks(context, "verified"),
+    onItemVerified: (item) => console.event({ type: "item", ...item }),
+  });
+  Object.assign(context.summary, result);
+  console.say(
+    `Verified: format ${result.format}, ${plural(result.items, "item")} (${
+      plural(result.members, "member")
+    }, ${formatSize(result.bytes)} of data), all intact, in ${took(context)}`,
+  );
+}
+
+/** `restore`. */
+export async function restoreCommand(context: CommandContext): Promise<void> {
+  const { console, values } = context;
+  const output = stringOption(values, "output");
+  if (output === undefined) throw new CommandLineError("restore needs --output DIR", "restore");
+  const force = flagOption(values, "force");
+  const skipExisting = flagOption(values, "skip-existing");
+  const dryRun = flagOption(values, "dry-run");
+  if (force && skipExisting) {
+    throw new CommandLineError("--force and --skip-existing exclude each other", "restore");
+  }
+  const verbose = flagOption(values, "verbose");
+  Object.assign(context.summary, { output, dryRun });
+  const reporter = {
+    ...context.reporter,
+    fileDone: (path: string, size: number) => {
+      console.event({ type: "file", kind: "file", path, size });
+      if (verbose) console.say(`restored ${path} (${formatSize(size)})`);
+    },
+  };
+  const result = await restoreBackup(context.backup, {
+    ...common(context),
+    ...itemHooks(context, ""),
+    reporter,
+    output,
+    force,
+    skipExisting,
+    dryRun,
+    onRestoredOther: (path, kind) => {
+      console.event({ type: "file", kind, path });
+      if (verbose) console.say(`restored ${kind} ${path}${kind === "folder" ? "/" : ""}`);
+    },
+    onExisting: (path) => {
+      console.event({ type: "skipped", path, reason: "exists" });
+      console.say(`skipped ${path}: it exists (--skip-existing)`);
+    },
+    onPlanned: (file) => {
+      console.event({ type: "planned", ...file });
+      console.say(
+        `would write ${file.path} (${formatSize(file.size)}${
+          file.space < file.size ? `, ${formatSize(file.space)} on disk` : ""
+        })${file.exists ? (force ? ", replacing the file there" : ", but it exists") : ""}`,
+      );
+    },
+  });
+  Object.assign(context.summary, result);
+  const skipped = result.skipped > 0
+    ? `; left ${plural(result.skipped, "existing file")} alone`
+    : "";
+  if (!dryRun) {
+    const others = [
+      result.links > 0 ? plural(result.links, "link") : "",
+      result.folders > 0 ? plural(result.folders, "folder") : "",
+    ].filter(Boolean);
+    const parts = [`${plural(result.files, "file")} (${formatSize(result.bytes)})`, ...others];
+    const listed = parts.length === 1
+      ? parts[0]
+      : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
+    console.say(
+      `Restored ${listed} from a format-${result.format} backup into "${output}" in ${
+        took(context)
+      }${skipped}`,
+    );
+    return;
+  }
+  const needed = result.spaceNeeded ?? 0;
+  const available = result.spaceAvailable;
+  console.say(
+    `Dry run: verified ${plural(result.items, "item")}; a restore would write ${
+      plural(result.files, "file")
+    } (${formatSize(result.bytes)}, ${formatSize(needed)} on disk) into "${output}", where ${
+      available === undefined ? "the free space is unknown" : `${formatSize(available)} are free`
+    }${skipped}. Nothing was written (${took(context)}).`,
+  );
+  const clashes = (result.existing ?? 0) - result.skipped;
+  if (clashes > 0 && !force) {
+    throw new OutputError(
+      `Cannot restore into "${output}": ${
+        plural(clashes, "file exists", "files exist")
+      } already (use --skip-existing to keep them, or --force to replace them)`,
+    );
+  }
+  if (available !== undefined && needed > available) {
+    throw new OutputError(
+      `Cannot restore into "${output}": it needs ${formatSize(needed)}, only ${
+        formatSize(available)
+      } are free`,
+    );
+  }
+}

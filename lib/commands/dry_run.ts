@@ -1,0 +1,109 @@
+/**
+ * `restore --dry-run`: a writer that checks every member as a restore would and records what
+ * it would write, and the free space of the output folder's file system.
+ *
+ * @module
+ */
+
+import { statfs } from "node:fs/promises";
+import { safeRelativePath } from "../output/mod.ts";
+import type { TarEvent } from "../tar/events.ts";
+
+/** A file a restore would write. */
+export interface PlannedFile {
+  /** Path relative to the output folder. */
+  path: string;
+  /** Apparent size in bytes. */
+  size: number;
+  /** Disk space it needs: its data rounded up to 4 KiB blocks (holes take none). */
+  space: number;
+  /** Something exists at that path already. */
+  exists: boolean;
+}
+
+const BLOCK = 4096;
+
+function roundUp(bytes: number): number {
+  return Math.ceil(bytes / BLOCK) * BLOCK;
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A `WritableStream<TarEvent>` that writes nothing: for each regular file member it reports
+ * the output path (through the same name mapping and path checks as a restore), the size, the
+ * space its data needs, and whether the path exists already.
+ */
+export class DryRunWriter extends WritableStream<TarEvent> {
+  /** The plan for one file of known size and content length. */
+  static plan(root: string, rel: string, size: number): Promise<PlannedFile> {
+    return Promise.resolve({
+      path: rel,
+      size,
+      space: roundUp(size),
+      exists: existsSync(`${root}/${rel}`),
+    });
+  }
+
+  /**
+   * @param root The output folder (it need not exist).
+   * @param mapName Member name to output path, as the restore maps it.
+   * @param onFile Told each file once its data has been read and checked.
+   */
+  constructor(
+    root: string,
+    mapName: (member: string) => string,
+    onFile: (file: PlannedFile) => void,
+  ) {
+    let current: PlannedFile | undefined;
+    super({
+      write(event) {
+        if (event.type === "entry") {
+          const entry = event.entry;
+          current = undefined;
+          if (entry.kind !== "file") return;
+          const path = safeRelativePath(mapName(entry.name)).join("/");
+          current = { path, size: entry.size, space: 0, exists: existsSync(`${root}/${path}`) };
+        } else if (event.type === "data") {
+          if (current !== undefined) current.space += roundUp(event.bytes.length);
+        } else if (current !== undefined) {
+          onFile(current);
+          current = undefined;
+        }
+      },
+    });
+  }
+}
+
+/**
+ * Bytes available to an unprivileged user in the file system that holds `path` (or its
+ * nearest existing parent); `undefined` when that cannot be found out (Deno's `statfs` needs
+ * `--allow-sys=statfs`).
+ */
+export async function freeSpace(path: string): Promise<number | undefined> {
+  let at = path;
+  for (let i = 0; i < 64; i++) {
+    try {
+      const stats = await statfs(at);
+      return Number(stats.bavail) * Number(stats.bsize);
+    } catch (error) {
+      if (
+        !(error instanceof Deno.errors.NotFound) && (error as { code?: string }).code !== "ENOENT"
+      ) {
+        return undefined;
+      }
+    }
+    if (at === "/" || at === ".") return undefined;
+    const trimmed = at.replace(/\/+$/, "");
+    const slash = trimmed.lastIndexOf("/");
+    at = slash === -1 ? "." : slash === 0 ? "/" : trimmed.slice(0, slash);
+  }
+  return undefined;
+}
