@@ -50,6 +50,9 @@ function itemHooks(context: CommandContext, verb: string) {
       context.console.progress.setItem(label(item)),
     onItemDone: (item: { name: string; vm: string | undefined }) => {
       context.console.progress.setItem(undefined);
+      if (verb === "") {
+        context.console.event({ type: "item", name: item.name, vm: item.vm ?? null });
+      }
       if (verbose && verb) context.console.say(`${verb} ${label(item)}`);
     },
   };
@@ -119,7 +122,7 @@ export async function verifyCommand(context: CommandContext): Promise<void> {
   const result = await verifyBackup(context.backup, {
     ...common(context),
     ...itemHooks(context, "verified"),
-    onItemVerified: (item) => console.event({ type: "item", ...item }),
+    onItemVerified: (item) => console.event({ type: "item", ...item, vm: item.vm ?? null }),
   });
   Object.assign(context.summary, result);
   console.say(

@@ -7,14 +7,22 @@
 import { InterruptedError } from "../errors.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import { NullWriter } from "../output/mod.ts";
-import { forEachItem, type ItemHooks, selectionFor, type SelectionOptions } from "./run_items.ts";
+import {
+  forEachItem,
+  type ItemHooks,
+  ownerName,
+  selectionFor,
+  type SelectionOptions,
+} from "./run_items.ts";
 
 /** Options of {@link verifyBackup}. */
 export interface VerifyOptions extends RetryOptions, SelectionOptions, ItemHooks {
   /** Aborts the check. */
   signal?: AbortSignal;
   /** Told each item's counts once it passed every check. */
-  onItemVerified?(item: { name: string; members: number; bytes: number }): void;
+  onItemVerified?(
+    item: { name: string; vm: string | undefined; members: number; bytes: number },
+  ): void;
 }
 
 /** What a verification covered. */
@@ -58,7 +66,12 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
       summary.items++;
       summary.members += sink.members;
       summary.bytes += sink.bytes;
-      options.onItemVerified?.({ name: item.name, members: sink.members, bytes: sink.bytes });
+      options.onItemVerified?.({
+        name: item.name,
+        vm: ownerName(item),
+        members: sink.members,
+        bytes: sink.bytes,
+      });
     }, options);
     return summary;
   } finally {

@@ -145,7 +145,10 @@ Deno.test("restore reads format 2 from stdin, from an untarred directory, and on
       assert.match(result.stdout, /my-tpl\s+template/);
       assert.match(result.stdout, /dom0\s+home of alice/);
       const json = await runCli(["info", built.path, "--json"], { passphrase: PASS });
-      assert.equal(JSON.parse(json.stdout).format, 2);
+      const records = json.stdout.trim().split("\n").map((line) => JSON.parse(line));
+      assert.equal(records[0].type, "backup");
+      assert.equal(records[0].format, 2);
+      assert.equal(records.at(-1).type, "summary");
     });
     await t.step("verify checks everything and writes nothing", async () => {
       const result = await runCli(["verify", built.path], { passphrase: PASS });
