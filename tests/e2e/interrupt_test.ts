@@ -14,7 +14,10 @@ async function filesBelow(dir: string): Promise<string[]> {
   return (await sh(`cd '${dir}' && find . -type f | sort`)).trim().split("\n").filter(Boolean);
 }
 
-Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", async () => {
+/** The signals that stop a restore, and the exit code each gives. */
+const SIGNALS: Array<[Deno.Signal, number]> = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]];
+
+Deno.test("Ctrl-C, SIGTERM or SIGHUP during a restore: exit 130/143/129, the unfinished file removed", async (t) => {
   await withWorld("qr-e2e-int-", async (root, world) => {
     const built = await buildBackup({
       format: 2,
@@ -30,7 +33,21 @@ Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", a
     const bytes = await Deno.readFile(built.path);
     const cut = block * 512 + 5000;
 
-    const out = `${root}/out`;
+    for (const [signal, code] of SIGNALS) {
+      await t.step(signal, () => interruptWith(root, bytes, cut, signal, code));
+    }
+  });
+});
+
+async function interruptWith(
+  root: string,
+  bytes: Uint8Array,
+  cut: number,
+  signal: Deno.Signal,
+  code: number,
+): Promise<void> {
+  {
+    const out = `${root}/out-${signal}`;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", ...await recoverFlags(), "main.ts", "restore", "-", "-o", out],
       cwd: new URL("../../", import.meta.url).pathname,
@@ -43,16 +60,16 @@ Deno.test("Ctrl-C during a restore exits 130 and removes the unfinished file", a
     await writer.write(bytes.subarray(0, cut));
     // Wait until the restore has started writing private.img.
     const deadline = Date.now() + 20_000;
-    while (!(await filesBelow(root).catch(() => [])).some((f) => f.includes("partial"))) {
+    while (!(await filesBelow(out).catch(() => [])).some((f) => f.includes("partial"))) {
       assert.ok(Date.now() < deadline, "the restore never started writing");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    child.kill("SIGINT");
+    child.kill(signal);
     const result = await child.output();
     await writer.close().catch(() => {});
-    assert.equal(result.code, 130, new TextDecoder().decode(result.stderr));
+    assert.equal(result.code, code, new TextDecoder().decode(result.stderr));
     const left = await filesBelow(out);
     assert.ok(!left.some((f) => f.includes("partial")), left.join());
     assert.ok(!left.includes("./work/private.img"), left.join());
-  });
-});
+  }
+}
