@@ -40,7 +40,7 @@ export class ProgressLine {
   #out: ProgressTerminal;
   #style: "redraw" | "plain" | "off";
   #drawn = false;
-  #last = 0;
+  #last: number | undefined;
   #encoder = new TextEncoder();
   #paused = false;
   #now: () => number;
@@ -76,13 +76,13 @@ export class ProgressLine {
       this.#samples.shift();
     }
     if (this.#style === "plain") {
-      if (this.#last === 0) this.#last = now;
+      this.#last ??= now;
       if (now - this.#last < PLAIN_INTERVAL_MS) return;
       this.#last = now;
       this.#write(`${this.text()}\n`);
       return;
     }
-    if (now - this.#last < 100) return;
+    if (this.#last !== undefined && now - this.#last < 100) return;
     this.#last = now;
     this.#write(`${this.#drawn ? "" : "\x1b[?25l"}\r\x1b[K${this.#fit(this.text())}`);
     this.#drawn = true;
