@@ -82,7 +82,7 @@ export async function infoCommand(context: CommandContext): Promise<void> {
       info.dom0Home ? " and the dom0 home" : ""
     } of a format-${info.format} backup in ${
       took(context)
-    } (only its start was read; "qubes-recover verify" checks all of it)`,
+    }; "qubes-recover verify" checks all of it`,
   );
 }
 

@@ -95,16 +95,18 @@ export function passphraseGetter(
       tries++;
       return prompt(stdinIsBackup);
     });
-  return Object.assign(get, {
+  const getter = Object.assign(get, {
     retry() {
       if (!prompted || tries >= PROMPT_TRIES) return false;
       cached = undefined;
       return true;
     },
-    get triesLeft() {
-      return prompted ? PROMPT_TRIES - tries : 0;
-    },
   });
+  // A getter: Object.assign would copy its value once.
+  Object.defineProperty(getter, "triesLeft", {
+    get: () => prompted ? PROMPT_TRIES - tries : 0,
+  });
+  return getter as PassphraseGetter;
 }
 
 async function obtain(

@@ -27,12 +27,15 @@ function prompter(answers: string[]) {
 Deno.test("a wrong passphrase at the prompt is asked again, and the right one opens the backup", async () => {
   const { asked, prompt } = prompter(["wrong", "also wrong", sample.passphrase]);
   const getter = passphraseGetter({ stdinIsBackup: false }, prompt);
+  const left: number[] = [];
   const summary = await verifyBackup(BACKUP, {
     passphrase: getter,
-    retryPassphrase: () => getter.retry(),
+    retryPassphrase: () => getter.retry() && left.push(getter.triesLeft) > 0,
   });
+  assert.deepEqual(left, [2, 1]);
   assert.equal(summary.items, 5);
   assert.equal(asked.length, 3);
+  assert.equal(getter.triesLeft, 0);
 });
 
 Deno.test("three wrong passphrases at the prompt end with exit 3", async () => {

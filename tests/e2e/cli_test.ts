@@ -239,7 +239,7 @@ Deno.test("wrong today 5: the small things", async (t) => {
       const columns = head.map((line) => line.search(/(?<=:\s+)\S/));
       assert.ok(columns.every((c) => c === columns[0]), head.join("\n"));
       assert.doesNotMatch(result.stderr, /Key derivation/);
-      assert.match(result.stderr, /Listed 2 VMs and the dom0 home of a format-2 backup/);
+      assert.match(result.stderr, /Listed 2 VMs and the dom0 home of a format-2 backup in/);
     });
     await t.step("a missing BACKUP file: exit 2, named", async () => {
       const line = assertOneLineError(await runCli(["verify", `${dir}/nope`]), 2);
