@@ -26,7 +26,11 @@ try {
     passphrase: () => Promise.resolve(new TextEncoder().encode(sample.passphrase)),
     reporter: { info: (m) => console.log(`  ${m}`), warn: (m) => console.log(`  warning: ${m}`) },
   });
-  console.log(`Restored ${summary.files} files.\n`);
+  console.log(
+    `Restored ${summary.files} files and ${summary.links} ${
+      summary.links === 1 ? "link" : "links"
+    }: qubes.xml (the VM list) and the ${summary.files + summary.links - 1} below.\n`,
+  );
 
   const expected: Array<[string, { sha256?: string; size?: number; symlink?: string }]> = [];
   for (const [name, vm] of Object.entries(sample.vms) as Array<[string, { files: object }]>) {

@@ -19,6 +19,8 @@ Deno.test("deno.json: compile bakes in exactly the permissions and V8 flags reco
     "--allow-read",
     "--allow-write",
     "--allow-env=QUBES_BACKUP_PASSPHRASE,NO_COLOR",
+    // Only the free space of the output folder (restore --dry-run).
+    "--allow-sys=statfs",
     // A small young generation: buffers are freed sooner (docs/performance.md).
     "--v8-flags=--max-semi-space-size=1",
   ]);
@@ -45,4 +47,11 @@ Deno.test("deno task demo restores the sample backup and checks every file", asy
   assert.match(stdout, /Every restored file matches the original bit for bit\./);
   assert.match(stdout, /Buy milk\./);
   assert.doesNotMatch(stdout, /BAD/);
+  // The count matches the list (files and links).
+  const listed = stdout.split("\n").filter((line) => /^\s+ok /.test(line)).length;
+  const counted = /Restored (\d+) files and (\d+) links?: qubes\.xml .* and the (\d+) below/
+    .exec(stdout);
+  assert.ok(counted, stdout);
+  assert.equal(Number(counted[1]) + Number(counted[2]) - 1, listed, stdout);
+  assert.equal(Number(counted[3]), listed, stdout);
 });
