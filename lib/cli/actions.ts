@@ -80,9 +80,7 @@ export async function infoCommand(context: CommandContext): Promise<void> {
   console.say(
     `Listed ${plural(vms, "VM")}${
       info.dom0Home ? " and the dom0 home" : ""
-    } of a format-${info.format} backup in ${
-      took(context)
-    }; "qubes-recover verify" checks all of it`,
+    } of a format-${info.format} backup in ${took(context)} (verify reads all of it)`,
   );
 }
 
@@ -200,11 +198,16 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
   const needed = result.spaceNeeded ?? 0;
   const available = result.spaceAvailable;
   console.say(
-    `Dry run: verified ${plural(result.items, "item")}; a restore would write ${
-      plural(result.files, "file")
-    } (${formatSize(result.bytes)}, ${formatSize(needed)} on disk) into "${output}", where ${
+    `Dry run: verified ${plural(result.items, "item")} in ${
+      took(context)
+    }, wrote nothing${skipped}.`,
+  );
+  console.say(
+    `A restore would write ${plural(result.files, "file")} (${formatSize(result.bytes)}, ${
+      formatSize(needed)
+    } on disk) into "${output}", where ${
       available === undefined ? "the free space is unknown" : `${formatSize(available)} are free`
-    }${skipped}. Nothing was written (${took(context)}).`,
+    }.`,
   );
   const clashes = (result.existing ?? 0) - result.skipped;
   if (clashes > 0 && !force) {

@@ -183,8 +183,7 @@ export function usageLines(command: CommandSpec | undefined): string[] {
     ];
   }
   return [
-    "Usage: qubes-recover COMMAND BACKUP [OPTION]...   (commands: " +
-    COMMANDS.map((c) => c.name).join(", ") + ")",
+    "Usage: qubes-recover COMMAND BACKUP [OPTION]...",
     'Try "qubes-recover --help" for more.',
   ];
 }

@@ -128,7 +128,7 @@ async function directoryKind(path: string): Promise<"format1" | "untarred"> {
     const onlyFormat1 = top.every((entry) => FORMAT1_NAMES.has(entry.name));
     if (onlyFormat1 && await hasSubfolder(`${path}/dom0-home`)) return "format1";
     throw new UnsupportedError(
-      `Cannot read "${path}": it is not a Qubes backup: it holds qubes.xml but neither the VM folders of a format-1 backup (appvms/, servicevms/, vm-templates/) nor the chunks of an untarred one (backup-header, *.000); a folder written by "qubes-recover restore" looks like this`,
+      `Cannot read "${path}": it is not a Qubes backup: it holds qubes.xml, but no appvms/ or vm-templates/ (format 1) and no backup chunks (like a folder written by "qubes-recover restore")`,
     );
   }
   throw new UnsupportedError(
@@ -144,7 +144,7 @@ function notTar(head: Uint8Array, name: string): string {
     const shown = name === "standard input" ? "FILE" : name;
     return `Cannot read ${
       quoteName(name)
-    }: it is ${compression}-compressed, not a Qubes backup as Qubes writes it; it may be a compressed backup: read it through the decompressor (${tool} -dc ${shown} | qubes-recover COMMAND - ...) or decompress it first (${tool} -dk ${shown})`;
+    }: it is ${compression}-compressed (Qubes never compresses a whole backup): read it through "${tool} -dc ${shown} | qubes-recover COMMAND - ...", or run "${tool} -dk ${shown}" first`;
   }
   if (new TextDecoder().decode(head.subarray(0, 8)) === "Salted__") {
     return `Cannot read ${
