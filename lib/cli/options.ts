@@ -61,7 +61,11 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
       name: "json",
       help: "JSON Lines on standard output (docs/json.md)",
     },
-    { name: "verbose", short: "v", help: "list each item verified, each file, link, folder restored" },
+    {
+      name: "verbose",
+      short: "v",
+      help: "list each item verified, each file, link, folder restored",
+    },
     { name: "quiet", short: "q", help: "print only warnings and errors" },
     {
       name: "progress",
