@@ -130,6 +130,19 @@ export async function verifyCommand(context: CommandContext): Promise<void> {
   );
 }
 
+const FORCE_HINT = "(use --force to replace it)";
+
+/** The writer's "it exists" error, with the other way out: --skip-existing. */
+function withResumeHint(error: unknown): unknown {
+  if (!(error instanceof OutputError) || !error.message.endsWith(FORCE_HINT)) return error;
+  return new OutputError(
+    `${
+      error.message.slice(0, -FORCE_HINT.length)
+    }(use --skip-existing to keep it and restore the rest, or --force to replace it)`,
+    { cause: error },
+  );
+}
+
 /** `restore`. */
 export async function restoreCommand(context: CommandContext): Promise<void> {
   const { console, values } = context;
@@ -174,6 +187,8 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
         })${file.exists ? (force ? ", replacing the file there" : ", but it exists") : ""}`,
       );
     },
+  }).catch((error) => {
+    throw withResumeHint(error);
   });
   Object.assign(context.summary, result);
   const skipped = result.skipped > 0

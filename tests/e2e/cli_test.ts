@@ -320,7 +320,10 @@ Deno.test("options: --json, -q, --dry-run, --skip-existing, --exclude, --no-dom0
       await Deno.remove(`${out}/fedora-20-x64/root.img`);
       await Deno.writeTextFile(`${out}/work/firewall.xml`, "mine");
       const again = await runCli(["restore", BACKUP, "-o", out], { passphrase: PASS });
-      assertOneLineError(again, 7);
+      assert.match(
+        assertOneLineError(again, 7),
+        /it exists \(use --skip-existing to keep it and restore the rest, or --force to replace it\)/,
+      );
       const resumed = await runCli(["restore", BACKUP, "-o", out, "--skip-existing"], {
         passphrase: PASS,
       });

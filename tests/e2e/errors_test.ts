@@ -150,7 +150,10 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       await Deno.writeTextFile(`${out}/work/firewall.xml`, "edited by the user\n");
       const again = await runCli(["restore", built.path, "-o", out], { passphrase: PASS });
       const line = assertOneLineError(again, 7);
-      assert.match(line, /exists \(use --force to replace it\)/);
+      assert.match(
+        line,
+        /exists \(use --skip-existing to keep it and restore the rest, or --force to replace it\)/,
+      );
       assert.equal(await Deno.readTextFile(`${out}/work/firewall.xml`), "edited by the user\n");
       const forced = await runCli(["restore", built.path, "-o", out, "--force"], {
         passphrase: PASS,
