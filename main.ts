@@ -9,6 +9,7 @@
 
 import { parseArgs } from "node:util";
 import { backupInfo, restoreBackup, verifyBackup } from "./lib/commands/mod.ts";
+import { convertBackup } from "./lib/convert/mod.ts";
 import { passphraseGetter } from "./lib/cli/passphrase.ts";
 import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
@@ -21,6 +22,8 @@ Usage:
   qubes-recover info    BACKUP [--json]
   qubes-recover verify  BACKUP [--vm NAME]...
   qubes-recover restore BACKUP --output DIR [--vm NAME]... [--force]
+  qubes-recover convert BACKUP --output FILE [--new-passphrase-file FILE]
+                        [--compress|--no-compress] [--no-encrypt] [--force]
 
 BACKUP is the backup file, - for standard input, or a directory holding an
 untarred backup (or a format-1 backup directory).
@@ -33,6 +36,10 @@ Options:
       --passphrase-file FILE read the passphrase from FILE (- for standard input);
                              one trailing newline is stripped
       --json                 info: print JSON on standard output
+convert (format 1 or 2 in, format 3 out, for qvm-backup-restore of Qubes R4.x):
+      --new-passphrase-file FILE  passphrase of the new backup (default: the same)
+      --compress, --no-compress   gzip the new backup (default: as the old one was)
+      --no-encrypt           leave the new backup unencrypted (HMACs are still written)
   -v, --verbose              list every restored file
   -h, --help                 show this help
 
@@ -53,6 +60,10 @@ function parse(args: string[]) {
         force: { type: "boolean" },
         "passphrase-file": { type: "string" },
         json: { type: "boolean" },
+        "new-passphrase-file": { type: "string" },
+        compress: { type: "boolean" },
+        "no-compress": { type: "boolean" },
+        "no-encrypt": { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
@@ -124,8 +135,34 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
       );
       return;
     }
+    case "convert": {
+      if (values.output === undefined) throw new UsageError("convert needs --output FILE");
+      if (values.compress && values["no-compress"]) {
+        throw new UsageError("Give either --compress or --no-compress, not both");
+      }
+      const newFile = values["new-passphrase-file"];
+      const summary = await convertBackup(backup, values.output, {
+        ...common,
+        newPassphrase: newFile === undefined
+          ? undefined
+          : passphraseGetter({ file: newFile, stdinIsBackup: values["passphrase-file"] === "-" }),
+        compress: values.compress ? true : values["no-compress"] ? false : undefined,
+        encrypt: !values["no-encrypt"],
+        force: values.force ?? false,
+      });
+      say(
+        `Converted a format-${summary.sourceFormat} backup (${summary.items} items) into "${values.output}": format 3, ${
+          summary.encrypted ? "encrypted" : "not encrypted"
+        }, ${summary.compressed ? "compressed" : "not compressed"}, ${
+          formatSize(summary.bytes)
+        }, verified`,
+      );
+      return;
+    }
     default:
-      throw new UsageError(`Unknown command "${command}" (use info, verify or restore)`);
+      throw new UsageError(
+        `Unknown command "${command}" (use info, verify, restore or convert)`,
+      );
   }
 }
 
