@@ -112,7 +112,10 @@ export async function assertManuallyRestored(
       Deno.stat(`${work}/${name}`),
     ]);
     assert.equal(a.size, b.size, name);
-    assert.equal(await sha256File(`${out}/${paths.work}/${name}`), await sha256File(`${work}/${name}`));
+    assert.equal(
+      await sha256File(`${out}/${paths.work}/${name}`),
+      await sha256File(`${work}/${name}`),
+    );
   }
   const image = await Deno.stat(`${out}/${paths.work}/private.img`);
   assert.ok((image.blocks ?? 0) * 512 < image.size, "GNU tar restored the image sparse");

@@ -24,27 +24,30 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
     const outDir = `${root}/out`;
     await Deno.mkdir(outDir);
 
-    await t.step("a flipped byte in a chunk: exit 4 with restore's message, no output", async () => {
-      const dir = `${root}/entries`;
-      const names = await untar(built.path, dir);
-      const path = `${dir}/vm5/private.img.001`;
-      const bytes = await Deno.readFile(path);
-      bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
-      await Deno.writeFile(path, bytes);
-      const damaged = `${root}/damaged.backup`;
-      await repack(dir, names, damaged);
-      const restoreLine = assertOneLineError(
-        await runCli(["verify", damaged], { passphrase: PASS }),
-        4,
-      );
-      const line = assertOneLineError(
-        await runCli(["convert", damaged, "--output", `${outDir}/new`], { passphrase: PASS }),
-        4,
-      );
-      assert.equal(line, restoreLine);
-      assert.match(line, /Cannot verify chunk "vm5\/private\.img\.001": HMAC does not match/);
-      assert.deepEqual(await listFiles(outDir), [], "no output, no temporary file");
-    });
+    await t.step(
+      "a flipped byte in a chunk: exit 4 with restore's message, no output",
+      async () => {
+        const dir = `${root}/entries`;
+        const names = await untar(built.path, dir);
+        const path = `${dir}/vm5/private.img.001`;
+        const bytes = await Deno.readFile(path);
+        bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+        await Deno.writeFile(path, bytes);
+        const damaged = `${root}/damaged.backup`;
+        await repack(dir, names, damaged);
+        const restoreLine = assertOneLineError(
+          await runCli(["verify", damaged], { passphrase: PASS }),
+          4,
+        );
+        const line = assertOneLineError(
+          await runCli(["convert", damaged, "--output", `${outDir}/new`], { passphrase: PASS }),
+          4,
+        );
+        assert.equal(line, restoreLine);
+        assert.match(line, /Cannot verify chunk "vm5\/private\.img\.001": HMAC does not match/);
+        assert.deepEqual(await listFiles(outDir), [], "no output, no temporary file");
+      },
+    );
 
     await t.step("wrong passphrase: exit 3, no output", async () => {
       const result = await runCli(["convert", built.path, "--output", `${outDir}/new`], {
@@ -54,24 +57,27 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
       assert.deepEqual(await listFiles(outDir), []);
     });
 
-    await t.step("an existing output is kept without --force (exit 7), replaced with it", async () => {
-      const target = `${outDir}/existing`;
-      await Deno.writeTextFile(target, "keep me\n");
-      const line = assertOneLineError(
-        await runCli(["convert", built.path, "--output", target], { passphrase: PASS }),
-        7,
-      );
-      assert.match(line, /it exists \(use --force to replace it\)/);
-      assert.equal(await Deno.readTextFile(target), "keep me\n");
-      const forced = await runCli(["convert", built.path, "--output", target, "--force"], {
-        passphrase: PASS,
-      });
-      assert.equal(forced.code, 0, forced.stderr);
-      const check = await runCli(["verify", target], { passphrase: PASS });
-      assert.equal(check.code, 0, check.stderr);
-      assert.match(check.stderr, /format 3/);
-      await Deno.remove(target);
-    });
+    await t.step(
+      "an existing output is kept without --force (exit 7), replaced with it",
+      async () => {
+        const target = `${outDir}/existing`;
+        await Deno.writeTextFile(target, "keep me\n");
+        const line = assertOneLineError(
+          await runCli(["convert", built.path, "--output", target], { passphrase: PASS }),
+          7,
+        );
+        assert.match(line, /it exists \(use --force to replace it\)/);
+        assert.equal(await Deno.readTextFile(target), "keep me\n");
+        const forced = await runCli(["convert", built.path, "--output", target, "--force"], {
+          passphrase: PASS,
+        });
+        assert.equal(forced.code, 0, forced.stderr);
+        const check = await runCli(["verify", target], { passphrase: PASS });
+        assert.equal(check.code, 0, check.stderr);
+        assert.match(check.stderr, /format 3/);
+        await Deno.remove(target);
+      },
+    );
 
     await t.step("a new passphrase: the old one no longer opens the result", async () => {
       const file = `${root}/newpass`;
@@ -108,16 +114,19 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
       assert.deepEqual(await listFiles(outDir), []);
     });
 
-    await t.step("usage: --output is needed, --compress and --no-compress exclude each other", async () => {
-      assertOneLineError(await runCli(["convert", built.path], { passphrase: PASS }), 2);
-      assertOneLineError(
-        await runCli(
-          ["convert", built.path, "-o", `${outDir}/y`, "--compress", "--no-compress"],
-          { passphrase: PASS },
-        ),
-        2,
-      );
-      assert.equal((await sh(`ls -A '${outDir}'`)).trim(), "");
-    });
+    await t.step(
+      "usage: --output is needed, --compress and --no-compress exclude each other",
+      async () => {
+        assertOneLineError(await runCli(["convert", built.path], { passphrase: PASS }), 2);
+        assertOneLineError(
+          await runCli(
+            ["convert", built.path, "-o", `${outDir}/y`, "--compress", "--no-compress"],
+            { passphrase: PASS },
+          ),
+          2,
+        );
+        assert.equal((await sh(`ls -A '${outDir}'`)).trim(), "");
+      },
+    );
   });
 });

@@ -94,7 +94,10 @@ Deno.test("convert: format-2 backups become format 3 that restore bit-exact, our
         }).output();
         const text = new TextDecoder().decode(header.stdout);
         assert.match(text, new RegExp(`^encrypted=${variant.encrypted ? "True" : "False"}$`, "m"));
-        assert.match(text, new RegExp(`^compressed=${variant.compressed ? "True" : "False"}$`, "m"));
+        assert.match(
+          text,
+          new RegExp(`^compressed=${variant.compressed ? "True" : "False"}$`, "m"),
+        );
 
         const out = `${built.path}.out`;
         const restored = await runCli(["restore", converted, "--output", out], {
