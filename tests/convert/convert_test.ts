@@ -165,7 +165,7 @@ Deno.test("convert: a format-1 folder becomes format 3 with the backup attribute
         /<QubesAdminVm qid="0" name="dom0" label="black" backup_content="True" backup_path="dom0-home\/alice" backup_size="\d+"\/>/,
       );
       // Only attributes were added: removing them gives the original back.
-      const stripped = xml.replace(/\n  <QubesAdminVm [^>]*\/>/, "").replace(
+      const stripped = xml.replace(/\n {2}<QubesAdminVm [^>]*\/>/, "").replace(
         / backup_(content|path|size)="[^"]*"/g,
         "",
       );
