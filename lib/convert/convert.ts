@@ -129,6 +129,7 @@ export async function convertBackup(
     Array.from(randomBytes(4), (b) => b.toString(16).padStart(2, "0")).join("")
   }`;
   let file: Deno.FsFile | undefined;
+  let writer: BackupWriter | undefined;
   try {
     if (backup.format === 3 || backup.format === 4) {
       throw new UnsupportedError(
@@ -151,7 +152,7 @@ export async function convertBackup(
       });
     }
     const mtime = Math.floor(Date.now() / 1000);
-    const writer = new BackupWriter(file, {
+    writer = new BackupWriter(file, {
       passphrase,
       encrypt,
       compress,
@@ -168,22 +169,21 @@ export async function convertBackup(
         throw toOutputError(error, temporary);
       }
     };
-    await write(() => writer.writeHeader());
+    const out = writer;
+    await write(() => out.writeHeader());
     let items = 0;
     if (sourceFormat === 1) {
       const plan = await planFormat1(source, backup.catalog);
       const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
-      await write(() => writer.writeItem("qubes.xml", qubesXmlTar(xml, mtime)));
+      await write(() => out.writeItem("qubes.xml", qubesXmlTar(xml, mtime)));
       for (const item of plan.items) {
         if (options.signal?.aborted) throw new InterruptedError();
         reporter.info(`Converting "${item.name}"`);
-        await write(() =>
-          writer.writeItem(item.name, treeTar(item.path, item.member, { reporter }))
-        );
+        await write(() => out.writeItem(item.name, treeTar(item.path, item.member, { reporter })));
         items++;
       }
     } else {
-      await write(() => writer.writeItem("qubes.xml", qubesXmlTar(backup.qubesXml, mtime)));
+      await write(() => out.writeItem("qubes.xml", qubesXmlTar(backup.qubesXml, mtime)));
       for await (const item of backup.items()) {
         if (options.signal?.aborted) throw new InterruptedError();
         if (item.plainTar === undefined) {
@@ -192,7 +192,7 @@ export async function convertBackup(
           );
         }
         reporter.info(`Converting "${item.name}"`);
-        await write(() => writer.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+        await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
         items++;
       }
     }
@@ -221,8 +221,8 @@ export async function convertBackup(
     return {
       sourceFormat,
       items,
-      chunks: writer.chunks,
-      bytes: writer.written,
+      chunks: out.chunks,
+      bytes: out.written,
       encrypted: encrypt,
       compressed: compress,
     };
@@ -232,6 +232,7 @@ export async function convertBackup(
     }
     throw error;
   } finally {
+    writer?.close();
     file?.close();
     await backup.close();
     await Deno.remove(temporary).catch(() => {});

@@ -47,13 +47,25 @@ async function entries(path: string): Promise<string[]> {
   return names.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
-/** Apparent size of everything below `path` (the `backup_size` estimate). */
-async function treeSize(path: string): Promise<number> {
+/**
+ * An upper bound of the inner tar bytes of everything below `path`: data rounded to blocks
+ * and 2048 bytes of headers per member. (`qvm-backup-restore` of a backup kept in a qube
+ * stops when the chunks it receives exceed the sum of `backup_size`, trap T23.)
+ */
+async function tarBound(path: string): Promise<number> {
   const info = await Deno.lstat(path);
-  if (!info.isDirectory) return info.isFile ? info.size : 0;
-  let total = 0;
-  for await (const entry of Deno.readDir(path)) total += await treeSize(`${path}/${entry.name}`);
+  let total = 2048 + (info.isFile ? Math.ceil(info.size / 512) * 512 : 0);
+  if (info.isDirectory) {
+    for await (const entry of Deno.readDir(path)) total += await tarBound(`${path}/${entry.name}`);
+  }
   return total;
+}
+
+/** `backup_size` for the items below `paths`: their tar bound, record padding, 1% margin. */
+async function backupSize(paths: string[]): Promise<number> {
+  let total = 0;
+  for (const path of paths) total += await tarBound(path) + 20480;
+  return Math.ceil(total * 1.01) + 65536;
 }
 
 /** The items of a format-1 backup and each included VM's size. */
@@ -81,19 +93,21 @@ export async function planFormat1(dir: string, catalog: Catalog): Promise<Format
   for (const vm of ordered) {
     const path = vm.backupPath!;
     const folder = `${dir}/${path}`;
-    sizes.set(path, await treeSize(folder));
     if (vm.kind === "template") {
       items.push({ name: `${path}/.`, path: folder, member: `${path}/.` });
+      sizes.set(path, await backupSize([folder]));
       continue;
     }
-    for (const name of await entries(folder)) {
+    const names = await entries(folder);
+    for (const name of names) {
       items.push({ name: `${path}/${name}`, path: `${folder}/${name}`, member: `${path}/${name}` });
     }
+    sizes.set(path, await backupSize(names.map((name) => `${folder}/${name}`)));
   }
   const home = catalog.dom0Home;
   if (home) {
     const folder = `${dir}/${home.backupPath}`;
-    sizes.set(home.backupPath, await treeSize(folder));
+    sizes.set(home.backupPath, await backupSize([folder]));
     items.push({ name: home.backupPath, path: folder, member: home.backupPath });
   }
   return { items, sizes };
