@@ -56,6 +56,25 @@ const FORMAT2: Variant[] = [
     compressed: true,
   },
   {
+    name: "source re-encrypted with the OpenSSL 1.1+ key derivation: output uses MD5",
+    spec: { encrypted: true, kdfDigest: "sha256" },
+    encrypted: true,
+    compressed: false,
+  },
+  {
+    name: "non-ASCII passphrase",
+    spec: { encrypted: true, passphrase: "pässwörd – ключ 🔑" },
+    encrypted: true,
+    compressed: false,
+  },
+  {
+    name: "OpenSSL 3 .hmac text in the source, compressed source written uncompressed",
+    spec: { compressed: true, hmacTextStyle: "openssl3" },
+    args: ["--no-compress"],
+    encrypted: true,
+    compressed: false,
+  },
+  {
     name: "plain source kept plain on request, compressed on request",
     spec: {},
     args: ["--no-encrypt", "--compress"],
@@ -84,7 +103,7 @@ Deno.test("convert: format-2 backups become format 3 that restore bit-exact, our
         const converted = `${built.path}.v3`;
         const result = await runCli(
           ["convert", built.path, "--output", converted, ...(variant.args ?? [])],
-          { passphrase: PASS },
+          { passphrase: spec.passphrase },
         );
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stderr, /Converted a format-2 backup .* format 3, .*verified/);
@@ -101,13 +120,14 @@ Deno.test("convert: format-2 backups become format 3 that restore bit-exact, our
 
         const out = `${built.path}.out`;
         const restored = await runCli(["restore", converted, "--output", out], {
-          passphrase: PASS,
+          passphrase: spec.passphrase,
         });
         assert.equal(restored.code, 0, restored.stderr);
+        if (variant.encrypted) assert.match(restored.stderr, /Key derivation: MD5/);
         await assertRestored(out, world, { deep: variant.name === "R2 final: encrypted" });
 
         const manual = `${built.path}.manual`;
-        const items = await manualRestore(converted, manual, PASS);
+        const items = await manualRestore(converted, manual, spec.passphrase);
         assert.equal(items[0], "qubes.xml");
         const hidden = spec.hideVmNames ?? spec.encrypted ?? false;
         await assertManuallyRestored(manual, world, pathsFor(hidden));
@@ -244,5 +264,49 @@ Deno.test("convert: the outer archive is what GNU tar and spec sections 2-4 say"
       stdout: "piped",
     }).output();
     assert.equal(new TextDecoder().decode(chunk.stdout.subarray(0, 8)), "Salted__");
+  });
+});
+
+Deno.test("convert: RECOVERY.txt's FORMAT 3 commands restore a converted format-2 backup", async () => {
+  await withWorld("qr-convert-recovery-", async (root, world) => {
+    const text = await Deno.readTextFile(new URL("../../RECOVERY.txt", import.meta.url));
+    const start = text.indexOf("\nFORMAT 3");
+    assert.ok(start >= 0);
+    const rest = text.slice(start + 1);
+    const section = rest.slice(0, rest.search(/\n(FORMAT 4|Important:)/));
+    const commands = section.split("\n").filter((line) => line.startsWith("    "))
+      .map((line) => line.slice(4)).join("\n").replaceAll('"PASS"', '"$PASS"');
+    const work = world.vms.find((vm) => vm.name === "work")!;
+    const { template: _, ...standalone } = work;
+    const built = await buildBackup({
+      format: 2,
+      passphrase: PASS,
+      encrypted: true,
+      volumeKiB: 64,
+      vms: [standalone],
+    }, root);
+    assert.ok(built.chunkNames.filter((n) => n.startsWith("vm5/private.img.")).length > 2);
+    const converted = `${built.path}.v3`;
+    const result = await runCli(["convert", built.path, "--output", converted, "--compress"], {
+      passphrase: PASS,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const dir = `${root}/manual`;
+    await Deno.mkdir(dir);
+    const out = await new Deno.Command("bash", {
+      args: ["-c", `set -e\ntar -i -xf '${converted}'\n${commands}\n`],
+      cwd: dir,
+      env: { PASS },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const [a, b] = [`${dir}/vm5/private.img`, `${work.dir}/private.img`];
+    assert.equal((await Deno.stat(a)).size, (await Deno.stat(b)).size);
+    const hash = async (path: string) =>
+      new TextDecoder().decode(
+        (await new Deno.Command("sha256sum", { args: [path], stdout: "piped" }).output()).stdout,
+      ).split(" ")[0];
+    assert.equal(await hash(a), await hash(b));
   });
 });
