@@ -130,6 +130,9 @@ export async function convertBackup(
   }`;
   let file: Deno.FsFile | undefined;
   let writer: BackupWriter | undefined;
+  // A read blocked on a pipe does not see the abort: the unfinished file goes at once.
+  const removeNow = () => void Deno.remove(temporary).catch(() => {});
+  options.signal?.addEventListener("abort", removeNow, { once: true });
   try {
     if (backup.format === 3 || backup.format === 4) {
       throw new UnsupportedError(
@@ -232,6 +235,7 @@ export async function convertBackup(
     }
     throw error;
   } finally {
+    options.signal?.removeEventListener("abort", removeNow);
     writer?.close();
     file?.close();
     await backup.close();
