@@ -146,7 +146,14 @@ Deno.test("convert: a format-1 folder becomes format 3 with the backup attribute
     const built = await buildBackup({
       format: 1,
       passphrase: "",
-      vms: world.vms,
+      vms: [...world.vms, {
+        name: "gone",
+        qid: 9,
+        kind: "app",
+        template: "my-tpl",
+        dir: world.dirs.get("work")!,
+        included: false,
+      }],
       dom0Home: world.dom0Home,
     }, root);
     const converted = `${root}/v1.v3`;
@@ -162,6 +169,7 @@ Deno.test("convert: a format-1 folder becomes format 3 with the backup attribute
       const restored = await runCli(["restore", converted, "--output", out], { passphrase: PASS });
       assert.equal(restored.code, 0, restored.stderr);
       await assertRestored(out, world, { deep: true });
+      await assert.rejects(Deno.stat(`${out}/gone`), "the VM the old backup left out stays out");
     });
     await t.step("the manual procedure with the real tools", async () => {
       const manual = `${root}/manual`;
@@ -180,6 +188,7 @@ Deno.test("convert: a format-1 folder becomes format 3 with the backup attribute
         xml,
         /name="work"[^>]* backup_content="True" backup_path="appvms\/work" backup_size="\d+"/,
       );
+      assert.match(xml, /name="gone"[^>]* backup_content="False" backup_path="" backup_size="0"/);
       assert.match(
         xml,
         /<QubesAdminVm qid="0" name="dom0" label="black" backup_content="True" backup_path="dom0-home\/alice" backup_size="\d+"\/>/,
