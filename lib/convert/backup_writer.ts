@@ -129,7 +129,7 @@ export function opensslEncrypt(passphrase: Uint8Array): TransformStream<Uint8Arr
 
 /** Gzip as a stream (node:zlib, level 1: the fastest; any level reads back with `gzip -d`). */
 export function gzipStream(): TransformStream<Uint8Array, Uint8Array> {
-  const gzip = createGzip({ level: 1 });
+  const gzip = createGzip({ level: 1, chunkSize: 1024 * 1024 });
   const ended = new Promise<void>((resolve, reject) => {
     gzip.on("end", () => resolve());
     gzip.on("error", reject);

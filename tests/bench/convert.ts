@@ -4,8 +4,9 @@
  * bench's v2 input: gzip then openssl enc per 102 400 000-byte volume) converted to format 3,
  * against `restore` of the same backup and against writing the converted file's bytes
  * (`dd conv=fsync` of it). Target: convert takes no longer than restore plus that write.
- * Rounds alternate restore, convert, write. Every conversion is restored afterwards (not timed)
- * and checked bit-exact against the source image.
+ * Rounds alternate restore, convert, write, and convert `--no-compress` (gzip is the costly
+ * stage). Every conversion is restored afterwards (not timed) and checked bit-exact against the
+ * source image.
  *
  * Usage: `deno task bench --convert [--size 1G] [--rounds 3]` (main.ts hands over here), or
  * `deno run --allow-all tests/bench/convert.ts [--size 256M] [--rounds 1] [--quick]`.
@@ -66,10 +67,11 @@ export async function runConvertBench(argv: string[]): Promise<number> {
         (input.backupBytes / 1e6).toFixed(0)
       } MB in ${input.chunks} chunks`,
     );
-    const times: Record<"restore" | "convert" | "write", number[]> = {
+    const times: Record<"restore" | "convert" | "write" | "plain", number[]> = {
       restore: [],
       convert: [],
       write: [],
+      plain: [],
     };
     let exact = true;
     for (let round = 1; round <= rounds; round++) {
@@ -107,6 +109,12 @@ export async function runConvertBench(argv: string[]): Promise<number> {
         await Deno.remove(back, { recursive: true }).catch(() => {});
         await Deno.remove(converted);
       }
+      const plainFile = `${scratch}/converted-plain-${round}.v3`;
+      const plain = await cli(["convert", input.backup, "--output", plainFile, "--no-compress"]);
+      const p = await measure(plain.cmd, plain.args, { env: ENV });
+      if (p.code === 0) times.plain.push(p.seconds);
+      else exact = false;
+      await Deno.remove(plainFile).catch(() => {});
       times.restore.push(r.seconds);
       times.convert.push(c.seconds);
       if (w) times.write.push(w.seconds);
@@ -116,17 +124,23 @@ export async function runConvertBench(argv: string[]): Promise<number> {
           rCheck.bitExact ? "bit-exact" : `NOT bit-exact: ${rCheck.problem}`
         }), convert ${c.seconds.toFixed(2)} s (RSS ${c.rssProcMiB.toFixed(0)} MiB, ${
           cCheck.bitExact ? "restores bit-exact" : `NOT bit-exact: ${cCheck.problem}`
-        }), write ${w ? w.seconds.toFixed(2) : "-"} s`,
+        }), write ${w ? w.seconds.toFixed(2) : "-"} s, convert --no-compress ${
+          p.seconds.toFixed(2)
+        } s (RSS ${p.rssProcMiB.toFixed(0)} MiB)`,
       );
     }
     const restore = median(times.restore);
     const convert = median(times.convert);
     const write = times.write.length > 0 ? median(times.write) : Number.NaN;
+    const plainMedian = times.plain.length > 0 ? median(times.plain) : Number.NaN;
     const pass = exact && convert <= restore + write;
     console.log(
       `\nconvert v2 ${sizeLabel(size)} (median of ${rounds}): restore ${restore.toFixed(2)} s, ` +
         `convert ${convert.toFixed(2)} s (${(convert / restore).toFixed(2)}x restore; ` +
-        `includes reading the result back), writing the output ${write.toFixed(2)} s`,
+        `includes reading the result back), writing the output ${write.toFixed(2)} s, ` +
+        `convert --no-compress ${plainMedian.toFixed(2)} s (${
+          (plainMedian / restore).toFixed(2)
+        }x)`,
     );
     console.log(
       `${pass ? "PASS" : "FAIL"}: convert <= restore + writing the output (${
