@@ -8,20 +8,12 @@
  * @module
  */
 
-import { BLOCK, padding, putNumber, RECORD } from "./tar_writer.ts";
+import { BLOCK, padding, putChecksum, putNumber, RECORD } from "./tar_writer.ts";
 
 const encoder = new TextEncoder();
 
 function putText(block: Uint8Array, offset: number, text: string): void {
   block.set(encoder.encode(text), offset);
-}
-
-function checksum(block: Uint8Array): void {
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of block) sum += byte;
-  putText(block, 148, sum.toString(8).padStart(6, "0") + "\0");
-  block[155] = 0x20;
 }
 
 function ustarBlock(
@@ -46,7 +38,7 @@ function ustarBlock(
     putNumber(block, 329, 8, 0);
     putNumber(block, 337, 8, 0);
   }
-  checksum(block);
+  putChecksum(block);
   return block;
 }
 

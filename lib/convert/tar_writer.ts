@@ -58,7 +58,8 @@ function putString(block: Uint8Array, offset: number, length: number, text: stri
   block.set(bytes.subarray(0, length), offset);
 }
 
-function putChecksum(block: Uint8Array): void {
+/** Writes a header's checksum as GNU tar does: six octal digits, NUL, space. */
+export function putChecksum(block: Uint8Array): void {
   block.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of block) sum += byte;
