@@ -6,7 +6,9 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
+import { convertBackup } from "../convert/mod.ts";
 import { OutputError } from "../errors.ts";
+import { passphraseGetter } from "./passphrase.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
 import { CommandLineError } from "./options.ts";
@@ -239,4 +241,40 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
       } are free`,
     );
   }
+}
+
+/** `convert OLD --output NEW`: format 1 or 2 in, one verified format-3 file out. */
+export async function convertCommand(context: CommandContext): Promise<void> {
+  const { values } = context;
+  const output = stringOption(values, "output");
+  if (output === undefined) {
+    throw new CommandLineError("convert needs --output NEW_BACKUP", "convert");
+  }
+  const newFile = stringOption(values, "new-passphrase-file");
+  const compress = flagOption(values, "compress");
+  const noCompress = flagOption(values, "no-compress");
+  if (compress && noCompress) {
+    throw new CommandLineError("--compress and --no-compress exclude each other", "convert");
+  }
+  Object.assign(context.summary, { output });
+  const result = await convertBackup(context.backup, output, {
+    passphrase: context.passphrase,
+    newPassphrase: newFile === undefined ? undefined : passphraseGetter({
+      file: newFile,
+      stdinIsBackup: stringOption(values, "passphrase-file") === "-",
+    }),
+    compress: compress ? true : noCompress ? false : undefined,
+    encrypt: !flagOption(values, "no-encrypt"),
+    force: flagOption(values, "force"),
+    reporter: context.reporter,
+    signal: context.signal,
+  });
+  Object.assign(context.summary, result);
+  context.console.say(
+    `Converted a format-${result.sourceFormat} backup (${
+      plural(result.items, "item")
+    }) into "${output}": format 3, ${result.encrypted ? "encrypted" : "not encrypted"}, ${
+      result.compressed ? "compressed" : "not compressed"
+    }, ${formatSize(result.bytes)}, verified, in ${took(context)}`,
+  );
 }

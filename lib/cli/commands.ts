@@ -6,7 +6,7 @@
  * @module
  */
 
-import { infoCommand, restoreCommand, verifyCommand } from "./actions.ts";
+import { convertCommand, infoCommand, restoreCommand, verifyCommand } from "./actions.ts";
 import type { CommandContext } from "./context.ts";
 import { optionHelp } from "./options.ts";
 
@@ -122,6 +122,43 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     takesBackup: true,
     run: restoreCommand,
+  },
+  {
+    name: "convert",
+    summary: "rewrite a format-1 or format-2 backup as format 3, for qvm-backup-restore on R4.x",
+    usage: [
+      "convert OLD_BACKUP --output NEW_BACKUP [--new-passphrase-file FILE]",
+      "        [--compress | --no-compress] [--no-encrypt] [--force]",
+    ],
+    description: [
+      "Reads an R1/R2 backup (format 1 or 2), verifying it as restore does, and writes one",
+      "format-3 backup file that today's Qubes restores natively (docs/convert.md). The new",
+      "file is written under a temporary name, read back by verify, then renamed.",
+    ],
+    options: [
+      "output",
+      "force",
+      "passphrase-file",
+      "new-passphrase-file",
+      "compress",
+      "no-compress",
+      "no-encrypt",
+      "quiet",
+      "progress",
+      "help",
+    ],
+    examples: [
+      [
+        "qubes-recover convert /media/backup/qubes-2014-07-01T120000 -o /media/backup/r3.qubes",
+        "same passphrase, compressed as the old one was",
+      ],
+      [
+        "qubes-recover convert old -o new --new-passphrase-file new-pass.txt --compress",
+        "a new passphrase, gzip-compressed",
+      ],
+    ],
+    takesBackup: true,
+    run: convertCommand,
   },
   {
     name: "help",

@@ -27,7 +27,12 @@ export interface OptionSpec {
 /** Every option, by long name. */
 export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
   ([
-    { name: "output", short: "o", value: "DIR", help: "where restore writes (created if missing)" },
+    {
+      name: "output",
+      short: "o",
+      value: "DIR",
+      help: "where restore writes (created if missing); convert: the new file",
+    },
     {
       name: "vm",
       value: "NAME",
@@ -42,6 +47,14 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
       help: "leave out this VM (repeatable)",
     },
     { name: "no-dom0-home", help: "leave out the dom0 home" },
+    {
+      name: "new-passphrase-file",
+      value: "FILE",
+      help: "convert: passphrase of the new backup (default: the same)",
+    },
+    { name: "compress", help: "convert: gzip the new backup (default: as the old one was)" },
+    { name: "no-compress", help: "convert: do not compress the new backup" },
+    { name: "no-encrypt", help: "convert: leave the new backup unencrypted (HMACs still written)" },
     { name: "force", help: "replace files that already exist in DIR" },
     {
       name: "skip-existing",

@@ -13,6 +13,7 @@
 
 import { parseArgs } from "node:util";
 import { sha256sum } from "./_check.ts";
+import { runConvertBench } from "./convert.ts";
 import {
   type BenchInput,
   buildInput,
@@ -31,7 +32,9 @@ const USAGE = `deno task bench [options]
   --rounds N       alternating rounds per case (default 3)
   --v4-size SIZE   format 4 image size (default 512M: every chunk costs a ~5 s scrypt KDF)
   --quick          small images, small volumes, cheap scrypt, 1 round (tests the harness)
-  --keep           keep the work folder`;
+  --keep           keep the work folder
+  --convert        instead: convert of a format-2 backup against restore of it
+                   (tests/bench/convert.ts; --size one size, default 1G)`;
 
 /** `512M`, `1G`, `4G` -> bytes. */
 function parseSize(text: string): number {
@@ -51,6 +54,7 @@ async function ensureGnuTime(): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  if (Deno.args.includes("--convert")) return await runConvertBench(Deno.args);
   const { values } = parseArgs({
     options: {
       size: { type: "string", default: "1G,4G" },
