@@ -14,6 +14,7 @@ import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
 import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
 import type { Reporter } from "./lib/reporter.ts";
+import { buildLines } from "./lib/build_info.ts";
 
 const USAGE = `qubes-recover - restore Qubes OS backups (formats 1-4) without Qubes
 
@@ -35,6 +36,7 @@ Options:
       --json                 info: print JSON on standard output
   -v, --verbose              list every restored file
   -h, --help                 show this help
+  -V, --version              show the version, the Deno runtime and the source commit
 
 The passphrase is read from --passphrase-file, else from the environment
 variable QUBES_BACKUP_PASSPHRASE, else asked on the terminal (no echo).
@@ -55,6 +57,7 @@ function parse(args: string[]) {
         json: { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
     });
   } catch (error) {
@@ -64,6 +67,10 @@ function parse(args: string[]) {
 
 async function run(args: string[], signal: AbortSignal, progress: ProgressLine): Promise<void> {
   const { values, positionals } = parse(args);
+  if (values.version) {
+    console.log(["qubes-recover", ...buildLines()].join("\n"));
+    return;
+  }
   if (values.help || positionals.length === 0) {
     console.log(USAGE);
     if (!values.help) throw new UsageError("No command given");
