@@ -176,7 +176,11 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
       ),
     );
     const bundled: Record<string, string> = {};
-    for (const [name, entry] of [["main", "main.ts"], ["worker", "lib/verify/hmac_worker.ts"]]) {
+    const entries: Array<[string, string]> = [
+      ["main", "main.ts"],
+      ["worker", "lib/verify/hmac_worker.ts"],
+    ];
+    for (const [name, entry] of entries) {
       await run(Deno.execPath(), [
         "bundle",
         "--quiet",
@@ -184,7 +188,7 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
         "deno",
         "--output",
         `out/${name}.js`,
-        entry!,
+        entry,
       ], { cwd: stage });
       let code = await Deno.readTextFile(`${stage}/out/${name}.js`);
       // esbuild names each module by its path from here (in comments and module keys): the
