@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { permissionFlags, runFlags } from "../release/build.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks;
@@ -32,6 +33,65 @@ Deno.test("deno.json: compile bakes in exactly the permissions and V8 flags reco
   assert.deepEqual(permissionsOf(tasks.demo!), recover);
 });
 
+Deno.test("deno.json: the release runs deno with exactly the permissions and V8 flags of recover", async () => {
+  const recover = permissionsOf(tasks.recover!);
+  assert.deepEqual(permissionFlags(tasks.recover!), recover);
+  // What release/header.sh gets for @RUNFLAGS@: no network, no prompts, no config, and then
+  // exactly recover's permissions and V8 flags.
+  const flags = runFlags(tasks.recover!);
+  assert.deepEqual(flags.filter((flag) => /^--(allow-|v8-flags=)/.test(flag)), recover);
+  assert.deepEqual(flags.filter((flag) => !/^--(allow-|v8-flags=)/.test(flag)), [
+    "--quiet",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    "--no-prompt",
+  ]);
+  const header = await Deno.readTextFile(`${root}release/header.sh`);
+  const runs = header.split("\n").filter((line) => line.includes('"$dir/deno" run '));
+  assert.equal(runs.length, 1);
+  assert.match(
+    runs[0]!,
+    /"\$dir\/deno" run @RUNFLAGS@ --import-map="\$dir\/import_map\.json" "\$dir\/main\.js" "\$@"/,
+  );
+  assert.equal(tasks.release, "deno run --allow-all release/build.ts");
+});
+
+Deno.test("deno task recover resolves paths against the folder it was run from, quietly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qr-init-cwd-" });
+  try {
+    const sample = JSON.parse(await Deno.readTextFile(`${root}tests/fixtures/sample-v2.json`));
+    await Deno.copyFile(`${root}tests/fixtures/${sample.file}`, `${dir}/backup`);
+    await Deno.writeTextFile(`${dir}/pass`, `${sample.passphrase}\n`);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "task",
+        "--quiet",
+        "--cwd",
+        root,
+        "recover",
+        "restore",
+        "backup",
+        "--passphrase-file",
+        "pass",
+        "--output",
+        "out",
+      ],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.match(stderr, /^Key derivation: .*\nRestored \d+ files .* into "out"\n$/);
+    assert.ok((await Deno.stat(`${dir}/out/qubes.xml`)).isFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("deno task demo restores the sample backup and checks every file", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", "demo"],
@@ -45,4 +105,23 @@ Deno.test("deno task demo restores the sample backup and checks every file", asy
   assert.match(stdout, /Every restored file matches the original bit for bit\./);
   assert.match(stdout, /Buy milk\./);
   assert.doesNotMatch(stdout, /BAD/);
+});
+
+Deno.test("a first run of deno task -q recover (empty Deno cache) prints nothing but the answer", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "qr-first-run-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "--cwd", root, "recover", "--version"],
+      cwd: cache,
+      env: { DENO_DIR: cache },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    // no "Ignored build scripts" box, no "Download" lines, no task echo
+    assert.equal(new TextDecoder().decode(out.stderr), "");
+    assert.equal(out.code, 0);
+    assert.match(new TextDecoder().decode(out.stdout), /^qubes-recover\nDeno 2\.9\.6 /);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
 });
