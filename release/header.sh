@@ -44,15 +44,15 @@ trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; else exit 143; f
 
 dir=$(mktemp -d "$base/qubes-recover.XXXXXXXX" 2>/dev/null) || {
   dir=
-  fail "cannot create a temporary folder in \"$base\" (it must be writable, with about @SPACE@ MB free): set TMPDIR to such a folder, e.g. TMPDIR=\$HOME ./qubes-recover-$arch-linux ..."
+  fail "cannot create a temporary folder in \"$base\" (it must be writable, with about @SPACE@ MB free): set TMPDIR to such a folder, e.g. TMPDIR=\$HOME $self ..."
 }
 noroom() {
-  fail "cannot unpack into \"$base\": it needs about @SPACE@ MB free (set TMPDIR to a folder with room, e.g. TMPDIR=\$HOME ./qubes-recover-$arch-linux ...), or this file is damaged or incomplete (compare it with SHA256SUMS)"
+  fail "cannot unpack into \"$base\": it needs about @SPACE@ MB free (set TMPDIR to a folder with room, e.g. TMPDIR=\$HOME $self ...), or this file is damaged or incomplete (compare it with SHA256SUMS)"
 }
 
 # A folder on a filesystem mounted noexec can hold the runtime but not run it.
 printf '#!/bin/sh\nexit 0\n' >"$dir/probe" 2>/dev/null && chmod 700 "$dir/probe" || noroom
-"$dir/probe" 2>/dev/null || fail "cannot run programs in \"$base\" (mounted noexec?): set TMPDIR to a writable folder where programs may run, e.g. TMPDIR=\$HOME ./qubes-recover-$arch-linux ..."
+"$dir/probe" 2>/dev/null || fail "cannot run programs in \"$base\" (mounted noexec?): set TMPDIR to a writable folder where programs may run, e.g. TMPDIR=\$HOME $self ..."
 rm -f "$dir/probe"
 
 # name, offset in the payload, compressed length, SHA-256 of the unpacked file

@@ -125,3 +125,18 @@ Deno.test("a first run of deno task -q recover (empty Deno cache) prints nothing
     await Deno.remove(cache, { recursive: true });
   }
 });
+
+Deno.test("README's test command is what .ci/run calls, and its package list is .ci/test's", async () => {
+  const readme = await Deno.readTextFile(`${root}README.md`);
+  const ciRun = await Deno.readTextFile(`${root}.ci/run`);
+  const ciTest = await Deno.readTextFile(`${root}.ci/test`);
+  assert.match(readme, /\n {2}```\n {2}bash \.ci\/test\n {2}```\n/);
+  assert.match(ciRun, /^bash \.ci\/test 2>&1 \| tee "\$log"$/m);
+  const tools = ciTest.match(/^TOOLS=\(\n([^)]*)\)/m)![1]!.split(/\s+/).filter(Boolean);
+  const packages = new Set(tools.map((entry) => entry.split(":")[1]!));
+  const listed = readme.match(/these Debian packages:\n\n {2}```\n([^`]*) {2}```/)![1]!;
+  assert.deepEqual(new Set(listed.split(/\s+/).filter(Boolean)), packages);
+  for (const needed of ["pigz", "pbzip2", "zstd", "scrypt", "e2tools", "fdisk", "tmux"]) {
+    assert.ok(packages.has(needed), needed);
+  }
+});
