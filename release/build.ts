@@ -155,6 +155,27 @@ function replaceOnce(text: string, from: string, to: string, where: string): str
   return parts.join(to);
 }
 
+/** What a bundle may say about files next to itself: the kit answers each of these. */
+const KNOWN_FILE_REFERENCES = [
+  WORKER_REFERENCE,
+  WASM_REFERENCE,
+  // liblzma's Emscripten glue: its script location, and its own WASM lookup, unused because
+  // lib/compress/liblzma.ts hands it the bytes (wasmBinary)
+  "var _scriptDir = import.meta.url;",
+  'new URL("liblzma.wasm", import.meta.url)',
+];
+
+/**
+ * Lines of `code` that load something relative to the bundle (a worker, WebAssembly, a data
+ * file) other than the known ones: each would fail at run time in the kit.
+ */
+export function filesNextToBundle(code: string): string[] {
+  return code.split("\n")
+    .filter((line) => /import\.meta\.(url|resolve|filename|dirname)\b|new Worker\(/.test(line))
+    .filter((line) => !KNOWN_FILE_REFERENCES.some((known) => line.includes(known)))
+    .map((line) => line.trim());
+}
+
 /** Bundles the program and the HMAC worker from a staging copy with the commit baked in. */
 async function bundle(commit: string): Promise<{ main: string; worker: string }> {
   const stage = await Deno.makeTempDir({ prefix: "qubes-recover-stage-" });
@@ -202,6 +223,15 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
     // The two references the kit's layout answers: fail here, not on a user's machine.
     replaceOnce(bundled.main!, WORKER_REFERENCE, WORKER_REFERENCE, "main bundle");
     replaceOnce(bundled.main!, WASM_REFERENCE, WASM_REFERENCE, "main bundle");
+    for (const [name, code] of Object.entries(bundled)) {
+      const unknown = filesNextToBundle(code);
+      if (unknown.length > 0) {
+        throw new Error(
+          `the ${name} bundle loads files the kit does not ship (teach release/build.ts to ` +
+            `embed them): ${unknown.join(" | ")}`,
+        );
+      }
+    }
     return { main: bundled.main!, worker: bundled.worker! };
   } finally {
     await Deno.remove(stage, { recursive: true });
