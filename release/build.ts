@@ -163,6 +163,9 @@ const KNOWN_FILE_REFERENCES = [
   // lib/compress/liblzma.ts hands it the bytes (wasmBinary)
   "var _scriptDir = import.meta.url;",
   'new URL("liblzma.wasm", import.meta.url)',
+  // lib/build_info.ts reads the checkout's .git only when no commit is baked in (never in the kit)
+  'if (!import.meta.url.startsWith("file:")) return',
+  'const root = new URL("../", import.meta.url);',
 ];
 
 /**

@@ -9,6 +9,16 @@ import { filesNextToBundle, permissionFlags, runFlags } from "../release/build.t
 const root = new URL("../", import.meta.url).pathname;
 const tasks: Record<string, string> = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks;
 
+/**
+ * This process's environment without INIT_CWD: run under `deno task test`, it would otherwise
+ * pass on the folder that task was started from, and `deno task` keeps an INIT_CWD it is given.
+ */
+function outsideTask(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
 /** Permissions and V8 flags: what a compiled binary bakes in. */
 function permissionsOf(command: string): string[] {
   return command.split(/\s+/).filter((word) => /^--(allow-|v8-flags=)/.test(word));
@@ -79,7 +89,8 @@ Deno.test("deno task recover resolves paths against the folder it was run from, 
         "out",
       ],
       cwd: dir,
-      env: { NO_COLOR: "1" },
+      env: { ...outsideTask(), NO_COLOR: "1" },
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -113,7 +124,8 @@ Deno.test("a first run of deno task -q recover (empty Deno cache) prints nothing
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["task", "-q", "--cwd", root, "recover", "--version"],
       cwd: cache,
-      env: { DENO_DIR: cache },
+      env: { ...outsideTask(), DENO_DIR: cache },
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();
