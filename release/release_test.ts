@@ -179,6 +179,13 @@ async function assertTmpEmpty(jail: string): Promise<void> {
 
 Deno.test("the x86_64 release restores formats 2, 3 and 4 with no Node, Deno, network or environment", async (t) => {
   if (Deno.uid() !== 0) throw new Error("test:release needs root (unshare, chroot, mount)");
+  const probe = await command("unshare", ["--mount", "--net", "true"]);
+  if (probe.code !== 0) {
+    throw new Error(
+      `test:release needs new mount and network namespaces (it cannot run inside a plain ` +
+        `chroot, where / is no mount point): unshare --mount --net: ${probe.stderr.trim()}`,
+    );
+  }
   const work = await Deno.makeTempDir({ prefix: "qr-release-" });
   const cache = `${root}.cache/release`;
   try {
