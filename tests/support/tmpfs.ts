@@ -4,7 +4,10 @@
  * @module
  */
 
-/** Whether this machine lets an unprivileged user namespace mount a tmpfs. */
+/**
+ * Whether this machine lets an unprivileged user namespace mount a tmpfs (not, for example,
+ * inside a plain chroot). Throws when `unshare` itself is missing.
+ */
 export async function canMountTmpfs(): Promise<boolean> {
   try {
     const probe = new Deno.Command("unshare", {
@@ -13,7 +16,11 @@ export async function canMountTmpfs(): Promise<boolean> {
       stderr: "null",
     });
     return (await probe.output()).success;
-  } catch {
+  } catch (error) {
+    // A missing tool is an error, not a reason to skip; a kernel that refuses is.
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error("unshare not found: install the Debian package util-linux");
+    }
     return false;
   }
 }
