@@ -82,7 +82,10 @@ Deno.test("runApp(): help and version on stdout, errors and usage on stderr", as
   };
   const version = await run(["-V"]);
   assert.equal(version.code, 0);
-  assert.match(version.stdout, /^qubes-recover \d+\.\d+\.\d+\n$/);
+  assert.match(
+    version.stdout,
+    /^qubes-recover \d+\.\d+\.\d+\nDeno \d+\.\d+\.\d+ .*\nsource commit .*\n$/,
+  );
   const help = await run(["help", "verify"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: qubes-recover verify BACKUP/);
