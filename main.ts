@@ -12,6 +12,7 @@ import { backupInfo, restoreBackup, verifyBackup } from "./lib/commands/mod.ts";
 import { passphraseGetter } from "./lib/cli/passphrase.ts";
 import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
+import { runFiles } from "./lib/cli/files.ts";
 import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
 import type { Reporter } from "./lib/reporter.ts";
 
@@ -21,6 +22,8 @@ Usage:
   qubes-recover info    BACKUP [--json]
   qubes-recover verify  BACKUP [--vm NAME]...
   qubes-recover restore BACKUP --output DIR [--vm NAME]... [--force]
+  qubes-recover restore BACKUP --vm NAME --files PATH... --output DIR
+  qubes-recover files   ls|get|cat IMAGE ...   (see "files --help")
 
 BACKUP is the backup file, - for standard input, or a directory holding an
 untarred backup (or a format-1 backup directory).
@@ -63,6 +66,7 @@ function parse(args: string[]) {
 }
 
 async function run(args: string[], signal: AbortSignal, progress: ProgressLine): Promise<void> {
+  if (args[0] === "files") return await runFilesCli(args.slice(1), signal, progress);
   const { values, positionals } = parse(args);
   if (values.help || positionals.length === 0) {
     console.log(USAGE);
@@ -127,6 +131,29 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
     default:
       throw new UsageError(`Unknown command "${command}" (use info, verify or restore)`);
   }
+}
+
+/** `files ls|get|cat`: its own options, see lib/cli/files.ts. */
+async function runFilesCli(args: string[], signal: AbortSignal, progress: ProgressLine) {
+  const say = (message: string) => {
+    progress.clear();
+    console.error(message);
+  };
+  const verbose = args.includes("-v") || args.includes("--verbose");
+  await runFiles(args, {
+    signal,
+    print: (line) => console.log(line),
+    writeStdout: async (bytes) => {
+      for (let done = 0; done < bytes.length;) {
+        done += await Deno.stdout.write(bytes.subarray(done));
+      }
+    },
+    reporter: {
+      info: say,
+      warn: (message) => say(`warning: ${message}`),
+      ...(verbose ? { fileDone: (path: string) => say(`copied ${path}`) } : {}),
+    },
+  });
 }
 
 /** How long cleanup after Ctrl-C may take before the process ends anyway. */
