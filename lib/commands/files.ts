@@ -170,8 +170,7 @@ export async function getFiles(
           reporter.fileDone?.(file, size);
         },
       });
-      const walker = new TreeWalker(fs, reporter, summary);
-      const events = ReadableStream.from(walker.events(starts));
+      const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary));
       try {
         await events.pipeTo(writer, options.signal === undefined ? {} : { signal: options.signal });
       } catch (error) {
@@ -229,6 +228,20 @@ export async function catFile(
   });
 }
 
+/**
+ * The events `files get` hands to {@link TreeWriter} for the trees at `starts`, without writing
+ * anything (the fuzzer drives the reader through this). Damaged entries are reported through
+ * `reporter` and counted in `summary`.
+ */
+export function treeEvents(
+  fs: ExtFileSystem,
+  starts: Array<{ inode: Inode; out: string; shown: string }>,
+  reporter: Reporter,
+  summary: GetSummary,
+): AsyncGenerator<TarEvent> {
+  return new TreeWalker(fs, reporter, summary).events(starts);
+}
+
 /** Walks trees of the image and turns them into the events {@link TreeWriter} writes. */
 class TreeWalker {
   readonly #fs: ExtFileSystem;
@@ -236,6 +249,11 @@ class TreeWalker {
   readonly #summary: GetSummary;
   /** Inode number -> output path of files with several links already emitted. */
   readonly #linked = new Map<number, string>();
+  /**
+   * Files with one link already emitted: met again, the image is damaged. Copying such a file
+   * once keeps the work bounded by the image's size.
+   */
+  readonly #single = new Set<number>();
   /** Directories already emitted: a second visit is a cycle (or a hard-linked directory). */
   readonly #directories = new Set<number>();
 
@@ -329,6 +347,11 @@ class TreeWalker {
           yield { type: "end" };
           return;
         }
+        if (this.#single.has(inode.number)) {
+          throw new ImageDamage(
+            `its inode ${inode.number} (one link) was already copied under another name`,
+          );
+        }
         await this.#fs.check(inode);
         yield entryEvent(out, "file", inode);
         for await (const piece of this.#fs.chunks(inode)) {
@@ -336,6 +359,7 @@ class TreeWalker {
         }
         yield { type: "end" };
         if (inode.links > 1) this.#linked.set(inode.number, out);
+        else this.#single.add(inode.number);
         return;
       }
       case "symlink": {

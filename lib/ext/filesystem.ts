@@ -16,6 +16,8 @@ import { Incompat, readSuperblock, type Superblock } from "./superblock.ts";
 
 /** Bytes per data piece handed out by {@link ExtFileSystem.chunks}. */
 const PIECE_BYTES = 4 << 20;
+/** Metadata blocks (inode tables, tree nodes) kept in memory: 256 blocks, at most 16 MiB. */
+const CACHED_BLOCKS = 256;
 /** Longest symlink target Linux creates (PATH_MAX). */
 const MAX_SYMLINK = 4096;
 
@@ -30,6 +32,8 @@ export class ExtFileSystem {
   readonly source: ByteSource;
   readonly sb: Superblock;
   readonly #groups: GroupDescriptors;
+  /** Recently read metadata blocks, oldest first (a Map keeps insertion order). */
+  readonly #cache = new Map<number, Uint8Array>();
 
   private constructor(source: ByteSource, sb: Superblock) {
     this.source = source;
@@ -53,7 +57,7 @@ export class ExtFileSystem {
 
   /** Reads inode `number`. @throws {ImageDamage} When it is out of range or unreadable. */
   inode(number: number): Promise<Inode> {
-    return readInode(this.source, this.sb, this.#groups, number);
+    return readInode((block) => this.#cachedBlock(block), this.sb, this.#groups, number);
   }
 
   /** The root directory's inode. */
@@ -85,14 +89,18 @@ export class ExtFileSystem {
       );
     }
     const ctx: RunContext = {
-      readBlock: (block) => this.readBlock(block),
+      readBlock: (block) => this.#cachedBlock(block),
       blockSize: bs,
       // Blocks past the end of the image file cannot be read either.
       blocksCount: Math.min(this.sb.blocksCount, Math.floor(this.source.size / bs)),
       inode: inode.number,
       limit,
     };
-    return extents ? extentRuns(inode.block, ctx) : blockMapRuns(inode.block, ctx);
+    return boundRuns(
+      extents ? extentRuns(inode.block, ctx) : blockMapRuns(inode.block, ctx),
+      ctx.blocksCount,
+      inode.number,
+    );
   }
 
   /**
@@ -197,6 +205,20 @@ export class ExtFileSystem {
     return { inode };
   }
 
+  /** A metadata block through the small cache; callers must not change it. */
+  async #cachedBlock(block: number): Promise<Uint8Array> {
+    const hit = this.#cache.get(block);
+    if (hit !== undefined) {
+      this.#cache.delete(block);
+      this.#cache.set(block, hit);
+      return hit;
+    }
+    const bytes = await this.readBlock(block);
+    this.#cache.set(block, bytes);
+    if (this.#cache.size > CACHED_BLOCKS) this.#cache.delete(this.#cache.keys().next().value!);
+    return bytes;
+  }
+
   #checkReadable(inode: Inode): void {
     if (inode.flags & InodeFlag.Encrypt) {
       throw new ImageUnsupported(`inode ${inode.number} is encrypted (fscrypt)`);
@@ -209,6 +231,26 @@ export class ExtFileSystem {
     all.set(inode.block, 0);
     all.set(extra, 60);
     return all.subarray(0, Math.min(inode.size, all.length));
+  }
+}
+
+/**
+ * Passes runs through, refusing a file that maps more blocks than the file system has: ext
+ * files share no blocks, so only a damaged (or hostile) tree can, and this bounds the work of
+ * reading one file by the size of the image.
+ */
+async function* boundRuns(
+  runs: AsyncGenerator<Run>,
+  blocksCount: number,
+  inode: number,
+): AsyncGenerator<Run> {
+  let total = 0;
+  for await (const run of runs) {
+    total += run.length;
+    if (total > blocksCount) {
+      throw new ImageDamage(`inode ${inode} maps more blocks than the file system holds`);
+    }
+    yield run;
   }
 }
 

@@ -7,7 +7,6 @@
 
 import { ImageDamage } from "./damage.ts";
 import type { GroupDescriptors } from "./group_descriptors.ts";
-import type { ByteSource } from "./image.ts";
 import type { Superblock } from "./superblock.ts";
 
 /** The inode number of the root directory. */
@@ -75,7 +74,7 @@ const TYPE_BY_BITS: Record<number, InodeKind> = {
  * @throws {ImageDamage} When the number is out of range or the inode table is not in the image.
  */
 export async function readInode(
-  source: ByteSource,
+  readBlock: (block: number) => Promise<Uint8Array>,
   sb: Superblock,
   groups: GroupDescriptors,
   number: number,
@@ -86,8 +85,11 @@ export async function readInode(
   const group = Math.floor((number - 1) / sb.inodesPerGroup);
   const index = (number - 1) % sb.inodesPerGroup;
   const table = await groups.inodeTable(group);
-  const bytes = await source.readAt(table * sb.blockSize + index * sb.inodeSize, sb.inodeSize);
-  return decodeInode(bytes, number);
+  // Inode and block sizes are powers of two, inode <= block: an inode never spans two blocks.
+  const byte = index * sb.inodeSize;
+  const block = await readBlock(table + Math.floor(byte / sb.blockSize));
+  const at = byte % sb.blockSize;
+  return decodeInode(block.slice(at, at + sb.inodeSize), number);
 }
 
 /** Decodes the raw bytes of inode `number` (`bytes.length` is the inode size, >= 128). */
