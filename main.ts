@@ -13,7 +13,8 @@ import { passphraseGetter } from "./lib/cli/passphrase.ts";
 import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
 import { runFiles } from "./lib/cli/files.ts";
-import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
+import { restoreFiles } from "./lib/commands/restore_files.ts";
+import { DamagedError, ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
 import type { Reporter } from "./lib/reporter.ts";
 
 const USAGE = `qubes-recover - restore Qubes OS backups (formats 1-4) without Qubes
@@ -32,6 +33,10 @@ Options:
   -o, --output DIR           where restore writes: DIR/<vm>/private.img, ...,
                              DIR/dom0-home/<user>/...
       --vm NAME              only this VM (repeat for more); "dom0" is the dom0 home
+      --files PATH           with one --vm: only PATH from inside its private.img
+                             (repeat for more), written to DIR/<vm>/<last part of
+                             PATH>; private.img holds the VM's /rw: /home/user is
+                             home/user, /usr/local is usrlocal, /rw/config is config
       --force                replace files that already exist in DIR
       --passphrase-file FILE read the passphrase from FILE (- for standard input);
                              one trailing newline is stripped
@@ -53,6 +58,7 @@ function parse(args: string[]) {
       options: {
         output: { type: "string", short: "o" },
         vm: { type: "string", multiple: true },
+        files: { type: "string", multiple: true },
         force: { type: "boolean" },
         "passphrase-file": { type: "string" },
         json: { type: "boolean" },
@@ -116,6 +122,31 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
     }
     case "restore": {
       if (values.output === undefined) throw new UsageError("restore needs --output DIR");
+      if (values.files !== undefined) {
+        if (common.vms.length !== 1) {
+          throw new UsageError("restore --files needs exactly one --vm NAME");
+        }
+        const got = await restoreFiles(backup, {
+          ...common,
+          vm: common.vms[0]!,
+          files: values.files,
+          output: values.output,
+          force: values.force ?? false,
+        });
+        say(
+          `Restored ${got.files} files (${formatSize(got.bytes)}) from ${
+            common.vms[0]
+          }'s private.img into "${values.output}/${got.folder}"${
+            got.skipped > 0 ? `; skipped ${got.skipped} (see above)` : ""
+          }`,
+        );
+        if (got.damaged > 0) {
+          throw new DamagedError(
+            `Cannot restore everything: ${got.damaged} damaged entries were skipped`,
+          );
+        }
+        return;
+      }
       const summary = await restoreBackup(backup, {
         ...common,
         output: values.output,

@@ -115,6 +115,8 @@ export interface GetOptions extends FilesOptions {
   signal?: AbortSignal;
   /** Folder under `output` to put the copies in (`restore --files` uses the VM name). */
   under?: string;
+  /** How messages name the image (default: its path). */
+  label?: string;
 }
 
 /** What {@link getFiles} did. */
@@ -147,13 +149,14 @@ export async function getFiles(
 ): Promise<GetSummary> {
   const reporter = options.reporter ?? silentReporter;
   if (paths.length === 0) throw new UsageError("files get needs at least one PATH");
-  return await withImage(image, async () => {
+  const label = options.label ?? image;
+  return await withImage(label, async () => {
     const { fs, close } = await openFileSystem(image, options.partition);
     try {
-      warnJournal(fs, image, reporter);
+      warnJournal(fs, label, reporter);
       const starts: Array<{ inode: Inode; out: string; shown: string }> = [];
       for (const path of paths) {
-        const inode = await find(fs, image, path);
+        const inode = await find(fs, label, path);
         const shown = displayPath(path);
         const base = shown === "/" ? "" : shown.split("/").pop()!;
         const out = [options.under ?? "", base].filter((part) => part !== "").join("/");
