@@ -320,6 +320,7 @@ class TreeWalker {
     shown: string,
   ): Promise<Array<{ inode: number; out: string; shown: string }>> {
     const children: Array<{ inode: number; out: string; shown: string }> = [];
+    const names = new Set<string>();
     for await (const entry of this.#fs.entries(inode)) {
       if (isDotName(entry.name)) continue;
       const name = decodeName(entry.name);
@@ -328,6 +329,11 @@ class TreeWalker {
         this.#damaged(childShown, new ImageDamage('its name contains "/" or NUL'));
         continue;
       }
+      if (names.has(name)) {
+        this.#damaged(childShown, new ImageDamage("a second entry of that name in its directory"));
+        continue;
+      }
+      names.add(name);
       children.push({
         inode: entry.inode,
         out: out === "" ? name : `${out}/${name}`,
