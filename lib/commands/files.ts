@@ -461,9 +461,14 @@ async function listEntry(fs: ExtFileSystem, name: string, inode: Inode): Promise
 }
 
 function warnJournal(fs: ExtFileSystem, image: string, reporter: Reporter): void {
-  if (fs.needsRecovery) {
+  const journal = fs.journal;
+  if (journal.kind === "replayed") {
+    reporter.info(
+      `"${image}" was not cleanly unmounted: applied ${journal.transactions} committed journal transactions (${journal.blocks} blocks) in memory; the image is not changed`,
+    );
+  } else if (journal.kind === "unreadable") {
     reporter.warn(
-      `"${image}" was not cleanly unmounted: its journal holds changes that are not applied here, so the most recent changes may be missing`,
+      `"${image}" was not cleanly unmounted and its journal cannot be applied (${journal.reason}): the most recent changes may be missing`,
     );
   }
 }

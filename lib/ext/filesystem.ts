@@ -12,7 +12,8 @@ import { GroupDescriptors } from "./group_descriptors.ts";
 import type { ByteSource } from "./image.ts";
 import { type Inode, InodeFlag, inodeSystemXattr, readInode, ROOT_INODE } from "./inode.ts";
 import type { Run, RunContext } from "./runs.ts";
-import { Incompat, readSuperblock, type Superblock } from "./superblock.ts";
+import { Compat, Incompat, readSuperblock, type Superblock } from "./superblock.ts";
+import { OverlaySource, readJournal } from "./journal.ts";
 
 /** Bytes per data piece handed out by {@link ExtFileSystem.chunks}. */
 const PIECE_BYTES = 4 << 20;
@@ -27,10 +28,18 @@ export interface DataPiece {
   bytes: Uint8Array;
 }
 
+/** What became of a journal that needed recovery. */
+export type JournalState =
+  | { kind: "clean" }
+  | { kind: "replayed"; transactions: number; blocks: number }
+  | { kind: "unreadable"; reason: string };
+
 /** A read-only ext2/3/4 file system over a {@link ByteSource}. */
 export class ExtFileSystem {
   readonly source: ByteSource;
   readonly sb: Superblock;
+  /** Whether a journal needing recovery was replayed in memory (or could not be). */
+  journal: JournalState = { kind: "clean" };
   readonly #groups: GroupDescriptors;
   /** Recently read metadata blocks, oldest first (a Map keeps insertion order). */
   readonly #cache = new Map<number, Uint8Array>();
@@ -47,7 +56,32 @@ export class ExtFileSystem {
    * @throws {ImageDamage | ImageUnsupported} When it is not a readable ext2/3/4 file system.
    */
   static async open(source: ByteSource): Promise<ExtFileSystem> {
-    return new ExtFileSystem(source, await readSuperblock(source));
+    const raw = new ExtFileSystem(source, await readSuperblock(source));
+    if (!raw.needsRecovery) return raw;
+    const sb = raw.sb;
+    if ((sb.compat & Compat.HasJournal) === 0 || sb.journalInode === 0) {
+      raw.journal = { kind: "unreadable", reason: "the journal is on another device" };
+      return raw;
+    }
+    try {
+      const journalInode = await raw.inode(sb.journalInode);
+      const runs: Run[] = [];
+      for await (const run of raw.runs(journalInode)) runs.push(run);
+      const overlay = await readJournal((b) => raw.readBlock(b), runs, sb.blockSize);
+      if (overlay === undefined || overlay.blocks.size === 0) return raw;
+      const replayed = new OverlaySource(source, overlay, sb.blockSize);
+      const fs = new ExtFileSystem(replayed, await readSuperblock(replayed));
+      fs.journal = {
+        kind: "replayed",
+        transactions: overlay.transactions,
+        blocks: overlay.blocks.size,
+      };
+      return fs;
+    } catch (error) {
+      if (!(error instanceof ImageDamage)) throw error;
+      raw.journal = { kind: "unreadable", reason: error.message };
+      return raw;
+    }
   }
 
   /** Whether the journal holds changes not yet written to their places (`needs_recovery`). */
