@@ -23,6 +23,7 @@ import {
 import { machineReport } from "./_machine.ts";
 import { judgeTargets, renderTable, sizeLabel } from "./_report.ts";
 import { type CaseResult, runCase } from "./_run_case.ts";
+import { benchFiles } from "./files.ts";
 
 const USAGE = `deno task bench [options]
 
@@ -31,7 +32,10 @@ const USAGE = `deno task bench [options]
   --rounds N       alternating rounds per case (default 3)
   --v4-size SIZE   format 4 image size (default 512M: every chunk costs a ~5 s scrypt KDF)
   --quick          small images, small volumes, cheap scrypt, 1 round (tests the harness)
-  --keep           keep the work folder`;
+  --keep           keep the work folder
+  --files          only the files case: files get vs debugfs rdump of a home
+                   tree (--files-size, default 1G; --quick: 64M)
+  --files-size SIZE`;
 
 /** `512M`, `1G`, `4G` -> bytes. */
 function parseSize(text: string): number {
@@ -59,6 +63,8 @@ async function main(): Promise<number> {
       "v4-size": { type: "string", default: "512M" },
       quick: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      files: { type: "boolean", default: false },
+      "files-size": { type: "string", default: "1G" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -77,6 +83,16 @@ async function main(): Promise<number> {
 
   await ensureGnuTime();
   console.error(await machineReport());
+  if (values.files) {
+    const lines = await benchFiles({
+      treeBytes: quick ? 64 * 1024 ** 2 : parseSize(values["files-size"]),
+      rounds,
+      keep: values.keep,
+      log: (l) => console.error(l),
+    });
+    for (const l of lines) console.log(l);
+    return lines.at(-1)!.startsWith("PASS") ? 0 : 1;
+  }
   console.error("Caching the CLI's modules (deno cache main.ts) ...");
   await new Deno.Command(Deno.execPath(), {
     args: ["cache", new URL("../../main.ts", import.meta.url).pathname],
