@@ -29,7 +29,8 @@ PATH is inside the image, absolute or relative to its root (default /). Note:
 ${PRIVATE_IMG_HINT}.
 "get" copies each PATH into DIR under its own name (folders recursively):
 /home/user gives DIR/user/...; holes, modes, times, symlinks and hard links are
-kept; devices, FIFOs and sockets are skipped with a notice.
+kept (ownership too when run as root); devices, FIFOs and sockets are skipped
+with a notice; nothing existing is replaced without --force.
 A disk image with a partition table: "ls" without --partition lists the
 partitions; "get" and "cat" use the only ext partition or --partition N.`;
 

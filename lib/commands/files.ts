@@ -20,6 +20,7 @@ import {
   openImage,
   type PartitionInfo,
 } from "../ext/mod.ts";
+import { lchown } from "node:fs/promises";
 import { describeFsError } from "../format/source.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
@@ -173,12 +174,17 @@ export async function getFiles(
           reporter.fileDone?.(file, size);
         },
       });
-      const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary));
+      const owners = await mayChown(options.output) ? [] : undefined;
+      const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary, owners));
       try {
         await events.pipeTo(writer, options.signal === undefined ? {} : { signal: options.signal });
       } catch (error) {
         if (options.signal?.aborted) throw new InterruptedError();
         throw error;
+      }
+      for (const { rel, uid, gid } of owners ?? []) {
+        // Best effort, like modes and times: lchown never follows a symlink.
+        await lchown(`${options.output}/${rel}`, uid, gid).catch(() => {});
       }
       return summary;
     } finally {
@@ -241,8 +247,34 @@ export function treeEvents(
   starts: Array<{ inode: Inode; out: string; shown: string }>,
   reporter: Reporter,
   summary: GetSummary,
+  owners?: Owner[],
 ): AsyncGenerator<TarEvent> {
-  return new TreeWalker(fs, reporter, summary).events(starts);
+  return new TreeWalker(fs, reporter, summary, owners).events(starts);
+}
+
+/** Who owns an entry written at output-relative path `rel`. */
+interface Owner {
+  rel: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Whether this process may give files away (it runs as root): a probe file in `output` is
+ * given to root; an ordinary user gets EPERM. Ownership is only restored then.
+ */
+async function mayChown(output: string): Promise<boolean> {
+  let probe: string | undefined;
+  try {
+    await Deno.mkdir(output, { recursive: true });
+    probe = await Deno.makeTempFile({ dir: output, prefix: ".qubes-recover-probe-" });
+    await Deno.chown(probe, 0, 0);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (probe !== undefined) await Deno.remove(probe).catch(() => {});
+  }
 }
 
 /** Walks trees of the image and turns them into the events {@link TreeWriter} writes. */
@@ -260,10 +292,18 @@ class TreeWalker {
   /** Directories already emitted: a second visit is a cycle (or a hard-linked directory). */
   readonly #directories = new Set<number>();
 
-  constructor(fs: ExtFileSystem, reporter: Reporter, summary: GetSummary) {
+  /** When restoring ownership (root): every entry emitted, with its owner. */
+  readonly #owners: Owner[] | undefined;
+
+  constructor(fs: ExtFileSystem, reporter: Reporter, summary: GetSummary, owners?: Owner[]) {
     this.#fs = fs;
     this.#reporter = reporter;
     this.#summary = summary;
+    this.#owners = owners;
+  }
+
+  #own(rel: string, inode: Inode): void {
+    this.#owners?.push({ rel, uid: inode.uid, gid: inode.gid });
   }
 
   async *events(
@@ -291,6 +331,7 @@ class TreeWalker {
         if (out !== "") {
           yield entryEvent(out, "directory", inode);
           yield { type: "end" };
+          this.#own(out, inode);
         }
         let children: Array<{ inode: number; out: string; shown: string }>;
         try {
@@ -367,6 +408,7 @@ class TreeWalker {
           yield { type: "data", offset: piece.offset, bytes: piece.bytes };
         }
         yield { type: "end" };
+        this.#own(out, inode);
         if (inode.links > 1) this.#linked.set(inode.number, out);
         else this.#single.add(inode.number);
         return;
@@ -379,6 +421,7 @@ class TreeWalker {
         const linkname = new TextDecoder().decode(target);
         yield { type: "entry", entry: { ...baseEntry(out, inode), kind: "symlink", linkname } };
         yield { type: "end" };
+        this.#own(out, inode);
         return;
       }
       default:

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { catFile, getFiles, listFiles } from "../../lib/commands/files.ts";
 import { DamagedError, OutputError, UsageError } from "../../lib/errors.ts";
 import type { Reporter } from "../../lib/reporter.ts";
+import { run } from "../support/_run.ts";
 import { seededBytes } from "../support/vm_tree.ts";
 import {
   debugfsLs,
@@ -153,6 +154,23 @@ Deno.test("files: errors name the image and the path", async (t) => {
     await Deno.writeTextFile(join(src, "home", "user", "a.txt"), "a\n");
     const image = join(dir, "private.img");
     await makeImage(image, src, 4 * MiB, ["-t", "ext4"]);
+    await t.step("ownership is restored only when running as root", async () => {
+      const owned = join(dir, "owned.img");
+      await Deno.copyFile(image, owned);
+      await run("debugfs", ["-w", "-R", "sif /home/user/a.txt uid 1000", owned]);
+      await run("debugfs", ["-w", "-R", "sif /home/user/a.txt gid 1001", owned]);
+      await run("debugfs", ["-w", "-R", "sif /home/user uid 1000", owned]);
+      const out = join(dir, "owned");
+      await getFiles(owned, ["/home/user"], { output: out });
+      const file = await Deno.lstat(join(out, "user", "a.txt"));
+      const folder = await Deno.lstat(join(out, "user"));
+      if (Deno.uid() === 0) {
+        assert.deepEqual([file.uid, file.gid, folder.uid], [1000, 1001, 1000]);
+      } else {
+        assert.deepEqual([file.uid, folder.uid], [Deno.uid(), Deno.uid()]);
+      }
+      await Deno.remove(out, { recursive: true });
+    });
     await t.step("a missing path lists the top level and the /rw hint", async () => {
       await assert.rejects(
         listFiles(image, "/home/user/Documents"),
