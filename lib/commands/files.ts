@@ -463,6 +463,11 @@ async function find(fs: ExtFileSystem, image: string, path: string): Promise<Ino
   const found = await fs.lookup(path);
   if ("inode" in found) return found.inode;
   const shown = displayPath(path);
+  if (found.symlink !== undefined) {
+    throw new UsageError(
+      `Cannot find "${shown}" in "${image}": "${found.parent}" is a symbolic link to "${found.symlink}" (links are not followed; give the path it points to)`,
+    );
+  }
   if (found.notDirectory) {
     throw new UsageError(
       `Cannot find "${shown}" in "${image}": "${found.parent}" is not a directory`,

@@ -215,13 +215,20 @@ export class ExtFileSystem {
    */
   async lookup(
     path: string,
-  ): Promise<{ inode: Inode } | { missing: string; parent: string; notDirectory?: boolean }> {
+  ): Promise<
+    { inode: Inode } | { missing: string; parent: string; notDirectory?: boolean; symlink?: string }
+  > {
     let inode = await this.root();
     const walked: string[] = [];
     for (const part of path.split("/")) {
       if (part === "" || part === ".") continue;
       if (inode.kind !== "directory") {
-        return { missing: part, parent: `/${walked.join("/")}`, notDirectory: true };
+        const parent = `/${walked.join("/")}`;
+        if (inode.kind === "symlink") {
+          const symlink = new TextDecoder().decode(await this.symlinkTarget(inode));
+          return { missing: part, parent, notDirectory: true, symlink };
+        }
+        return { missing: part, parent, notDirectory: true };
       }
       const wanted = new TextEncoder().encode(part);
       let found: number | undefined;
