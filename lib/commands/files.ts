@@ -370,6 +370,11 @@ class TreeWalker {
         this.#damaged(childShown, new ImageDamage('its name contains "/" or NUL'));
         continue;
       }
+      if (!isUtf8(entry.name)) {
+        this.#reporter.warn(
+          `"${childShown}": its name is not UTF-8; written with U+FFFD in its place`,
+        );
+      }
       if (names.has(name)) {
         this.#damaged(childShown, new ImageDamage("a second entry of that name in its directory"));
         continue;
@@ -548,6 +553,16 @@ export function displayPath(path: string): string {
 
 function joinShown(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
+}
+
+/** Whether `bytes` are valid UTF-8. */
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A name's bytes as text (invalid UTF-8 becomes U+FFFD). */

@@ -11,6 +11,7 @@ import { type GetSummary, treeEvents } from "../../lib/commands/files.ts";
 import { RecoverError } from "../../lib/errors.ts";
 import { ExtFileSystem, MemorySource } from "../../lib/ext/mod.ts";
 import { seededBytes, writeSparseFile } from "../support/vm_tree.ts";
+import { run, runText } from "../support/_run.ts";
 import { makeImage } from "./_images.ts";
 
 /** The mke2fs variants fuzzed: extents (depth 1 for the fragmented file), block maps, inline. */
@@ -40,6 +41,14 @@ export async function fuzzImages(work: string): Promise<Map<string, Uint8Array>>
     await makeImage(path, tree, 1024 * 1024, options);
     images.set(name, await Deno.readFile(path));
   }
+  // A journal that needs recovery: one committed transaction rewriting hello.txt's block.
+  const path = join(work, "journal.img");
+  await makeImage(path, tree, 3 * 1024 * 1024, ["-t", "ext4", "-b", "1024", "-J", "size=1"]);
+  const block = (await runText("debugfs", ["-R", "blocks /home/user/hello.txt", path])).trim();
+  await Deno.writeFile(join(work, "new"), new Uint8Array(1024).fill(0x41));
+  await Deno.writeTextFile(join(work, "cmds"), `jo\njw -b ${block} ${join(work, "new")}\njc\n`);
+  await run("debugfs", ["-w", "-f", join(work, "cmds"), path]);
+  images.set("ext4 journal needing recovery", await Deno.readFile(path));
   return images;
 }
 

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { fuzz, fuzzImages, readEverything } from "./_fuzz.ts";
 
-/** Cases per image variant in the normal suite (three variants); `deno task fuzz-ext` runs more. */
+/**
+ * Cases per image variant in the normal suite (four variants); `deno run --allow-all
+ * tests/files/fuzz_ext.ts` runs more.
+ */
 const CASES = 1000;
 
 Deno.test(`ext reader fuzzer: ${CASES} mutated images per variant read or refused cleanly`, async () => {
