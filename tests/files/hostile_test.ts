@@ -56,6 +56,7 @@ Deno.test("files get on hostile images: notices name the path, the rest is copie
     await Deno.writeFile(join(home, "big.bin"), seededBytes(200_000, 1));
     await Deno.writeTextFile(join(home, "sub", "aXb.txt"), "x\n");
     await Deno.writeTextFile(join(home, "sub", "cQc.txt"), "c\n");
+    await Deno.writeTextFile(join(home, "sub", "nuX.txt"), "latin-1\n");
     await Deno.mkdir(join(home, "zzdir"));
     await Deno.writeTextFile(join(home, "zzdir", "inside.txt"), "inside\n");
     await Deno.symlink(join(work, "outside"), join(home, "zzlnk"));
@@ -130,6 +131,7 @@ Deno.test("files get on hostile images: notices name the path, the rest is copie
       const image = await fresh("names");
       await patchName(image, "aXb.txt", new TextEncoder().encode("a/b.txt"));
       await patchName(image, "cQc.txt", new TextEncoder().encode("c\0c.txt"));
+      await patchName(image, "nuX.txt", new Uint8Array([0x6e, 0x75, 0xff, 0x2e, 0x74, 0x78, 0x74]));
       const good = await patchName(image, "good.txt", new TextEncoder().encode("good.txt"));
       const patched = await Deno.readFile(image);
       new DataView(patched.buffer).setUint32(good - 8, 0x00ffffff, true);
@@ -138,11 +140,13 @@ Deno.test("files get on hostile images: notices name the path, the rest is copie
       const out = join(work, "out-names");
       await getFiles(image, ["/home/user"], { output: out, reporter });
       assert.deepEqual(reporter.notices.sort(), [
+        '"/home/user/sub/nu\ufffd.txt": its name is not UTF-8; written with U+FFFD in its place',
         'Skipped "/home/user/good.txt": inode number 16777215 is out of range (1-2048)',
         'Skipped "/home/user/sub/a/b.txt": its name contains "/" or NUL',
         'Skipped "/home/user/sub/c\0c.txt": its name contains "/" or NUL',
       ]);
       assert.equal(await Deno.readTextFile(join(out, "user", "zzdir", "inside.txt")), "inside\n");
+      assert.equal(await Deno.readTextFile(join(out, "user", "sub", "nu\ufffd.txt")), "latin-1\n");
     });
     await t.step("a symlink and a directory of the same name: nothing lands outside", async () => {
       const image = await fresh("dup");
