@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { fuzz, fuzzImages, readEverything } from "./_fuzz.ts";
 
 /**
- * Cases per image variant in the normal suite (four variants); `deno run --allow-all
- * tests/files/fuzz_ext.ts` runs more.
+ * Cases per image variant in the normal suite (four variants); `deno task fuzz-ext` runs more.
  */
 const CASES = 1000;
 
