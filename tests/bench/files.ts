@@ -1,9 +1,9 @@
-// deno-lint-ignore-file no-console
 /**
  * `deno task bench --files`: `qubes-recover files get IMAGE /home/user` against
- * `debugfs -R 'rdump /home/user DIR' IMAGE` on the same ext4 image holding a home tree (many
- * small files in many folders and a few large ones), in alternating rounds; medians, ratio,
- * peak RSS, and whether both copies are identical (content, modes, times, symlinks).
+ * `debugfs -R 'rdump /home/user DIR' IMAGE` on an ext4 image holding a home tree (many small
+ * files in many folders and a few large ones), and `restore --files` from format-2 and -3
+ * backups of that image against `restore` then `debugfs rdump`; alternating rounds, medians,
+ * ratios, peak RSS, and whether both copies are identical (content, modes, times, symlinks).
  *
  * @module
  */
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { recoverFlags } from "../e2e/_cli.ts";
 import { describeFull, makeImage } from "../files/_images.ts";
 import { seededBytes } from "../support/vm_tree.ts";
+import { buildInput, type Geometry, PASSPHRASE } from "./_inputs.ts";
 import { measure, type Measurement } from "./_measure.ts";
 import { median } from "./_report.ts";
 
@@ -24,6 +25,9 @@ export interface FilesBenchOptions {
   rounds: number;
   keep: boolean;
   log: (line: string) => void;
+  /** Backup formats for `restore --files` against restore-then-rdump (none: skip). */
+  backupFormats: Array<2 | 3>;
+  geometry: Geometry;
 }
 
 /** Writes the home tree: folders of 200 files of 1-64 KiB, plus three large files. */
@@ -58,6 +62,10 @@ async function makeHomeTree(dir: string, bytes: number): Promise<{ files: number
   return { files };
 }
 
+function quote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}
+
 function line(label: string, runs: Measurement[]): string {
   const seconds = median(runs.map((r) => r.seconds));
   const rss = Math.max(...runs.map((r) => r.rssProcMiB));
@@ -78,7 +86,8 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     const tree = join(root, "tree");
     const started = performance.now();
     const { files } = await makeHomeTree(tree, options.treeBytes);
-    const image = join(root, "private.img");
+    await Deno.mkdir(join(root, "vm"));
+    const image = join(root, "vm", "private.img");
     const imageBytes = Math.ceil((options.treeBytes * 1.4 + 64 * MIB) / MIB) * MIB;
     await makeImage(image, tree, imageBytes, ["-t", "ext4", "-N", String(files + 10_000)]);
     options.log(
@@ -119,6 +128,58 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
       JSON.stringify([...await describeFull(join(root, "out-debugfs"))]);
     if (!same) throw new Error("files get and debugfs rdump wrote different trees");
     const ratio = median(ours.map((r) => r.seconds)) / median(theirs.map((r) => r.seconds));
+    const backupLines: string[] = [];
+    for (const format of options.backupFormats) {
+      const input = await buildInput(root, format, {
+        path: image,
+        size: imageBytes,
+        dataBytes: options.treeBytes,
+      }, options.geometry);
+      options.log(`v${format} backup of the image: ${(input.backupBytes / MIB).toFixed(0)} MiB`);
+      const env = {
+        NO_COLOR: "1",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        QUBES_BACKUP_PASSPHRASE: PASSPHRASE,
+      };
+      const direct: Measurement[] = [];
+      const twoStep: Measurement[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        for (const tool of round % 2 === 0 ? ["direct", "two-step"] : ["two-step", "direct"]) {
+          const out = join(root, `out-v${format}-${tool}`);
+          await Deno.remove(out, { recursive: true }).catch(() => {});
+          const run = [Deno.execPath(), "run", "--quiet", ...flags, main];
+          const script = tool === "direct"
+            ? [...run, "restore", input.backup, "--vm", "work", "--files", "/home/user", "-o", out]
+              .map(quote).join(" ")
+            : `${
+              [...run, "restore", input.backup, "--vm", "work", "-o", `${out}-img`].map(quote).join(
+                " ",
+              )
+            } && mkdir -p ${quote(`${out}/work`)} && debugfs -R ${
+              quote(`rdump /home/user ${out}/work`)
+            } ${quote(`${out}-img/work/private.img`)} && rm -rf ${quote(`${out}-img`)}`;
+          await new Deno.Command("sync").output();
+          const result = await measure("bash", ["-c", script], {
+            env: { ...env, PATH: Deno.env.get("PATH") ?? "" },
+          });
+          if (result.code !== 0) {
+            throw new Error(`${tool} v${format} failed: ${result.stderr.trim()}`);
+          }
+          (tool === "direct" ? direct : twoStep).push(result);
+          options.log(`v${format} round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s`);
+        }
+      }
+      const same =
+        JSON.stringify([...await describeFull(join(root, `out-v${format}-direct`, "work"))]) ===
+          JSON.stringify([...await describeFull(join(root, `out-v${format}-two-step`, "work"))]);
+      if (!same) throw new Error(`restore --files and restore + rdump differ (v${format})`);
+      const r = median(direct.map((m) => m.seconds)) / median(twoStep.map((m) => m.seconds));
+      backupLines.push(
+        line(`v${format} restore --files`, direct),
+        line(`v${format} restore, then debugfs rdump`, twoStep),
+        `v${format} ratio ${r.toFixed(2)}; both copies identical`,
+      );
+    }
     return [
       `files get vs debugfs rdump: ${files} files, ${
         (options.treeBytes / MIB).toFixed(0)
@@ -128,6 +189,7 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
       `ratio ours/debugfs ${
         ratio.toFixed(2)
       }; both copies identical (content, modes, times, links)`,
+      ...backupLines,
       `${ratio <= 1 ? "PASS" : "FAIL"} files get at least as fast as debugfs rdump`,
     ];
   } finally {

@@ -89,6 +89,8 @@ async function main(): Promise<number> {
       rounds,
       keep: values.keep,
       log: (l) => console.error(l),
+      backupFormats: formats.filter((f): f is 2 | 3 => f === 2 || f === 3),
+      geometry,
     });
     for (const l of lines) console.log(l);
     return lines.at(-1)!.startsWith("PASS") ? 0 : 1;
