@@ -6,8 +6,9 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
+import { restoreFiles } from "../commands/restore_files.ts";
 import { convertBackup } from "../convert/mod.ts";
-import { OutputError } from "../errors.ts";
+import { DamagedError, OutputError } from "../errors.ts";
 import { passphraseGetter } from "./passphrase.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
@@ -157,6 +158,8 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
     throw new CommandLineError("--force and --skip-existing exclude each other", "restore");
   }
   const verbose = flagOption(values, "verbose");
+  const files = listOption(values, "files");
+  if (files.length > 0) return await restoreFilesCommand(context, output, files);
   Object.assign(context.summary, { output, dryRun });
   const reporter = {
     ...context.reporter,
@@ -277,4 +280,53 @@ export async function convertCommand(context: CommandContext): Promise<void> {
       result.compressed ? "compressed" : "not compressed"
     }, ${formatSize(result.bytes)}, verified, in ${took(context)}`,
   );
+}
+
+/** `restore --vm NAME --files PATH...`: paths from inside one VM's private.img, no image left. */
+async function restoreFilesCommand(
+  context: CommandContext,
+  output: string,
+  files: string[],
+): Promise<void> {
+  const { console, values } = context;
+  for (const name of ["skip-existing", "dry-run", "exclude", "no-dom0-home"]) {
+    if (values[name] !== undefined) {
+      throw new CommandLineError(`--files does not go with --${name}`, "restore");
+    }
+  }
+  const vms = listOption(values, "vm");
+  if (vms.length !== 1) {
+    throw new CommandLineError("restore --files needs exactly one --vm NAME", "restore");
+  }
+  const verbose = flagOption(values, "verbose");
+  const got = await restoreFiles(context.backup, {
+    passphrase: context.passphrase,
+    reporter: {
+      ...context.reporter,
+      fileDone: (path: string, size: number) => {
+        console.event({ type: "file", kind: "file", path, size });
+        if (verbose) console.say(`restored ${path} (${formatSize(size)})`);
+      },
+    },
+    signal: context.signal,
+    vm: vms[0]!,
+    files,
+    output,
+    force: flagOption(values, "force"),
+  });
+  Object.assign(context.summary, { output, ...got });
+  console.say(
+    `Restored ${plural(got.files, "file")} (${formatSize(got.bytes)}) from ${
+      vms[0]
+    }'s private.img into "${output}/${got.folder}"${
+      got.skipped > 0 ? `; skipped ${got.skipped} (see above)` : ""
+    } in ${took(context)}`,
+  );
+  if (got.damaged > 0) {
+    throw new DamagedError(
+      `Cannot restore everything: ${
+        plural(got.damaged, "damaged entry", "damaged entries")
+      } skipped`,
+    );
+  }
 }

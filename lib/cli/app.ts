@@ -51,6 +51,10 @@ export async function runApp(args: readonly string[], options: AppOptions): Prom
     ...(options.stdout ? { stdout: options.stdout } : {}),
     ...(options.stderr ? { stderr: options.stderr } : {}),
   });
+  const raw = findCommand(args[0] ?? "");
+  if (raw?.runRaw !== undefined && !args.includes("--version") && !args.includes("-V")) {
+    return await runRawCommand(raw, args.slice(1), options, plain);
+  }
   let line: ParsedLine;
   let command: CommandSpec | undefined;
   try {
@@ -209,19 +213,9 @@ async function runCommand(
     await command.run!(context);
   } catch (error) {
     progress.clear();
-    const interruption = options.signal.aborted ? options.interruption?.() : undefined;
-    let message: string;
-    if (interruption !== undefined) {
-      code = interruption.code;
-      message = `${interruption.word}: unfinished files were removed`;
-    } else if (error instanceof RecoverError) {
-      code = error.exitCode;
-      message = oneLine(error.message);
-    } else {
-      code = ExitCode.Internal;
-      const text = error instanceof Error ? error.message : String(error);
-      message = `internal error: ${oneLine(text.split("\n")[0] ?? "")}`;
-    }
+    const failure = failureOf(error, options);
+    code = failure.code;
+    const message = failure.message;
     console.error(`qubes-recover: ${message}`);
     if (error instanceof CommandLineError) {
       for (const usage of usageLines(command)) console.error(usage);
@@ -239,4 +233,54 @@ async function runCommand(
     ...summary,
   });
   return code;
+}
+
+/** A command with its own parser (`files`): its errors end in one line and an exit code. */
+async function runRawCommand(
+  command: CommandSpec,
+  args: string[],
+  options: AppOptions,
+  console: Console,
+): Promise<number> {
+  const stdout = options.stdout ?? Deno.stdout;
+  const verbose = args.includes("-v") || args.includes("--verbose");
+  try {
+    await command.runRaw!(args, {
+      signal: options.signal,
+      print: (text) => console.print(text),
+      writeStdout: (bytes) => {
+        for (let done = 0; done < bytes.length;) done += stdout.writeSync(bytes.subarray(done));
+        return Promise.resolve();
+      },
+      reporter: {
+        info: (message) => console.say(message),
+        warn: (message) => console.warn(message),
+        ...(verbose ? { fileDone: (path: string) => console.say(`copied ${path}`) } : {}),
+      },
+    });
+    return ExitCode.Ok;
+  } catch (error) {
+    const { code, message } = failureOf(error, options);
+    console.error(`qubes-recover: ${message}`);
+    return code;
+  }
+}
+
+/** The exit code and the one-line message for what ended a command. */
+function failureOf(error: unknown, options: AppOptions): { code: number; message: string } {
+  const interruption = options.signal.aborted ? options.interruption?.() : undefined;
+  if (interruption !== undefined) {
+    return {
+      code: interruption.code,
+      message: `${interruption.word}: unfinished files were removed`,
+    };
+  }
+  if (error instanceof RecoverError) {
+    return { code: error.exitCode, message: oneLine(error.message) };
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return {
+    code: ExitCode.Internal,
+    message: `internal error: ${oneLine(text.split("\n")[0] ?? "")}`,
+  };
 }

@@ -8,6 +8,7 @@
 
 import { convertCommand, infoCommand, restoreCommand, verifyCommand } from "./actions.ts";
 import type { CommandContext } from "./context.ts";
+import { type FilesIo, runFiles } from "./files.ts";
 import { optionHelp } from "./options.ts";
 
 /** One command. */
@@ -27,6 +28,11 @@ export interface CommandSpec {
   readonly takesBackup: boolean;
   /** Runs it; returns the numbers for the closing summary. */
   readonly run?: (context: CommandContext) => Promise<void>;
+  /**
+   * A command with sub-commands and its own argument parser (`files ls|get|cat`): it gets
+   * every argument after its name, and prints its own output.
+   */
+  readonly runRaw?: (args: string[], io: FilesIo) => Promise<void>;
 }
 
 const OUTPUT_OPTIONS = ["json", "quiet", "progress", "help"];
@@ -80,16 +86,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: [
       "restore BACKUP --output DIR [--vm NAME]... [--exclude NAME]... [--no-dom0-home]",
       "        [--force | --skip-existing] [--dry-run] [--json] [-v | -q]",
+      "restore BACKUP --output DIR --vm NAME --files PATH... [--force]",
     ],
     description: [
       "Writes DIR/qubes.xml, DIR/<vm>/private.img, root.img, ... and DIR/dom0-home/<user>/.",
       "Every file is written under a temporary name and renamed when complete; existing",
       "files are never replaced without --force. An interrupted restore is resumed with",
       "--skip-existing. --dry-run verifies everything and tells what would be written.",
+      "--files takes only PATH from inside one VM's private.img (files --help says more).",
     ],
     options: [
       "output",
       ...SELECT_OPTIONS,
+      "files",
       "force",
       "skip-existing",
       "dry-run",
@@ -108,6 +117,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       ],
       ["qubes-recover restore backup -o ~/restored --exclude untrusted", "all but one VM"],
       [
+        "qubes-recover restore backup -o ~/restored --vm work --files /home/user",
+        "only /home/user of work: ~/restored/work/user/...",
+      ],
+      [
         "qubes-recover restore backup -o ~/restored --dry-run",
         "what would be written, space needed",
       ],
@@ -122,6 +135,34 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     takesBackup: true,
     run: restoreCommand,
+  },
+  {
+    name: "files",
+    summary: "list, copy or print files inside a VM image (ext2/3/4), without root or mount",
+    usage: [
+      "files ls  IMAGE [PATH] [-l] [--json] [--partition N]",
+      "files get IMAGE PATH... --output DIR [--force] [--partition N]",
+      "files cat IMAGE PATH [--partition N]",
+    ],
+    description: [
+      "IMAGE is a restored private.img, root.img or volatile.img, or any ext2/3/4 image.",
+      "PATH is inside the image, absolute or relative to its root (default /). An AppVM's",
+      "private.img holds what the VM mounts at /rw: /home/user in the VM is home/user in the",
+      "image, /usr/local is usrlocal, /rw/config is config. get copies each PATH into DIR",
+      "under its own name (folders recursively), keeping holes, modes, times and links.",
+      "A disk image with partitions: ls without --partition lists them.",
+    ],
+    options: ["output", "force", "partition", "long", "json", "verbose", "help"],
+    examples: [
+      ["qubes-recover files ls ~/restored/work/private.img home/user -l", "what is in the home"],
+      [
+        "qubes-recover files get ~/restored/work/private.img /home/user/Documents -o ~/docs",
+        "copy a folder out: ~/docs/Documents",
+      ],
+      ["qubes-recover files cat ~/restored/work/private.img /home/user/.bashrc", "one file"],
+    ],
+    takesBackup: false,
+    runRaw: runFiles,
   },
   {
     name: "convert",

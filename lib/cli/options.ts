@@ -55,6 +55,14 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
     { name: "compress", help: "convert: gzip the new backup (default: as the old one was)" },
     { name: "no-compress", help: "convert: do not compress the new backup" },
     { name: "no-encrypt", help: "convert: leave the new backup unencrypted (HMACs still written)" },
+    {
+      name: "files",
+      value: "PATH",
+      multiple: true,
+      help: "restore: only PATH from inside the VM's private.img (one --vm; repeatable)",
+    },
+    { name: "partition", value: "N", help: "files: the partition of a disk image to read" },
+    { name: "long", short: "l", help: "files ls: a long listing, like ls -l" },
     { name: "force", help: "replace files that already exist in DIR" },
     {
       name: "skip-existing",

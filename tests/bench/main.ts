@@ -24,6 +24,7 @@ import {
 import { machineReport } from "./_machine.ts";
 import { judgeTargets, renderTable, sizeLabel } from "./_report.ts";
 import { type CaseResult, runCase } from "./_run_case.ts";
+import { benchFiles } from "./files.ts";
 
 const USAGE = `deno task bench [options]
 
@@ -34,7 +35,10 @@ const USAGE = `deno task bench [options]
   --quick          small images, small volumes, cheap scrypt, 1 round (tests the harness)
   --keep           keep the work folder
   --convert        instead: convert of a format-2 backup against restore of it
-                   (tests/bench/convert.ts; --size one size, default 1G)`;
+                   (tests/bench/convert.ts; --size one size, default 1G)
+  --files          only the files case: files get vs debugfs rdump of a home
+                   tree (--files-size, default 1G; --quick: 64M)
+  --files-size SIZE`;
 
 /** `512M`, `1G`, `4G` -> bytes. */
 function parseSize(text: string): number {
@@ -63,6 +67,8 @@ async function main(): Promise<number> {
       "v4-size": { type: "string", default: "512M" },
       quick: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      files: { type: "boolean", default: false },
+      "files-size": { type: "string", default: "1G" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -81,6 +87,18 @@ async function main(): Promise<number> {
 
   await ensureGnuTime();
   console.error(await machineReport());
+  if (values.files) {
+    const lines = await benchFiles({
+      treeBytes: quick ? 64 * 1024 ** 2 : parseSize(values["files-size"]),
+      rounds,
+      keep: values.keep,
+      log: (l) => console.error(l),
+      backupFormats: formats.filter((f): f is 2 | 3 => f === 2 || f === 3),
+      geometry,
+    });
+    for (const l of lines) console.log(l);
+    return lines.at(-1)!.startsWith("PASS") ? 0 : 1;
+  }
   console.error("Caching the CLI's modules (deno cache main.ts) ...");
   await new Deno.Command(Deno.execPath(), {
     args: ["cache", new URL("../../main.ts", import.meta.url).pathname],

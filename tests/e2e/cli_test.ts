@@ -178,7 +178,7 @@ Deno.test("wrong today 3 and 4: command words first, unknown options with a poin
     const line = assertOneLineError(await runCli(["frobnicate", BACKUP]), 2);
     assert.match(
       line,
-      /Unknown command "frobnicate" \(commands: info, verify, restore, help, version\)/,
+      /Unknown command "frobnicate" \(commands: info, verify, restore, files, convert, help, version\)/,
     );
   });
   await t.step(

@@ -1,0 +1,126 @@
+/**
+ * Random access to the bytes of a disk image: a whole file or a window of it (a partition).
+ *
+ * @module
+ */
+
+import { ImageDamage } from "./damage.ts";
+
+/** Bytes that can be read at any offset: an image file or a partition inside one. */
+export interface ByteSource {
+  /** Size in bytes. */
+  readonly size: number;
+  /**
+   * Reads exactly `length` bytes at `offset`.
+   *
+   * @throws {ImageDamage} When the range lies outside the source.
+   */
+  readAt(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** Largest single read the reader ever asks for (one directory or data run piece). */
+export const MAX_READ = 8 << 20;
+
+/** A {@link ByteSource} over an open file; reads with positioned `seek` + `read`. */
+export class FileSource implements ByteSource {
+  readonly size: number;
+  readonly #file: Deno.FsFile;
+  /** Whether a read is in flight: reads are serialised because seek + read share the position. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(file: Deno.FsFile, size: number) {
+    this.#file = file;
+    this.size = size;
+  }
+
+  /** Opens `path` read-only (never written, never mounted). */
+  static async open(path: string): Promise<FileSource> {
+    const file = await Deno.open(path, { read: true });
+    try {
+      const info = await file.stat();
+      if (info.isDirectory) throw new ImageDamage("it is a directory, not an image");
+      return new FileSource(file, info.size);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  readAt(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(offset, length, this.size);
+    const result = this.#queue.then(() => this.#read(offset, length));
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  async #read(offset: number, length: number): Promise<Uint8Array> {
+    const buffer = new Uint8Array(length);
+    await this.#file.seek(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = await this.#file.read(buffer.subarray(done));
+      if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
+      done += n;
+    }
+    return buffer;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** A window `[start, start + size)` of another source: a partition. */
+export class SliceSource implements ByteSource {
+  readonly size: number;
+  readonly #inner: ByteSource;
+  readonly #start: number;
+
+  constructor(inner: ByteSource, start: number, size: number) {
+    if (start < 0 || size < 0 || start + size > inner.size) {
+      throw new ImageDamage(
+        `the partition at byte ${start} (${size} bytes) lies beyond the end of the image`,
+      );
+    }
+    this.#inner = inner;
+    this.#start = start;
+    this.size = size;
+  }
+
+  readAt(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(offset, length, this.size);
+    return this.#inner.readAt(this.#start + offset, length);
+  }
+}
+
+/** A {@link ByteSource} over bytes in memory (tests, the fuzzer). */
+export class MemorySource implements ByteSource {
+  readonly size: number;
+  readonly #bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  readAt(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(offset, length, this.size);
+    return Promise.resolve(this.#bytes.slice(offset, offset + length));
+  }
+}
+
+function checkRange(offset: number, length: number, size: number): void {
+  if (
+    !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+    length > MAX_READ || offset + length > size
+  ) {
+    throw new ImageDamage(
+      `a block at byte ${offset} lies outside the image (${size} bytes)`,
+    );
+  }
+}

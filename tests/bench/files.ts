@@ -1,0 +1,199 @@
+/**
+ * `deno task bench --files`: `qubes-recover files get IMAGE /home/user` against
+ * `debugfs -R 'rdump /home/user DIR' IMAGE` on an ext4 image holding a home tree (many small
+ * files in many folders and a few large ones), and `restore --files` from format-2 and -3
+ * backups of that image against `restore` then `debugfs rdump`; alternating rounds, medians,
+ * ratios, peak RSS, and whether both copies are identical (content, modes, times, symlinks).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { recoverFlags } from "../e2e/_cli.ts";
+import { describeFull, makeImage } from "../files/_images.ts";
+import { seededBytes } from "../support/vm_tree.ts";
+import { buildInput, type Geometry, PASSPHRASE } from "./_inputs.ts";
+import { measure, type Measurement } from "./_measure.ts";
+import { median } from "./_report.ts";
+
+const MIB = 1024 * 1024;
+
+/** Options of {@link benchFiles}. */
+export interface FilesBenchOptions {
+  /** Bytes of the home tree (about 70 % small files, 30 % in three large ones). */
+  treeBytes: number;
+  rounds: number;
+  keep: boolean;
+  log: (line: string) => void;
+  /** Backup formats for `restore --files` against restore-then-rdump (none: skip). */
+  backupFormats: Array<2 | 3>;
+  geometry: Geometry;
+}
+
+/** Writes the home tree: folders of 200 files of 1-64 KiB, plus three large files. */
+async function makeHomeTree(dir: string, bytes: number): Promise<{ files: number }> {
+  const home = join(dir, "home", "user");
+  let files = 0;
+  let written = 0;
+  const smallBudget = bytes * 0.7;
+  for (let folder = 0; written < smallBudget; folder++) {
+    const sub = join(home, `folder-${String(folder).padStart(3, "0")}`);
+    await Deno.mkdir(sub, { recursive: true });
+    for (let i = 0; i < 200 && written < smallBudget; i++) {
+      const size = 1024 + ((files * 7919) % (63 * 1024));
+      await Deno.writeFile(join(sub, `file-${i}.dat`), seededBytes(size, files));
+      written += size;
+      files++;
+    }
+  }
+  await Deno.mkdir(join(home, "large"), { recursive: true });
+  const large = Math.floor((bytes * 0.3) / 3);
+  for (let i = 0; i < 3; i++) {
+    using file = await Deno.open(join(home, "large", `big-${i}.bin`), {
+      write: true,
+      create: true,
+    });
+    for (let done = 0; done < large; done += 8 * MIB) {
+      const piece = seededBytes(Math.min(8 * MIB, large - done), 1000 + i * 100 + done / MIB);
+      for (let at = 0; at < piece.length;) at += await file.write(piece.subarray(at));
+    }
+    files++;
+  }
+  return { files };
+}
+
+function quote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+function line(label: string, runs: Measurement[]): string {
+  const seconds = median(runs.map((r) => r.seconds));
+  const rss = Math.max(...runs.map((r) => r.rssProcMiB));
+  return `${label.padEnd(34)} ${seconds.toFixed(2).padStart(7)} s  peak RSS ${
+    rss.toFixed(0).padStart(4)
+  } MiB`;
+}
+
+/**
+ * Runs the files benchmark and returns its report lines.
+ *
+ * @throws {Error} When a run fails or the two copies differ.
+ */
+export async function benchFiles(options: FilesBenchOptions): Promise<string[]> {
+  const root = await Deno.makeTempDir({ prefix: "qr-bench-files-" });
+  options.log(`Work folder: ${root}`);
+  try {
+    const tree = join(root, "tree");
+    const started = performance.now();
+    const { files } = await makeHomeTree(tree, options.treeBytes);
+    await Deno.mkdir(join(root, "vm"));
+    const image = join(root, "vm", "private.img");
+    const imageBytes = Math.ceil((options.treeBytes * 1.4 + 64 * MIB) / MIB) * MIB;
+    await makeImage(image, tree, imageBytes, ["-t", "ext4", "-N", String(files + 10_000)]);
+    options.log(
+      `Home tree: ${files} files, ${(options.treeBytes / MIB).toFixed(0)} MiB; image ${
+        (imageBytes / MIB).toFixed(0)
+      } MiB; built in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+    );
+    const main = new URL("../../main.ts", import.meta.url).pathname;
+    const flags = await recoverFlags();
+    const ours: Measurement[] = [];
+    const theirs: Measurement[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      for (const tool of round % 2 === 0 ? ["ours", "debugfs"] : ["debugfs", "ours"]) {
+        const out = join(root, `out-${tool}`);
+        await Deno.remove(out, { recursive: true }).catch(() => {});
+        await Deno.mkdir(out);
+        await new Deno.Command("sync").output();
+        const result = tool === "ours"
+          ? await measure(Deno.execPath(), [
+            "run",
+            "--quiet",
+            ...flags,
+            main,
+            "files",
+            "get",
+            image,
+            "/home/user",
+            "--output",
+            out,
+          ], { env: { NO_COLOR: "1", HOME: Deno.env.get("HOME") ?? "/root" } })
+          : await measure("debugfs", ["-R", `rdump /home/user ${out}`, image]);
+        if (result.code !== 0) throw new Error(`${tool} failed: ${result.stderr.trim()}`);
+        (tool === "ours" ? ours : theirs).push(result);
+        options.log(`round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s`);
+      }
+    }
+    const same = JSON.stringify([...await describeFull(join(root, "out-ours"))]) ===
+      JSON.stringify([...await describeFull(join(root, "out-debugfs"))]);
+    if (!same) throw new Error("files get and debugfs rdump wrote different trees");
+    const ratio = median(ours.map((r) => r.seconds)) / median(theirs.map((r) => r.seconds));
+    const backupLines: string[] = [];
+    for (const format of options.backupFormats) {
+      const input = await buildInput(root, format, {
+        path: image,
+        size: imageBytes,
+        dataBytes: options.treeBytes,
+      }, options.geometry);
+      options.log(`v${format} backup of the image: ${(input.backupBytes / MIB).toFixed(0)} MiB`);
+      const env = {
+        NO_COLOR: "1",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        QUBES_BACKUP_PASSPHRASE: PASSPHRASE,
+      };
+      const direct: Measurement[] = [];
+      const twoStep: Measurement[] = [];
+      for (let round = 0; round < options.rounds; round++) {
+        for (const tool of round % 2 === 0 ? ["direct", "two-step"] : ["two-step", "direct"]) {
+          const out = join(root, `out-v${format}-${tool}`);
+          await Deno.remove(out, { recursive: true }).catch(() => {});
+          const run = [Deno.execPath(), "run", "--quiet", ...flags, main];
+          const script = tool === "direct"
+            ? [...run, "restore", input.backup, "--vm", "work", "--files", "/home/user", "-o", out]
+              .map(quote).join(" ")
+            : `${
+              [...run, "restore", input.backup, "--vm", "work", "-o", `${out}-img`].map(quote).join(
+                " ",
+              )
+            } && mkdir -p ${quote(`${out}/work`)} && debugfs -R ${
+              quote(`rdump /home/user ${out}/work`)
+            } ${quote(`${out}-img/work/private.img`)} && rm -rf ${quote(`${out}-img`)}`;
+          await new Deno.Command("sync").output();
+          const result = await measure("bash", ["-c", script], {
+            env: { ...env, PATH: Deno.env.get("PATH") ?? "" },
+          });
+          if (result.code !== 0) {
+            throw new Error(`${tool} v${format} failed: ${result.stderr.trim()}`);
+          }
+          (tool === "direct" ? direct : twoStep).push(result);
+          options.log(`v${format} round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s`);
+        }
+      }
+      const same =
+        JSON.stringify([...await describeFull(join(root, `out-v${format}-direct`, "work"))]) ===
+          JSON.stringify([...await describeFull(join(root, `out-v${format}-two-step`, "work"))]);
+      if (!same) throw new Error(`restore --files and restore + rdump differ (v${format})`);
+      const r = median(direct.map((m) => m.seconds)) / median(twoStep.map((m) => m.seconds));
+      backupLines.push(
+        line(`v${format} restore --files`, direct),
+        line(`v${format} restore, then debugfs rdump`, twoStep),
+        `v${format} ratio ${r.toFixed(2)}; both copies identical`,
+      );
+    }
+    return [
+      `files get vs debugfs rdump: ${files} files, ${
+        (options.treeBytes / MIB).toFixed(0)
+      } MiB, ${options.rounds} rounds (medians)`,
+      line("qubes-recover files get", ours),
+      line("debugfs rdump", theirs),
+      `ratio ours/debugfs ${
+        ratio.toFixed(2)
+      }; both copies identical (content, modes, times, links)`,
+      ...backupLines,
+      `${ratio <= 1 ? "PASS" : "FAIL"} files get at least as fast as debugfs rdump`,
+    ];
+  } finally {
+    if (options.keep) options.log(`Kept ${root}`);
+    else await Deno.remove(root, { recursive: true });
+  }
+}
