@@ -31,7 +31,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
       name: "output",
       short: "o",
       value: "DIR",
-      help: "where restore writes (created if missing); convert: the new file",
+      help: "where to write: a folder (restore, files get) or the new file (convert)",
     },
     {
       name: "vm",
