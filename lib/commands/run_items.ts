@@ -4,8 +4,11 @@
  * @module
  */
 
+import { expectedItems } from "../catalog/expected.ts";
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
+import { normaliseName } from "../format/item_scope.ts";
 import type { Backup, BackupItem } from "../format/open.ts";
+import type { TarEvent } from "../tar/events.ts";
 
 /** Which VMs to process, by name; `dom0` means the dom0 home. Empty: all. */
 export function selectionFor(backup: Backup, names: readonly string[]): Set<string> | undefined {
@@ -34,9 +37,11 @@ export function ownerName(item: BackupItem): string | undefined {
 
 /**
  * Runs `process` on each selected item and skips the rest; checks that every selected VM
- * had data in the backup.
+ * had data in the backup, and that every item `qubes.xml` says a selected VM has (see
+ * `expectedItems`) was there and read to its end with at least one member.
  *
- * @throws {IncompleteError} When a selected VM is listed but none of its items was found.
+ * @throws {IncompleteError} When a selected VM is listed but none of its items was found, or
+ *   an item it must have is not in the backup (after every other item was processed).
  * @throws {InterruptedError} When `signal` aborts.
  */
 export async function forEachItem(
@@ -46,6 +51,7 @@ export async function forEachItem(
   process: (item: BackupItem) => Promise<void>,
 ): Promise<void> {
   const seen = new Set<string>();
+  const complete = new Set<string>();
   for await (const item of backup.items()) {
     if (signal?.aborted) throw new InterruptedError();
     const owner = ownerName(item);
@@ -54,7 +60,22 @@ export async function forEachItem(
       continue;
     }
     if (owner !== undefined) seen.add(owner);
-    await process(item);
+    let members = 0;
+    await process({
+      name: item.name,
+      owner: item.owner,
+      skip: () => item.skip(),
+      events: () =>
+        item.events().pipeThrough(
+          new TransformStream<TarEvent, TarEvent>({
+            transform(event, controller) {
+              if (event.type === "entry") members++;
+              controller.enqueue(event);
+            },
+          }),
+        ),
+    });
+    if (members > 0) complete.add(normaliseName(item.name));
   }
   const wanted = selection ?? new Set([
     ...backup.catalog.vms.filter((vm) => vm.included && vm.kind !== "admin").map((vm) => vm.name),
@@ -66,6 +87,23 @@ export async function forEachItem(
       `Cannot restore ${missing.map((name) => `"${name}"`).join(", ")}: listed in qubes.xml, but ${
         missing.length === 1 ? "its" : "their"
       } data is not in the backup`,
+    );
+  }
+  if (backup.format === 1) return;
+  const absent = expectedItems(backup.catalog).filter((expected) => {
+    const owner = expected.vm.kind === "admin" ? "dom0" : expected.vm.name;
+    return wanted.has(owner) && !complete.has(normaliseName(expected.name));
+  });
+  if (absent.length > 0) {
+    const list = absent.map((item) =>
+      item.vm.kind === "admin"
+        ? `the dom0 home "${item.name}"`
+        : `"${item.name}" of VM "${item.vm.name}"`
+    );
+    throw new IncompleteError(
+      `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+        absent.length === 1 ? "" : ` (${absent.length} items missing)`
+      }`,
     );
   }
 }

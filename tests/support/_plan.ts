@@ -233,6 +233,8 @@ export async function planBackup(spec: FixtureSpec): Promise<Plan> {
     }
     const volumes: Array<{ name: string; size: number }> = [];
     for (const v of ["private", "root"]) {
+      // R4 backs up every save_on_stop volume: list only the ones this backup holds.
+      if (format === 4 && !vmItems.includes(`${v}.img`)) continue;
       try {
         volumes.push({ name: v, size: (await Deno.stat(join(vm.dir, `${v}.img`))).size });
       } catch { /* no such volume */ }
