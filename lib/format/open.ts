@@ -16,6 +16,7 @@ import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
+import { VolumeStarts } from "../tar/mod.ts";
 import { digestName, useHmacWorker } from "../verify/mod.ts";
 import { ByteBudget } from "./byte_budget.ts";
 import {
@@ -184,12 +185,13 @@ async function openArchive(
       events: () => {
         if (started) throw new Error(`Item "${name}" was already read`);
         started = true;
-        return tarEvents(name, itemTar(name));
+        const starts = format === 2 ? new VolumeStarts() : undefined;
+        return tarEvents(name, itemTar(name, starts), starts);
       },
     };
   };
 
-  const itemTar = (name: string): ReadableStream<Uint8Array> => {
+  const itemTar = (name: string, starts?: VolumeStarts): ReadableStream<Uint8Array> => {
     if (format === 4) {
       const plain = async function* () {
         let index = 0;
@@ -201,7 +203,7 @@ async function openArchive(
     }
     const chunks = hmacVerifiedChunks(queue, name, hmac, memory);
     if (format === 3) return deferred(() => formatThreeTar(name, chunks, payload));
-    return formatTwoTar(chunks, payload);
+    return formatTwoTar(chunks, payload, starts);
   };
 
   // qubes.xml: the first item.

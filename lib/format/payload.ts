@@ -25,7 +25,7 @@ import {
 } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
-import { hasValidChecksum, isZeroBlock, joinVolumes } from "../tar/mod.ts";
+import { hasValidChecksum, isZeroBlock, joinVolumes, type VolumeStarts } from "../tar/mod.ts";
 import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
 import type { BackupHeader } from "./header.ts";
 
@@ -198,15 +198,17 @@ export async function decodeVolume(
  * The inner tar stream of a format-2 item: each chunk decoded to a volume, volumes joined.
  *
  * @param chunks Verified chunks, in order.
+ * @param starts Filled with where each volume starts, for the tar parser's continuation check.
  */
 export function formatTwoTar(
   chunks: AsyncIterable<VerifiedChunk>,
   ctx: PayloadContext,
+  starts?: VolumeStarts,
 ): ReadableStream<Uint8Array> {
   async function* volumes() {
     for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
   }
-  return joinVolumes(volumes());
+  return joinVolumes(volumes(), starts);
 }
 
 /**
