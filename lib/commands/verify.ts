@@ -7,6 +7,7 @@
 import { InterruptedError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
 import { NullWriter } from "../output/mod.ts";
+import { silentReporter } from "../reporter.ts";
 import { forEachItem, selectionFor } from "./run_items.ts";
 
 /** Options of {@link verifyBackup}. */
@@ -47,6 +48,11 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
       }
       summary.items++;
     });
+    if (backup.format === 2 || backup.format === 3) {
+      (options.reporter ?? silentReporter).info(
+        `Not checkable in format ${backup.format}: that each chunk belongs to this backup (a chunk of another backup made with the same passphrase and item name passes its HMAC)`,
+      );
+    }
     return summary;
   } finally {
     await backup.close();

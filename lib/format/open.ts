@@ -27,6 +27,7 @@ import {
   scryptVerifiedChunks,
   skipChunks,
 } from "./chunks.ts";
+import { chunkEntryLimit, uniformChunks } from "./chunk_sizes.ts";
 import { EntryQueue } from "./entry_queue.ts";
 import { PiecePool } from "../streams/piece_pool.ts";
 import { openFormatOne } from "./format1.ts";
@@ -156,11 +157,13 @@ async function openArchive(
           ? "Key derivation: MD5 (OpenSSL 1.0, as Qubes wrote it)"
           : "Key derivation: SHA-256 (OpenSSL 1.1 or later; not how Qubes wrote it)",
       ),
+    onUnchecked: (message) => reporter.warn(message),
   };
   const enc = format === 4;
   const memory = {
     budget: new ByteBudget(CHUNK_BUDGET),
     pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
+    maxChunkSize: chunkEntryLimit(format),
   };
   const scrypt = { backupId: header?.backupId ?? "", passphrase };
   if (enc) {
@@ -195,7 +198,12 @@ async function openArchive(
     if (format === 4) {
       const plain = async function* () {
         let index = 0;
-        for await (const bytes of scryptVerifiedChunks(queue, name, scrypt)) {
+        const chunks = uniformChunks(
+          scryptVerifiedChunks(queue, name, scrypt),
+          (bytes) => bytes.length,
+          () => chunkEntryName(name, index, true),
+        );
+        for await (const bytes of chunks) {
           yield plainChunk(chunkEntryName(name, index++, true), bytes);
         }
       };

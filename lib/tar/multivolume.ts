@@ -111,7 +111,9 @@ async function* joined(
   let previousSize = 0;
   for await (const volume of volumes) {
     number++;
-    if (number > 2 && previousSize !== firstSize) throw sizeError(number - 1, previousSize, firstSize);
+    if (number > 2 && previousSize !== firstSize) {
+      throw sizeError(number - 1, previousSize, firstSize);
+    }
     let size = 0;
     // Gather the volume's first block, without copying when it arrives in one piece.
     const head: Uint8Array[] = [];
@@ -144,7 +146,9 @@ async function* joined(
       }
     }
     if (!lookedAtHead) {
-      if (number > 1) starts?.starts.push({ at: position, volume: number, continuation: undefined });
+      if (number > 1) {
+        starts?.starts.push({ at: position, volume: number, continuation: undefined });
+      }
       for (const piece of head) {
         position += piece.length;
         yield piece;

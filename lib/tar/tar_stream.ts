@@ -157,14 +157,14 @@ class TarParser {
     switch (this.#state) {
       case State.Data: {
         const entry = this.#entry!;
-        const where = `volume ${start.volume} (chunk .${String(start.volume - 1).padStart(3, "0")})`;
+        const where = `volume ${start.volume} (chunk .${
+          String(start.volume - 1).padStart(3, "0")
+        })`;
         const expected = new TextEncoder().encode(entry.name).subarray(0, 100);
         if (m === undefined || !sameBytes(m.name, expected)) {
           throw new DamagedError(
             `Cannot read tar member "${entry.name}": ${where} does not continue it (${
-              m === undefined
-                ? "no continuation header"
-                : `it continues "${escapedName(m.name)}"`
+              m === undefined ? "no continuation header" : `it continues "${escapedName(m.name)}"`
             }); the chunks are out of order or from another backup`,
           );
         }

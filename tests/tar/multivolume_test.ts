@@ -49,7 +49,9 @@ async function* volumesOf(paths: string[], pieceSize: number) {
 /** The members of joined volumes, with the continuation check on (as format 2 reads them). */
 function checkedMembers(paths: string[], pieceSize: number) {
   const starts = new VolumeStarts();
-  return collect(joinVolumes(volumesOf(paths, pieceSize), starts).pipeThrough(new TarStream(starts)));
+  return collect(
+    joinVolumes(volumesOf(paths, pieceSize), starts).pipeThrough(new TarStream(starts)),
+  );
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
