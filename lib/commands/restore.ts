@@ -10,7 +10,7 @@ import { InterruptedError, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import { type Backup, openBackup, type OpenOptions } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
-import { TreeWriter } from "../output/mod.ts";
+import { OutputRun, TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { forEachItem, selectionFor } from "./run_items.ts";
 
@@ -74,6 +74,7 @@ export async function restoreBackup(
     const writerOptions = {
       root: options.output,
       force: options.force ?? false,
+      run: new OutputRun(),
       onFileDone: (file: string, size: number) => {
         summary.files++;
         summary.bytes += size;
@@ -85,6 +86,8 @@ export async function restoreBackup(
     if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
+    } else {
+      writerOptions.run.made.set("qubes.xml", "file");
     }
     await forEachItem(backup, selection, options.signal, async (item) => {
       if (item.owner === undefined) {
@@ -123,7 +126,7 @@ async function sameFile(path: string, bytes: Uint8Array): Promise<boolean> {
 }
 
 /** The backup's qubes.xml as tar events, so it is written like every other file. */
-function* qubesXmlEvents(bytes: Uint8Array) {
+export function* qubesXmlEvents(bytes: Uint8Array) {
   yield {
     type: "entry" as const,
     entry: {

@@ -6,8 +6,9 @@
 
 import { InterruptedError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
-import { NullWriter } from "../output/mod.ts";
+import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
+import { outputPathFor, qubesXmlEvents } from "./restore.ts";
 import { forEachItem, selectionFor } from "./run_items.ts";
 
 /** Options of {@link verifyBackup}. */
@@ -36,10 +37,15 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
   const summary: VerifySummary = { format: backup.format, items: 0 };
   try {
     const selection = selectionFor(backup, options.vms ?? []);
+    // The writer restore uses, on a file system in memory: every check restore makes.
+    const writerOptions = { root: "verify", fs: new VirtualFs(), run: new OutputRun() };
+    await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(
+      new TreeWriter({ ...writerOptions, mapName: (name) => name }),
+    );
     await forEachItem(backup, selection, options.signal, async (item) => {
       try {
         await item.events().pipeTo(
-          new NullWriter(),
+          new TreeWriter({ ...writerOptions, mapName: (member) => outputPathFor(backup, member) }),
           options.signal === undefined ? {} : { signal: options.signal },
         );
       } catch (error) {

@@ -49,8 +49,10 @@ export function checkChunkEntrySize(format: 2 | 3 | 4, name: string, size: numbe
 
 /**
  * Passes chunks through, checking that every chunk but the last has the size of the first and
- * the last is not larger. A chunk is known not to be the last only when the next one comes,
- * so the error is raised then: before the item ends, so nothing of it is kept.
+ * the last is not larger; empty chunks may follow the last (Qubes adds one when an item ends on
+ * a chunk boundary, trap T12; an empty chunk holds nothing that could be out of place). A chunk
+ * is known not to be the last only when the next one comes, so the error is raised then:
+ * before the item ends, so nothing of it is kept.
  *
  * @param chunks The item's chunks, in order.
  * @param sizeOf Size of a chunk, as the format fixes it (stored or plaintext bytes).
@@ -62,15 +64,13 @@ export async function* uniformChunks<T>(
   nameOf: (chunk: T) => string,
 ): AsyncGenerator<T> {
   let first: number | undefined;
-  let previous: { name: string; size: number } | undefined;
+  let short: { name: string; size: number } | undefined;
   for await (const chunk of chunks) {
     const size = sizeOf(chunk);
-    if (first === undefined) first = size;
-    else if (previous !== undefined && previous.size !== first) {
-      throw sizeError(previous.name, previous.size, first);
-    }
+    first ??= size;
+    if (short !== undefined && size > 0) throw sizeError(short.name, short.size, first);
     if (size > first) throw sizeError(nameOf(chunk), size, first);
-    previous = { name: nameOf(chunk), size };
+    if (size < first) short ??= { name: nameOf(chunk), size };
     yield chunk;
   }
 }
