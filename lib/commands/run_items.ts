@@ -4,7 +4,7 @@
  * @module
  */
 
-import { expectedItems } from "../catalog/expected.ts";
+import { type ExpectedItem, expectedItems } from "../catalog/expected.ts";
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup, BackupItem } from "../format/open.ts";
@@ -38,7 +38,7 @@ export function ownerName(item: BackupItem): string | undefined {
 /**
  * Runs `process` on each selected item and skips the rest; checks that every selected VM
  * had data in the backup, and that every item `qubes.xml` says a selected VM has (see
- * `expectedItems`) was there and read to its end with at least one member.
+ * `expectedItems`) was there: a member of that name came out of an item read to its end.
  *
  * @throws {IncompleteError} When a selected VM is listed but none of its items was found, or
  *   an item it must have is not in the backup (after every other item was processed).
@@ -51,7 +51,13 @@ export async function forEachItem(
   process: (item: BackupItem) => Promise<void>,
 ): Promise<void> {
   const seen = new Set<string>();
-  const complete = new Set<string>();
+  // Expected items are found by their members (`vm5/private.img`; a folder item by its
+  // folder's own member, `vm3/./` -> `vm3`), once the item that holds them was read whole.
+  // An image must come out as a file, a folder item as a folder: a link in its place is not it.
+  const expected = new Map(
+    expectedItems(backup.catalog).map((e) => [normaliseName(e.name), kindOf(e)]),
+  );
+  const found = new Set<string>();
   for await (const item of backup.items()) {
     if (signal?.aborted) throw new InterruptedError();
     const owner = ownerName(item);
@@ -60,7 +66,7 @@ export async function forEachItem(
       continue;
     }
     if (owner !== undefined) seen.add(owner);
-    let members = 0;
+    const members: string[] = [];
     await process({
       name: item.name,
       owner: item.owner,
@@ -69,13 +75,16 @@ export async function forEachItem(
         item.events().pipeThrough(
           new TransformStream<TarEvent, TarEvent>({
             transform(event, controller) {
-              if (event.type === "entry") members++;
+              if (event.type === "entry") {
+                const name = normaliseName(event.entry.name);
+                if (expected.get(name) === event.entry.kind) members.push(name);
+              }
               controller.enqueue(event);
             },
           }),
         ),
     });
-    if (members > 0) complete.add(normaliseName(item.name));
+    for (const name of members) found.add(name);
   }
   const wanted = selection ?? new Set([
     ...backup.catalog.vms.filter((vm) => vm.included && vm.kind !== "admin").map((vm) => vm.name),
@@ -89,10 +98,9 @@ export async function forEachItem(
       } data is not in the backup`,
     );
   }
-  if (backup.format === 1) return;
-  const absent = expectedItems(backup.catalog).filter((expected) => {
-    const owner = expected.vm.kind === "admin" ? "dom0" : expected.vm.name;
-    return wanted.has(owner) && !complete.has(normaliseName(expected.name));
+  const absent = expectedItems(backup.catalog).filter((item) => {
+    const owner = item.vm.kind === "admin" ? "dom0" : item.vm.name;
+    return wanted.has(owner) && !found.has(normaliseName(item.name));
   });
   if (absent.length > 0) {
     const list = absent.map((item) =>
@@ -106,4 +114,8 @@ export async function forEachItem(
       }`,
     );
   }
+}
+
+function kindOf(item: ExpectedItem): "file" | "directory" {
+  return item.vm.kind === "admin" || item.name.endsWith("/.") ? "directory" : "file";
 }
