@@ -6,7 +6,7 @@
  */
 
 import { ownerOf } from "../catalog/mod.ts";
-import { InterruptedError, OutputError } from "../errors.ts";
+import { InterruptedError, oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import { type Backup, openBackup, type OpenOptions } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
@@ -91,7 +91,9 @@ export async function restoreBackup(
     }
     await forEachItem(backup, selection, options.signal, async (item) => {
       if (item.owner === undefined) {
-        reporter.warn(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`);
+        reporter.warn(
+          oneLine(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`),
+        );
       }
       const writer = new TreeWriter({
         ...writerOptions,

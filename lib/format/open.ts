@@ -12,7 +12,7 @@
 
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
-import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
+import { DamagedError, IncompleteError, oneLine, UnsupportedError } from "../errors.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
@@ -100,7 +100,7 @@ const MAX_QUBES_XML = 16 * 1024 * 1024;
  * @throws {DamagedError | IncompleteError | UnsupportedError} When the backup cannot be read.
  */
 export async function openBackup(path: string, options: OpenOptions): Promise<Backup> {
-  const reporter = options.reporter ?? silentReporter;
+  const reporter = oneLineReporter(options.reporter ?? silentReporter);
   const source = await openSource(path, reporter.progress?.bind(reporter));
   if (source.kind === "format1") return await openFormatOne(source.dir, reporter);
   const queue = new EntryQueue(source.entries);
@@ -301,4 +301,13 @@ async function readQubesXml(item: BackupItem): Promise<Uint8Array> {
     throw new DamagedError(`Cannot read the VM list: item "qubes.xml" holds no qubes.xml`);
   }
   return xml;
+}
+
+/** Notices carry names from the backup: each stays one line (see `oneLine`). */
+function oneLineReporter(reporter: Reporter): Reporter {
+  return {
+    ...reporter,
+    info: (message) => reporter.info(oneLine(message)),
+    warn: (message) => reporter.warn(oneLine(message)),
+  };
 }
