@@ -13,6 +13,7 @@ import { passphraseGetter } from "./lib/cli/passphrase.ts";
 import { ProgressLine } from "./lib/cli/progress.ts";
 import { formatSize, renderInfo } from "./lib/cli/render.ts";
 import { ExitCode, RecoverError, UsageError } from "./lib/errors.ts";
+import { parseMemorySize } from "./lib/format/scrypt_cost.ts";
 import type { Reporter } from "./lib/reporter.ts";
 
 const USAGE = `qubes-recover - restore Qubes OS backups (formats 1-4) without Qubes
@@ -33,6 +34,7 @@ Options:
       --passphrase-file FILE read the passphrase from FILE (- for standard input);
                              one trailing newline is stripped
       --json                 info: print JSON on standard output
+      --max-scrypt-memory SIZE  format 4: allow scrypt to use SIZE (e.g. 4G) per key
   -v, --verbose              list every restored file
   -h, --help                 show this help
 
@@ -52,6 +54,7 @@ function parse(args: string[]) {
         vm: { type: "string", multiple: true },
         force: { type: "boolean" },
         "passphrase-file": { type: "string" },
+        "max-scrypt-memory": { type: "string" },
         json: { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
@@ -96,7 +99,14 @@ async function run(args: string[], signal: AbortSignal, progress: ProgressLine):
       progress.resume();
     }
   };
-  const common = { passphrase, reporter, signal, vms: values.vm ?? [] };
+  const maxScryptMemory = parseMemorySize(values["max-scrypt-memory"]);
+  const common = {
+    passphrase,
+    reporter,
+    signal,
+    vms: values.vm ?? [],
+    ...(maxScryptMemory === undefined ? {} : { maxScryptMemory }),
+  };
   switch (command) {
     case "info": {
       const info = await backupInfo(backup, common);

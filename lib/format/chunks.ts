@@ -6,13 +6,14 @@
  * @module
  */
 
-import { decryptScryptFile } from "../crypto/mod.ts";
+import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/concat.ts";
 import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
 import type { ByteBudget } from "./byte_budget.ts";
 import { checkChunkEntrySize } from "./chunk_sizes.ts";
+import type { ScryptPolicy } from "./scrypt_cost.ts";
 import type { PiecePool } from "../streams/piece_pool.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
@@ -33,6 +34,8 @@ export interface HmacContext {
 export interface ScryptContext {
   backupId: string;
   passphrase: Uint8Array;
+  /** Bounds the scrypt cost a chunk may ask for before it is authenticated. */
+  policy?: ScryptPolicy;
 }
 
 /**
@@ -221,6 +224,11 @@ export async function* scryptVerifiedChunks(
     checkChunkEntrySize(4, entry.name, entry.size);
     const data = await entry.read();
     const password = chunkPassword(ctx, entry.name);
+    try {
+      ctx.policy?.checkChunk(entry.name, parseScryptHeader(data));
+    } catch (error) {
+      throw renamed(entry.name, error, "decrypt chunk");
+    }
     const early = (entry as Partial<PrefetchedEntry>).keys;
     let plain: Uint8Array;
     try {

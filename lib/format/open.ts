@@ -41,6 +41,7 @@ import {
   type PayloadContext,
   plainChunk,
 } from "./payload.ts";
+import { ScryptPolicy } from "./scrypt_cost.ts";
 import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { openSource } from "./source.ts";
 
@@ -50,6 +51,11 @@ export interface OpenOptions {
   passphrase: () => Promise<Uint8Array>;
   /** Receives notices (format found, key derivation used, skipped entries). */
   reporter?: Reporter;
+  /**
+   * Format 4: scrypt memory per key derivation the user allows beyond the built-in bounds, in
+   * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
+   */
+  maxScryptMemory?: number;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */
@@ -106,7 +112,8 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
   const queue = new EntryQueue(source.entries);
   const doneWithWorker = useHmacWorker();
   try {
-    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker);
+    const policy = new ScryptPolicy(options.maxScryptMemory);
+    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker, policy);
   } catch (error) {
     doneWithWorker();
     source.close();
@@ -120,6 +127,7 @@ async function openArchive(
   askPassphrase: () => Promise<Uint8Array>,
   reporter: Reporter,
   doneWithWorker: () => void,
+  policy: ScryptPolicy,
 ): Promise<Backup> {
   const first = await queue.peek();
   if (first === undefined) {
@@ -129,7 +137,7 @@ async function openArchive(
   let passphrase: Uint8Array;
   if (first.name === "backup-header") {
     passphrase = await askPassphrase();
-    header = await readHeader(queue, passphrase);
+    header = await readHeader(queue, passphrase, policy);
   } else if (first.name === "qubes.xml.000") {
     passphrase = await askPassphrase();
     reporter.info("No backup-header: an R2-beta3 backup (format 2)");
@@ -165,12 +173,14 @@ async function openArchive(
     pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
     maxChunkSize: chunkEntryLimit(format),
   };
-  const scrypt = { backupId: header?.backupId ?? "", passphrase };
+  const scrypt = { backupId: header?.backupId ?? "", passphrase, policy };
   if (enc) {
     queue.pipe((rest) =>
       prefetchScryptEntries(
         rest,
         (name) => name.endsWith(".enc") ? chunkPassword(scrypt, name) : undefined,
+        undefined,
+        (name, params) => policy.checkChunk(name, params),
       )
     );
   }
