@@ -13,6 +13,7 @@ import { parsePaxRecords } from "./pax.ts";
 import { applyPaxRecords, kindOf } from "./pending.ts";
 import type { Pending } from "./pending.ts";
 import {
+  fitsImage,
   readOldGnuSparseExtension,
   readOldGnuSparseHeader,
   SparseMapTextParser,
@@ -374,7 +375,7 @@ class TarParser {
       }
       entry.size = p.sparseRealsize;
       entry.sparse = true;
-      this.#mapParser = new SparseMapTextParser(stored, entry.name);
+      this.#mapParser = new SparseMapTextParser(stored, entry.name, entry.size);
       this.#state = State.MapText;
     } else if (kind === "file" && p.sparseMap !== undefined) {
       entry.size = p.sparseRealsize ?? stored;
@@ -391,7 +392,15 @@ class TarParser {
   }
 
   #onSparseExtension(): void {
-    if (!readOldGnuSparseExtension(this.#block, this.#map)) {
+    const more = readOldGnuSparseExtension(this.#block, this.#map);
+    if (!fitsImage(this.#map.offsets.length, this.#entry!.size)) {
+      throw new DamagedError(
+        `Cannot read the sparse map of tar member "${
+          this.#entry!.name
+        }": it has more entries than a file of ${this.#entry!.size} bytes can have`,
+      );
+    }
+    if (!more) {
       this.#startSparseData(this.#map, this.#storedSize);
     }
   }
