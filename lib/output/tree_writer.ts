@@ -225,6 +225,9 @@ class TreeRestorer {
         await this.#makeDirectory(rel, parts.length, entry);
         return { kind: "ignore" };
       case "symlink":
+        if (entry.linkname === "" || entry.linkname.includes("\0")) {
+          throw new DamagedError(`Cannot restore "${rel}": its link target is empty`);
+        }
         await this.#makeLink(rel, dir, name, (at) => this.#fs.symlink(entry.linkname, at));
         this.#run.made.set(rel, "symlink");
         return { kind: "ignore" };
