@@ -274,10 +274,14 @@ export async function fuzz(
   try {
     const expected = new Map<Seed, Map<string, string>>();
     for (const seed of seeds) expected.set(seed, await expectedOutput(seed, work));
+    let failuresShown = 0;
     for (let i = 0; i < count; i++) {
       const seed = seeds[i % seeds.length]!;
       await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats);
-      if (onProgress && (i + 1) % 1000 === 0) onProgress(stats);
+      if (onProgress && ((i + 1) % 1000 === 0 || stats.failures.length > failuresShown)) {
+        failuresShown = stats.failures.length;
+        onProgress(stats);
+      }
     }
   } finally {
     done();

@@ -16,14 +16,16 @@ const work = await Deno.makeTempDir({ prefix: "qr-fuzz-" });
 try {
   const started = performance.now();
   const seeds = await buildSeeds(work);
+  let shown = 0;
   const stats = await fuzz(seeds, count, first, work, (s) => {
     const seconds = Math.round((performance.now() - started) / 1000);
     console.log(`${s.cases} cases, ${s.failures.length} failures, ${seconds} s`);
+    for (; shown < s.failures.length; shown++) console.log(`FAIL ${s.failures[shown]}`);
   });
   for (const line of summary(stats)) console.log(line);
   console.log(`seeds ${first}..${first + count - 1}, ${seeds.length} seed backups`);
   console.log(`time: ${Math.round((performance.now() - started) / 1000)} s`);
-  for (const failure of stats.failures.slice(0, 50)) console.log(`FAIL ${failure}`);
+  for (const failure of stats.failures.slice(shown)) console.log(`FAIL ${failure}`);
   Deno.exitCode = stats.failures.length > 0 ? 1 : 0;
 } finally {
   await new Deno.Command("rm", { args: ["-rf", work] }).output();
