@@ -83,6 +83,27 @@ export async function describe(
   return out;
 }
 
+/**
+ * Files Qubes backed up only when they existed: no format records them, so a backup without
+ * one is complete as far as anything can tell (docs/security.md).
+ */
+const OPTIONAL = new Set([
+  "firewall.xml",
+  "whitelisted-appmenus.list",
+  "icon.png",
+  "notes.txt",
+  "apps",
+  "apps.templates",
+  "kernels",
+]);
+
+/** Whether `got` is `expected` with some optional files (only) left out. */
+function onlyOptionalMissing(got: Map<string, string>, expected: Map<string, string>): boolean {
+  if (![...got].every(([k, v]) => expected.get(k) === v)) return false;
+  const missing = [...expected.keys()].filter((k) => !got.has(k));
+  return missing.length > 0 && missing.every((k) => OPTIONAL.has(k.slice(k.lastIndexOf("/") + 1)));
+}
+
 /** The outcome counts of a run. */
 export interface FuzzStats {
   cases: number;
@@ -94,6 +115,8 @@ export interface FuzzStats {
   maxRss: number;
   /** Cases restored despite a documented unverifiable change (uncompressed v3 chunk order). */
   unverifiable: number;
+  /** Cases restored without an optional file whose item was deleted (nothing records them). */
+  optionalMissing: number;
 }
 
 export function newStats(): FuzzStats {
@@ -105,6 +128,7 @@ export function newStats(): FuzzStats {
     failures: [],
     maxRss: 0,
     unverifiable: 0,
+    optionalMissing: 0,
   };
 }
 
@@ -197,6 +221,7 @@ export async function runCase(
           [...got].every(([k, v]) => expected.get(k) === v);
         if (same) stats.restored++;
         else if (warnings.some((w) => w.includes("cannot be checked"))) stats.unverifiable++;
+        else if (onlyOptionalMissing(got, expected)) stats.optionalMissing++;
         else fail("exit 0 with output that differs from the authenticated backup");
       }
     } else {
@@ -297,6 +322,7 @@ export function summary(stats: FuzzStats): string[] {
     `restored identical to the seed: ${stats.restored}`,
     `restored after a re-authenticated change: ${stats.restoredResigned}`,
     `restored with an unverifiable change (warned): ${stats.unverifiable}`,
+    `restored without an optional file whose item was deleted: ${stats.optionalMissing}`,
     `refused with one clean line: ${codes.join(", ")}`,
     `failures: ${stats.failures.length}`,
     `peak RSS: ${Math.round(stats.maxRss / 1024 / 1024)} MiB`,

@@ -20,6 +20,7 @@ try {
   const stats = await fuzz(seeds, count, first, work, (s) => {
     const seconds = Math.round((performance.now() - started) / 1000);
     console.log(`${s.cases} cases, ${s.failures.length} failures, ${seconds} s`);
+    if (s.cases % 1000 === 0) console.log(`  ${summary(s).join("; ")}`);
     for (; shown < s.failures.length; shown++) console.log(`FAIL ${s.failures[shown]}`);
   });
   for (const line of summary(stats)) console.log(line);
