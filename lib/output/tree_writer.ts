@@ -301,7 +301,10 @@ class TreeRestorer {
           );
       }
       if (!info.isDirectory) {
-        throw new OutputError(`Cannot restore "${rel}": "${parent}" exists and is not a directory`);
+        // Made by this run: the backup holds a file where it also needs a folder.
+        throw this.#run.made.has(parent)
+          ? new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`)
+          : new OutputError(`Cannot restore "${rel}": "${parent}" exists and is not a directory`);
       }
       this.#knownDirectories.add(parent);
     }

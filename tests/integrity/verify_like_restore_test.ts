@@ -48,6 +48,12 @@ const CASES: Array<{ label: string; members: CraftMember[]; code: number; messag
     message: /"dom0-home\/alice\/f": the backup holds it twice/,
   },
   {
+    label: "a member below a file the backup made",
+    members: [{ name: `${HOME}/f`, data: text("one") }, { name: `${HOME}/f/x`, data: text("two") }],
+    code: 4,
+    message: /the backup holds "dom0-home\/alice\/f" as a file/,
+  },
+  {
     label: "a 1 PiB sparse member",
     members: [{ name: `${HOME}/huge.img`, type: "S", realsize: 2 ** 50, data: text("end") }],
     code: 6,
