@@ -34,12 +34,40 @@ export const ExitCode = {
   Terminated: 143,
 } as const;
 
+/**
+ * Text made safe for one line of a terminal: control characters (a newline from a `.hmac`
+ * file, an escape sequence in a member name), line and paragraph separators and bidirectional
+ * overrides are written as escapes (`\n`, `\x1b`, `\u202e`). Every error message passes
+ * through it, so whatever a backup puts into a name cannot break the one-line form.
+ *
+ * @example
+ * ```ts
+ * oneLine('bad "a\nb"'); // 'bad "a\\nb"'
+ * ```
+ */
+export function oneLine(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      if (c === "\n") return "\\n";
+      if (c === "\r") return "\\r";
+      if (c === "\t") return "\\t";
+      return code < 0x100
+        ? `\\x${code.toString(16).padStart(2, "0")}`
+        : `\\u${code.toString(16).padStart(4, "0")}`;
+    },
+  );
+}
+
 /** Base class of every error that a user can act on; carries its exit code. */
 export class RecoverError extends Error {
   /** The process exit code this error maps to. */
   readonly exitCode: number;
+  /** The message is made one line with {@link oneLine}. */
   constructor(message: string, exitCode: number, options?: ErrorOptions) {
-    super(message, options);
+    super(oneLine(message), options);
     this.name = new.target.name;
     this.exitCode = exitCode;
   }

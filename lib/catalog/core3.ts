@@ -85,6 +85,15 @@ function core3Record(domain: XmlElement, labels: ReadonlyMap<string, string>): V
   if (backupPath !== undefined) vm.backupPath = backupPath;
   const backupSize = parseUnsigned(features.get("backup-size"));
   if (backupSize !== undefined) vm.backupSize = backupSize;
+  const volumes = firstChild(domain, "volume-config");
+  if (volumes) {
+    vm.backupVolumes = Object.freeze(
+      childElements(volumes, "volume")
+        .filter((v) => v.attributes.get("save_on_stop")?.trim().toLowerCase() === "true")
+        .map((v) => v.attributes.get("name") ?? "")
+        .filter((name) => /^[A-Za-z0-9_-]+$/.test(name)),
+    );
+  }
   return vm;
 }
 

@@ -47,6 +47,11 @@ export interface VmRecord {
   readonly backupSize?: number;
   /** Core2 only: `dir_path` as written, e.g. `/var/lib/qubes/appvms/work`. */
   readonly dirPath?: string;
+  /**
+   * Core3 only: the volumes an R4 backup holds for this VM (those with `save_on_stop`), as
+   * listed by its `<volume-config>`, e.g. `["private"]`; absent when it has no such element.
+   */
+  readonly backupVolumes?: readonly string[];
 }
 
 /** The dom0 home directory held in a backup. */

@@ -9,6 +9,7 @@ import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../com
 import { restoreFiles } from "../commands/restore_files.ts";
 import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
+import { parseMemorySize } from "../format/scrypt_cost.ts";
 import { passphraseGetter } from "./passphrase.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
@@ -40,7 +41,14 @@ function common(context: CommandContext) {
     vms: listOption(values, "vm"),
     exclude: listOption(values, "exclude"),
     noDom0Home: flagOption(values, "no-dom0-home"),
+    ...maxScryptMemory(values),
   };
+}
+
+/** `--max-scrypt-memory SIZE`, when given. */
+function maxScryptMemory(values: CommandContext["values"]): { maxScryptMemory?: number } {
+  const size = parseMemorySize(stringOption(values, "max-scrypt-memory"));
+  return size === undefined ? {} : { maxScryptMemory: size };
 }
 
 /** Item hooks: the progress line names the item; `-v` lists it when done. */
@@ -301,6 +309,7 @@ async function restoreFilesCommand(
   const verbose = flagOption(values, "verbose");
   const got = await restoreFiles(context.backup, {
     passphrase: context.passphrase,
+    ...maxScryptMemory(values),
     reporter: {
       ...context.reporter,
       fileDone: (path: string, size: number) => {

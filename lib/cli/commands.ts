@@ -48,7 +48,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "Reads the backup's header and its VM list (qubes.xml), nothing else, and lists",
       "the VMs whose data is in the backup: name, kind, template, label, size, path.",
     ],
-    options: ["passphrase-file", ...OUTPUT_OPTIONS],
+    options: ["passphrase-file", "max-scrypt-memory", ...OUTPUT_OPTIONS],
     examples: [
       ["qubes-recover info /media/backup/qubes-backup-2016-01-01T120000", "what is in the backup"],
       [
@@ -68,7 +68,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       "and decodes every item to the end, and writes nothing. Takes as long as a restore.",
       "Exit 0 means every selected item is there and intact.",
     ],
-    options: [...SELECT_OPTIONS, "passphrase-file", "verbose", ...OUTPUT_OPTIONS],
+    options: [
+      ...SELECT_OPTIONS,
+      "passphrase-file",
+      "max-scrypt-memory",
+      "verbose",
+      ...OUTPUT_OPTIONS,
+    ],
     examples: [
       ["qubes-recover verify /media/backup/qubes-backup-2016-01-01T120000", "check everything"],
       ["qubes-recover verify backup --vm work", "check one VM's data"],
@@ -103,6 +109,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "skip-existing",
       "dry-run",
       "passphrase-file",
+      "max-scrypt-memory",
       "verbose",
       ...OUTPUT_OPTIONS,
     ],

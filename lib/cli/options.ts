@@ -63,6 +63,11 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
     },
     { name: "partition", value: "N", help: "files: the partition of a disk image to read" },
     { name: "long", short: "l", help: "files ls: a long listing, like ls -l" },
+    {
+      name: "max-scrypt-memory",
+      value: "SIZE",
+      help: "format 4: allow scrypt SIZE (e.g. 4G) per key (docs/security.md)",
+    },
     { name: "force", help: "replace files that already exist in DIR" },
     {
       name: "skip-existing",

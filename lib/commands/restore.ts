@@ -6,11 +6,11 @@
  */
 
 import { ownerOf } from "../catalog/mod.ts";
-import { InterruptedError, OutputError } from "../errors.ts";
+import { InterruptedError, oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
-import { TreeWriter } from "../output/mod.ts";
+import { OutputRun, TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { DryRunWriter, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
@@ -115,6 +115,7 @@ export async function restoreBackup(
     const writerOptions = {
       root: options.output,
       force: options.force ?? false,
+      run: new OutputRun(),
       onFileDone,
     };
     // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
@@ -122,10 +123,14 @@ export async function restoreBackup(
     if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
+    } else {
+      writerOptions.run.made.set("qubes.xml", "file");
     }
     await forEachItem(backup, selection, options.signal, async (item) => {
       if (item.owner === undefined) {
-        reporter.warn(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`);
+        reporter.warn(
+          oneLine(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`),
+        );
       }
       const writer = new TreeWriter({
         ...writerOptions,
@@ -270,7 +275,7 @@ async function sameFile(path: string, bytes: Uint8Array): Promise<boolean> {
 }
 
 /** The backup's qubes.xml as tar events, so it is written like every other file. */
-function* qubesXmlEvents(bytes: Uint8Array) {
+export function* qubesXmlEvents(bytes: Uint8Array) {
   yield {
     type: "entry" as const,
     entry: {

@@ -4,8 +4,11 @@
  * @module
  */
 
+import { type ExpectedItem, expectedItems } from "../catalog/expected.ts";
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
+import { normaliseName } from "../format/item_scope.ts";
 import type { Backup, BackupItem } from "../format/open.ts";
+import type { TarEvent } from "../tar/events.ts";
 
 /** Which VMs to process. */
 export interface SelectionOptions {
@@ -82,10 +85,13 @@ export function ownerName(item: BackupItem): string | undefined {
 
 /**
  * Runs `process` on each selected item and skips the rest; checks that every selected VM
- * had data in the backup, and that there was anything at all.
+ * had data in the backup, that there was anything at all, and that every item `qubes.xml`
+ * says a selected VM has (see `expectedItems`) was there: a member of that name came out of
+ * an item read to its end.
  *
- * @throws {IncompleteError} When a selected VM is listed but none of its items was found, or
- *   when the backup holds no item at all (0 restored items is never a success).
+ * @throws {IncompleteError} When a selected VM is listed but none of its items was found,
+ *   when the backup holds no item at all (0 restored items is never a success), or when an
+ *   item a selected VM must have is not in the backup (after every other item was processed).
  * @throws {InterruptedError} When `signal` aborts.
  */
 export async function forEachItem(
@@ -97,6 +103,13 @@ export async function forEachItem(
 ): Promise<void> {
   const seen = new Set<string>();
   let processed = 0;
+  // Expected items are found by their members (`vm5/private.img`; a folder item by its
+  // folder's own member, `vm3/./` -> `vm3`), once the item that holds them was read whole.
+  // An image must come out as a file, a folder item as a folder: a link in its place is not it.
+  const expected = new Map(
+    expectedItems(backup.catalog).map((e) => [normaliseName(e.name), kindOf(e)]),
+  );
+  const found = new Set<string>();
   for await (const item of backup.items()) {
     if (signal?.aborted) throw new InterruptedError();
     const owner = ownerName(item);
@@ -108,7 +121,25 @@ export async function forEachItem(
     }
     if (owner !== undefined) seen.add(owner);
     hooks.onItemStart?.(about);
-    await process(item);
+    const members: string[] = [];
+    await process({
+      name: item.name,
+      owner: item.owner,
+      skip: () => item.skip(),
+      events: () =>
+        item.events().pipeThrough(
+          new TransformStream<TarEvent, TarEvent>({
+            transform(event, controller) {
+              if (event.type === "entry") {
+                const name = normaliseName(event.entry.name);
+                if (expected.get(name) === event.entry.kind) members.push(name);
+              }
+              controller.enqueue(event);
+            },
+          }),
+        ),
+    });
+    for (const name of members) found.add(name);
     processed++;
     hooks.onItemDone?.(about);
   }
@@ -126,4 +157,24 @@ export async function forEachItem(
       `Cannot find any VM data in the backup: it holds only its VM list (qubes.xml)`,
     );
   }
+  const absent = expectedItems(backup.catalog).filter((item) => {
+    const owner = item.vm.kind === "admin" ? "dom0" : item.vm.name;
+    return wanted.has(owner) && !found.has(normaliseName(item.name));
+  });
+  if (absent.length > 0) {
+    const list = absent.map((item) =>
+      item.vm.kind === "admin"
+        ? `the dom0 home "${item.name}"`
+        : `"${item.name}" of VM "${item.vm.name}"`
+    );
+    throw new IncompleteError(
+      `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+        absent.length === 1 ? "" : ` (${absent.length} items missing)`
+      }`,
+    );
+  }
+}
+
+function kindOf(item: ExpectedItem): "file" | "directory" {
+  return item.vm.kind === "admin" || item.name.endsWith("/.") ? "directory" : "file";
 }

@@ -6,12 +6,14 @@
  * @module
  */
 
-import { decryptScryptFile } from "../crypto/mod.ts";
+import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/concat.ts";
 import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
 import type { ByteBudget } from "./byte_budget.ts";
+import { checkChunkEntrySize } from "./chunk_sizes.ts";
+import type { ScryptPolicy } from "./scrypt_cost.ts";
 import type { PiecePool } from "../streams/piece_pool.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
@@ -32,6 +34,8 @@ export interface HmacContext {
 export interface ScryptContext {
   backupId: string;
   passphrase: Uint8Array;
+  /** Bounds the scrypt cost a chunk may ask for before it is authenticated. */
+  policy?: ScryptPolicy;
 }
 
 /**
@@ -78,6 +82,8 @@ export const PIECE_SIZE = 2 * 1024 * 1024;
 export interface ChunkMemory {
   budget: ByteBudget;
   pool: PiecePool;
+  /** Largest chunk the format has: a larger one is refused before it is read. */
+  maxChunkSize: number;
 }
 
 /** A verified chunk, held as pieces; each piece goes back to the budget once decoded. */
@@ -130,11 +136,16 @@ async function readVerifiedChunk(
   item: string,
   index: number,
   ctx: HmacContext,
-  { budget, pool }: ChunkMemory,
+  { budget, pool, maxChunkSize }: ChunkMemory,
 ): Promise<VerifiedChunk | undefined> {
   const entry = await nextChunkOf(queue, item, index, false);
   if (entry === undefined) return undefined;
   await queue.next();
+  if (entry.size > maxChunkSize) {
+    throw new DamagedError(
+      `Cannot read chunk "${entry.name}": it is ${entry.size} bytes, more than the ${maxChunkSize} bytes a chunk of this format can be`,
+    );
+  }
   const owner = {};
   const release = (bytes: number) => budget.release(owner, bytes);
   let mac: OffThreadHmac | undefined;
@@ -210,8 +221,14 @@ export async function* scryptVerifiedChunks(
     const entry = await nextChunkOf(queue, item, index, true);
     if (entry === undefined) return;
     await queue.next();
+    checkChunkEntrySize(4, entry.name, entry.size);
     const data = await entry.read();
     const password = chunkPassword(ctx, entry.name);
+    try {
+      ctx.policy?.checkChunk(entry.name, parseScryptHeader(data));
+    } catch (error) {
+      throw renamed(entry.name, error, "decrypt chunk");
+    }
     const early = (entry as Partial<PrefetchedEntry>).keys;
     let plain: Uint8Array;
     try {

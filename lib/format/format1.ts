@@ -35,11 +35,7 @@ async function listDir(path: string): Promise<Deno.DirEntry[]> {
  * @param dir The backup directory (holds `qubes.xml`).
  */
 export async function openFormatOne(dir: string, reporter: Reporter): Promise<Backup> {
-  const xmlInfo = await Deno.stat(`${dir}/qubes.xml`);
-  if (xmlInfo.size > MAX_QUBES_XML) {
-    throw new DamagedError(`Cannot read "qubes.xml": it is ${xmlInfo.size} bytes long`);
-  }
-  const qubesXml = await Deno.readFile(`${dir}/qubes.xml`);
+  const qubesXml = await readRegularFile(`${dir}/qubes.xml`, MAX_QUBES_XML);
   const present = new Set<string>();
   for (const folder of VM_FOLDERS) {
     for (const entry of await listDir(`${dir}/${folder}`)) {
@@ -107,7 +103,54 @@ async function* walk(root: string, rel: string): AsyncGenerator<TarEvent> {
     };
     yield* fileData(path, info.size);
     yield { type: "end" };
+  } else {
+    throw notRegular(path, info);
   }
+}
+
+/** The error for something a backup folder should not hold: a FIFO, socket or device. */
+function notRegular(path: string, info: Deno.FileInfo): DamagedError {
+  const what = info.isFifo
+    ? "a FIFO"
+    : info.isSocket
+    ? "a socket"
+    : info.isBlockDevice || info.isCharDevice
+    ? "a device"
+    : info.isSymlink
+    ? "a symbolic link"
+    : "not a regular file";
+  return new DamagedError(
+    `Cannot read "${path}": it is ${what}, not a regular file (only regular files are read)`,
+  );
+}
+
+/**
+ * Reads a regular file (not a link, FIFO or device) of at most `limit` bytes; the limit is
+ * checked while reading too, for a file that grows.
+ */
+async function readRegularFile(path: string, limit: number): Promise<Uint8Array> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+  }
+  if (!info.isFile) throw notRegular(path, info);
+  if (info.size > limit) {
+    throw new DamagedError(`Cannot read "${path}": it is ${info.size} bytes, more than ${limit}`);
+  }
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(info.size + 1);
+  let filled = 0;
+  for (;;) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+    if (filled > info.size) {
+      throw new DamagedError(`Cannot read "${path}": it grows while being read`);
+    }
+  }
+  return buffer.subarray(0, filled);
 }
 
 /** The non-zero blocks of a file as data events; zero blocks are left as holes. */

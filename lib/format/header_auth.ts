@@ -6,13 +6,14 @@
  * @module
  */
 
-import { decryptScryptFile } from "../crypto/mod.ts";
+import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/mod.ts";
 import { findHmacDigest, parseHmacFile } from "../verify/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { type BackupHeader, parseBackupHeader } from "./header.ts";
+import { ScryptPolicy } from "./scrypt_cost.ts";
 
 const MAX_HEADER_ENTRY = 64 * 1024;
 const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "ripemd160"];
@@ -38,6 +39,7 @@ function startsWithText(bytes: Uint8Array, text: string): boolean {
 export async function readHeader(
   queue: EntryQueue,
   passphrase: Uint8Array,
+  scrypt: ScryptPolicy = new ScryptPolicy(),
 ): Promise<BackupHeader> {
   const headerEntry = (await queue.next())!;
   const headerBytes = await readSmall(headerEntry, MAX_HEADER_ENTRY);
@@ -48,9 +50,12 @@ export async function readHeader(
   const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_ENTRY);
   if (startsWithText(hmacBytes, "scrypt")) {
     let authentic: Uint8Array;
+    const params = parseScryptHeader(hmacBytes);
+    scrypt.checkHeader(hmacEntry.name, params);
     try {
       const password = concat([new TextEncoder().encode("backup-header!"), passphrase]);
       authentic = await decryptScryptFile(hmacBytes, password);
+      scrypt.headerAuthenticated(params);
     } catch (error) {
       if (error instanceof PassphraseError) {
         throw new PassphraseError(

@@ -8,7 +8,7 @@
 import { DamagedError, RecoverError } from "../errors.ts";
 import { mapErrors } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
-import { TarStream } from "../tar/mod.ts";
+import { TarStream, type VolumeStarts } from "../tar/mod.ts";
 import { memberInItem } from "./item_scope.ts";
 
 /**
@@ -46,9 +46,15 @@ export function deferred(
  * symlink targets restored: Qubes' `--xform` also rewrote the targets of symlinks, prefixing
  * the item's backup directory to relative targets (trap T14), which is undone here.
  */
-export function tarEvents(item: string, tar: ReadableStream<Uint8Array>): ReadableStream<TarEvent> {
+export function tarEvents(
+  item: string,
+  tar: ReadableStream<Uint8Array>,
+  volumes?: VolumeStarts,
+): ReadableStream<TarEvent> {
   const subdir = item.slice(0, item.lastIndexOf("/") + 1);
-  const events = mapErrors(tar, (error) => withItemName(item, error)).pipeThrough(new TarStream());
+  const events = mapErrors(tar, (error) => withItemName(item, error)).pipeThrough(
+    new TarStream(volumes),
+  );
   return mapErrors(events, (error) => withItemName(item, error)).pipeThrough(
     new TransformStream<TarEvent, TarEvent>({
       transform(event, controller) {

@@ -12,10 +12,11 @@
 
 import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
-import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
+import { DamagedError, IncompleteError, oneLine, UnsupportedError } from "../errors.ts";
 import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
+import { VolumeStarts } from "../tar/mod.ts";
 import { digestName, useHmacWorker } from "../verify/mod.ts";
 import { ByteBudget } from "./byte_budget.ts";
 import {
@@ -26,6 +27,7 @@ import {
   scryptVerifiedChunks,
   skipChunks,
 } from "./chunks.ts";
+import { chunkEntryLimit, uniformChunks } from "./chunk_sizes.ts";
 import { EntryQueue } from "./entry_queue.ts";
 import { PiecePool } from "../streams/piece_pool.ts";
 import { openFormatOne } from "./format1.ts";
@@ -39,6 +41,7 @@ import {
   type PayloadContext,
   plainChunk,
 } from "./payload.ts";
+import { ScryptPolicy } from "./scrypt_cost.ts";
 import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { openSource } from "./source.ts";
 
@@ -48,6 +51,11 @@ export interface OpenOptions {
   passphrase: () => Promise<Uint8Array>;
   /** Receives notices (format found, key derivation used, skipped entries). */
   reporter?: Reporter;
+  /**
+   * Format 4: scrypt memory per key derivation the user allows beyond the built-in bounds, in
+   * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
+   */
+  maxScryptMemory?: number;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */
@@ -103,13 +111,14 @@ const MAX_QUBES_XML = 16 * 1024 * 1024;
  * @throws {DamagedError | IncompleteError | UnsupportedError} When the backup cannot be read.
  */
 export async function openBackup(path: string, options: OpenOptions): Promise<Backup> {
-  const reporter = options.reporter ?? silentReporter;
+  const reporter = oneLineReporter(options.reporter ?? silentReporter);
   const source = await openSource(path, reporter.progress?.bind(reporter));
   if (source.kind === "format1") return await openFormatOne(source.dir, reporter);
   const queue = new EntryQueue(source.entries);
   const doneWithWorker = useHmacWorker();
   try {
-    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker);
+    const policy = new ScryptPolicy(options.maxScryptMemory);
+    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker, policy);
   } catch (error) {
     doneWithWorker();
     source.close();
@@ -123,6 +132,7 @@ async function openArchive(
   askPassphrase: () => Promise<Uint8Array>,
   reporter: Reporter,
   doneWithWorker: () => void,
+  policy: ScryptPolicy,
 ): Promise<Backup> {
   const first = await queue.peek();
   if (first === undefined) {
@@ -132,7 +142,7 @@ async function openArchive(
   let passphrase: Uint8Array;
   if (first.name === "backup-header") {
     passphrase = await askPassphrase();
-    header = await readHeader(queue, passphrase);
+    header = await readHeader(queue, passphrase, policy);
   } else if (first.name === "qubes.xml.000") {
     passphrase = await askPassphrase();
     reporter.info("No backup-header: an R2-beta3 backup (format 2)");
@@ -160,18 +170,22 @@ async function openArchive(
           ? "Key derivation: MD5 (OpenSSL 1.0, as Qubes wrote it)"
           : "Key derivation: SHA-256 (OpenSSL 1.1 or later; not how Qubes wrote it)",
       ),
+    onUnchecked: (message) => reporter.warn(message),
   };
   const enc = format === 4;
   const memory = {
     budget: new ByteBudget(CHUNK_BUDGET),
     pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
+    maxChunkSize: chunkEntryLimit(format),
   };
-  const scrypt = { backupId: header?.backupId ?? "", passphrase };
+  const scrypt = { backupId: header?.backupId ?? "", passphrase, policy };
   if (enc) {
     queue.pipe((rest) =>
       prefetchScryptEntries(
         rest,
         (name) => name.endsWith(".enc") ? chunkPassword(scrypt, name) : undefined,
+        undefined,
+        (name, params) => policy.checkChunk(name, params),
       )
     );
   }
@@ -189,7 +203,8 @@ async function openArchive(
       events: () => {
         if (started) throw new Error(`Item "${name}" was already read`);
         started = true;
-        return tarEvents(name, itemTar(name));
+        const starts = format === 2 ? new VolumeStarts() : undefined;
+        return tarEvents(name, itemTar(name, starts), starts);
       },
       plainTar: () => {
         if (started) throw new Error(`Item "${name}" was already read`);
@@ -199,11 +214,16 @@ async function openArchive(
     };
   };
 
-  const itemTar = (name: string): ReadableStream<Uint8Array> => {
+  const itemTar = (name: string, starts?: VolumeStarts): ReadableStream<Uint8Array> => {
     if (format === 4) {
       const plain = async function* () {
         let index = 0;
-        for await (const bytes of scryptVerifiedChunks(queue, name, scrypt)) {
+        const chunks = uniformChunks(
+          scryptVerifiedChunks(queue, name, scrypt),
+          (bytes) => bytes.length,
+          () => chunkEntryName(name, index, true),
+        );
+        for await (const bytes of chunks) {
           yield plainChunk(chunkEntryName(name, index++, true), bytes);
         }
       };
@@ -211,7 +231,7 @@ async function openArchive(
     }
     const chunks = hmacVerifiedChunks(queue, name, hmac, memory);
     if (format === 3) return deferred(() => formatThreeTar(name, chunks, payload));
-    return formatTwoTar(chunks, payload);
+    return formatTwoTar(chunks, payload, starts);
   };
 
   // qubes.xml: the first item.
@@ -301,4 +321,13 @@ async function readQubesXml(item: BackupItem): Promise<Uint8Array> {
     throw new DamagedError(`Cannot read the VM list: item "qubes.xml" holds no qubes.xml`);
   }
   return xml;
+}
+
+/** Notices carry names from the backup: each stays one line (see `oneLine`). */
+function oneLineReporter(reporter: Reporter): Reporter {
+  return {
+    ...reporter,
+    info: (message) => reporter.info(oneLine(message)),
+    warn: (message) => reporter.warn(oneLine(message)),
+  };
 }

@@ -25,8 +25,9 @@ import {
 } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
-import { hasValidChecksum, isZeroBlock, joinVolumes } from "../tar/mod.ts";
+import { hasValidChecksum, isZeroBlock, joinVolumes, type VolumeStarts } from "../tar/mod.ts";
 import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
+import { uniformChunks } from "./chunk_sizes.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** What the decoders know about the backup; `kdf` is settled by the first encrypted chunk. */
@@ -36,6 +37,8 @@ export interface PayloadContext {
   kdf: KdfDigest | undefined;
   /** Called once when the key derivation digest has been found. */
   onKdf?: (kdf: KdfDigest) => void;
+  /** Told what could not be checked (a warning for the user). */
+  onUnchecked?: (message: string) => void;
 }
 
 /**
@@ -198,15 +201,17 @@ export async function decodeVolume(
  * The inner tar stream of a format-2 item: each chunk decoded to a volume, volumes joined.
  *
  * @param chunks Verified chunks, in order.
+ * @param starts Filled with where each volume starts, for the tar parser's continuation check.
  */
 export function formatTwoTar(
   chunks: AsyncIterable<VerifiedChunk>,
   ctx: PayloadContext,
+  starts?: VolumeStarts,
 ): ReadableStream<Uint8Array> {
   async function* volumes() {
     for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
   }
-  return joinVolumes(volumes());
+  return joinVolumes(volumes(), starts);
 }
 
 /**
@@ -218,7 +223,13 @@ export async function formatThreeTar(
   chunks: AsyncIterable<VerifiedChunk>,
   ctx: PayloadContext,
 ): Promise<ReadableStream<Uint8Array>> {
-  let stream = chunksStream(chunks);
+  let stream = chunksStream(
+    uniformChunks(
+      warnUnorderable(item, chunks, ctx),
+      (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
+      (chunk) => chunk.name,
+    ),
+  );
   const sniffed = await sniff(stream, 16);
   stream = sniffed.stream;
   const encrypted = ctx.header?.encrypted !== false && hasOpensslMagic(sniffed.head);
@@ -242,6 +253,28 @@ export async function formatThreeTar(
     );
   }
   return await decompressed(item, stream, ctx.header);
+}
+
+/**
+ * Passes chunks through; from the third chunk of an uncompressed format-3 item on, tells
+ * `ctx.onUnchecked` that the order of its middle chunks cannot be checked: their names are not
+ * authenticated, they all have one size, and without a compressor's checksums nothing in the
+ * data shows two of them swapped.
+ */
+async function* warnUnorderable(
+  item: string,
+  chunks: AsyncIterable<VerifiedChunk>,
+  ctx: PayloadContext,
+): AsyncGenerator<VerifiedChunk> {
+  let count = 0;
+  for await (const chunk of chunks) {
+    if (++count === 3 && ctx.header?.compressed === false) {
+      ctx.onUnchecked?.(
+        `"${item}": the order of its chunks after the first cannot be checked (an uncompressed format-3 backup authenticates each chunk, not its place)`,
+      );
+    }
+    yield chunk;
+  }
 }
 
 /**

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { deriveScryptKeys, parseScryptHeader, type ScryptKeys } from "../crypto/mod.ts";
+import {
+  deriveScryptKeys,
+  parseScryptHeader,
+  type ScryptKeys,
+  type ScryptParams,
+} from "../crypto/mod.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 
 /** An outer entry already read into memory, with its scrypt keys being derived. */
@@ -32,6 +37,7 @@ export async function* prefetchScryptEntries(
   entries: AsyncIterable<OuterEntry>,
   passwordFor: (name: string) => Uint8Array | undefined,
   depth = PREFETCH_DEPTH,
+  checkParams: (name: string, params: ScryptParams) => void = () => {},
 ): AsyncGenerator<PrefetchedEntry> {
   const source = entries[Symbol.asyncIterator]();
   const limit = limiter(depth);
@@ -42,7 +48,7 @@ export async function* prefetchScryptEntries(
       const result = await source.next();
       if (result.done) return undefined;
       const data = await result.value.read();
-      return prepare(result.value, data, passwordFor(result.value.name), limit);
+      return prepare(result.value, data, passwordFor(result.value.name), limit, checkParams);
     });
     previous = next.catch(() => {});
     return next;
@@ -87,6 +93,7 @@ function prepare(
   data: Uint8Array,
   password: Uint8Array | undefined,
   limit: <T>(task: () => Promise<T>) => Promise<T>,
+  checkParams: (name: string, params: ScryptParams) => void,
 ): PrefetchedEntry {
   let consumed = false;
   let skipped = false;
@@ -94,9 +101,11 @@ function prepare(
   if (password !== undefined) {
     // A chunk skipped (a VM not selected) before its turn costs no derivation.
     keys = limit(() =>
-      skipped
-        ? Promise.reject(new Error(`Entry "${entry.name}" was skipped`))
-        : deriveScryptKeys(password, parseScryptHeader(data))
+      skipped ? Promise.reject(new Error(`Entry "${entry.name}" was skipped`)) : (() => {
+        const params = parseScryptHeader(data);
+        checkParams(entry.name, params);
+        return deriveScryptKeys(password, params);
+      })()
     );
     keys.catch(() => {});
   }

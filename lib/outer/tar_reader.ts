@@ -48,8 +48,13 @@ export interface OuterArchiveOptions {
   maxEntrySize?: number;
 }
 
-/** Default limit on the size of one outer entry: 1 GiB (real chunks are about 100 MiB). */
-export const DEFAULT_MAX_ENTRY_SIZE = 1024 * 1024 * 1024;
+/**
+ * Default limit on the size of one outer entry: 101 MiB. No Qubes backup holds a larger one
+ * (format 4 chunks are at most 100 MiB + 128 bytes, format 3 100 MiB, format 2 a 102 400 000
+ * byte volume plus gzip or openssl overhead), and every entry may be held in memory before it
+ * is authenticated, so a larger one is refused from its header.
+ */
+export const DEFAULT_MAX_ENTRY_SIZE = 101 * 1024 * 1024;
 
 /** Largest pax header or GNU long name accepted in the outer archive. */
 const MAX_META_SIZE = 1024 * 1024;
@@ -158,7 +163,7 @@ class BlockReader {
  * blocks between entries are skipped (like tar -i). Skips x/g records after applying them,
  * directory entries, and other non-file types. An entry not read or skipped by the time the
  * next one is requested is skipped automatically. Entries larger than options.maxEntrySize
- * (default 1 GiB) -> DamagedError (never allocate an attacker-chosen size). Truncation ->
+ * (default 101 MiB) -> DamagedError (never allocate an attacker-chosen size). Truncation ->
  * IncompleteError('Cannot read the backup: it ends inside "<name>" (<got> of <size> bytes)');
  * garbage/bad checksum -> DamagedError. A backup that ends cleanly at an entry boundary (with
  * or without zero blocks) ends the iteration.
@@ -242,7 +247,7 @@ export async function* readOuterArchive(
     }
     if (entrySize > maxEntrySize) {
       throw new DamagedError(
-        `Cannot read the backup: entry "${name}" is ${entrySize} bytes, more than the limit of ${maxEntrySize}`,
+        `Cannot read the backup: entry "${name}" is ${entrySize} bytes, more than the limit of ${maxEntrySize} (no Qubes backup chunk is that large)`,
       );
     }
     let consumed: Promise<void> | undefined;

@@ -27,13 +27,40 @@ const REASONS: Readonly<Record<string, string>> = {
   EXDEV: "crosses file systems",
   ENOTSUP: "not supported by the file system",
   EOPNOTSUPP: "not supported by the file system",
+  EINVAL: "the file system refused the size or offset",
 };
 
 /** The `errno` code of an operating-system error (`"ENOSPC"`), or `undefined` for anything else. */
 export function errnoCode(error: unknown): string | undefined {
-  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
-  return typeof error.code === "string" ? error.code : undefined;
+  if (typeof error !== "object" || error === null) return undefined;
+  if ("code" in error && typeof error.code === "string") return error.code;
+  // Some Deno errors carry only the number: "File too large (os error 27)".
+  const number = error instanceof Error ? /\(os error (\d+)\)/.exec(error.message)?.[1] : undefined;
+  return number === undefined ? undefined : LINUX_ERRNO[Number(number)];
 }
+
+/** Linux errno numbers of the codes above. */
+const LINUX_ERRNO: Readonly<Record<number, string>> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  13: "EACCES",
+  17: "EEXIST",
+  18: "EXDEV",
+  20: "ENOTDIR",
+  21: "EISDIR",
+  22: "EINVAL",
+  23: "ENFILE",
+  24: "EMFILE",
+  27: "EFBIG",
+  28: "ENOSPC",
+  30: "EROFS",
+  31: "EMLINK",
+  36: "ENAMETOOLONG",
+  40: "ELOOP",
+  95: "EOPNOTSUPP",
+  122: "EDQUOT",
+};
 
 /**
  * Wrap an operating-system error as `OutputError('Cannot write "<path>": <reason>')`, keeping it

@@ -9,8 +9,11 @@
 export { NullWriter } from "./null_writer.ts";
 export { safeRelativePath } from "./safe_path.ts";
 export {
+  MAX_FILE_SIZE,
   type OpenFile,
   type OutputFile,
+  OutputRun,
   TreeWriter,
   type TreeWriterOptions,
 } from "./tree_writer.ts";
+export { type NodeInfo, realFs, type SinkFile, VirtualFs, type WriterFs } from "./writer_fs.ts";

@@ -4,11 +4,18 @@
  * @module
  */
 
-import { DamagedError, IncompleteError, OutputError, RecoverError } from "../errors.ts";
+import {
+  DamagedError,
+  IncompleteError,
+  OutputError,
+  RecoverError,
+  UnsupportedError,
+} from "../errors.ts";
 import type { TarEntry, TarEvent } from "../tar/events.ts";
 import { toOutputError } from "./_fs_error.ts";
-import { createExclusive, type OpenFile, PartialFile, partialName } from "./_partial_file.ts";
+import { type OpenFile, partialName } from "./_partial_file.ts";
 import { safeRelativePath } from "./safe_path.ts";
+import { realFs, type SinkFile, type WriterFs } from "./writer_fs.ts";
 
 export type { OpenFile, OutputFile } from "./_partial_file.ts";
 
@@ -26,6 +33,23 @@ export interface TreeWriterOptions {
   onSkipped?: (path: string, reason: string) => void;
   /** Opens the temporary files; `Deno.open` by default. For tests and special targets. */
   openFile?: OpenFile;
+  /** The file system written to: the real one (default) or a `VirtualFs` for `verify`. */
+  fs?: WriterFs;
+  /** What earlier writers of the same command made; shared so a name made twice is seen. */
+  run?: OutputRun;
+}
+
+/**
+ * The largest file restored: 16 TiB, the largest file ext4 (4 KiB blocks) holds. No Qubes
+ * image comes near it; a member claiming more is refused before anything is written, by
+ * `restore` and `verify` alike, instead of failing on the file system's own limit.
+ */
+export const MAX_FILE_SIZE = 16 * 1024 ** 4;
+
+/** The names one command (all items of a restore or verify) has made in the output. */
+export class OutputRun {
+  /** Output-relative path -> what was made there. */
+  readonly made = new Map<string, "file" | "directory" | "symlink">();
 }
 
 /** Metadata to give a directory this run created, applied when the stream closes. */
@@ -44,7 +68,7 @@ type Current =
     rel: string;
     path: string;
     entry: TarEntry;
-    file: PartialFile;
+    file: SinkFile;
     replace: boolean;
   };
 
@@ -97,7 +121,8 @@ class TreeRestorer {
   readonly restored: string[] = [];
   readonly #options: TreeWriterOptions;
   readonly #root: string;
-  readonly #open: OpenFile;
+  readonly #fs: WriterFs;
+  readonly #run: OutputRun;
   #current: Current | undefined;
   /** Path of the member being handled, for error messages. */
   #currentRel = "";
@@ -111,12 +136,13 @@ class TreeRestorer {
   constructor(options: TreeWriterOptions) {
     this.#options = options;
     this.#root = options.root.length > 1 ? options.root.replace(/\/+$/, "") : options.root;
-    this.#open = options.openFile ?? Deno.open;
+    this.#fs = options.fs ?? realFs(options.openFile);
+    this.#run = options.run ?? new OutputRun();
   }
 
   async start(): Promise<void> {
     try {
-      await Deno.mkdir(this.#root, { recursive: true });
+      await this.#fs.mkdirAll(this.#root);
     } catch (error) {
       throw toOutputError(error, this.#root);
     }
@@ -174,6 +200,22 @@ class TreeRestorer {
       this.#options.onSkipped?.(rel, `not a file, directory or link (type "${entry.typeflag}")`);
       return { kind: "ignore" };
     }
+    const before = this.#run.made.get(rel);
+    const selfLink = entry.kind === "hardlink" && this.#linkTarget(entry) === rel;
+    if (
+      before !== undefined && !selfLink && (before !== "directory" || entry.kind !== "directory")
+    ) {
+      throw new DamagedError(
+        `Cannot restore "${rel}": the backup holds it twice${
+          before === "directory" || entry.kind === "directory" ? " (as a folder and not)" : ""
+        }`,
+      );
+    }
+    if (entry.kind === "file" && entry.size > MAX_FILE_SIZE) {
+      throw new UnsupportedError(
+        `Cannot restore "${rel}": it claims ${entry.size} bytes, more than the ${MAX_FILE_SIZE} bytes (16 TiB) this tool restores`,
+      );
+    }
     await this.#ensureParents(parts, rel);
     const dir = this.#abs(parts.slice(0, -1).join("/"));
     const name = parts.at(-1)!;
@@ -183,14 +225,19 @@ class TreeRestorer {
         await this.#makeDirectory(rel, parts.length, entry);
         return { kind: "ignore" };
       case "symlink":
-        await this.#makeLink(rel, dir, name, (at) => Deno.symlink(entry.linkname, at));
+        if (entry.linkname === "" || entry.linkname.includes("\0")) {
+          throw new DamagedError(`Cannot restore "${rel}": its link target is empty`);
+        }
+        await this.#makeLink(rel, dir, name, (at) => this.#fs.symlink(entry.linkname, at));
+        this.#run.made.set(rel, "symlink");
         return { kind: "ignore" };
       case "hardlink":
         await this.#makeHardLink(rel, dir, name, entry);
+        this.#run.made.set(rel, "file");
         return { kind: "ignore" };
       case "file": {
         const replace = await this.#checkTarget(rel, path);
-        const file = await PartialFile.create(dir, name, this.#open);
+        const file = await this.#fs.createFile(dir, name);
         return { kind: "file", rel, path, entry, file, replace };
       }
     }
@@ -215,6 +262,7 @@ class TreeRestorer {
       const { rel, path, entry, file, replace } = current;
       await file.commit(entry.size, entry.mode, entry.mtime);
       if (!(await file.publish(path, replace))) throw existsError(rel);
+      this.#run.made.set(rel, "file");
       this.#restoredFiles.add(rel);
       this.restored.push(rel);
       this.#options.onFileDone?.(rel, entry.size);
@@ -228,23 +276,35 @@ class TreeRestorer {
       const parent = parts.slice(0, i).join("/");
       if (this.#knownDirectories.has(parent)) continue;
       const path = this.#abs(parent);
-      let info = await lstatOrUndefined(path);
+      let info = await this.#fs.lstat(path);
       if (info === undefined) {
         try {
-          await Deno.mkdir(path);
+          await this.#fs.mkdir(path);
           this.#createdDirectories.set(parent, { path, depth: i });
           this.#knownDirectories.add(parent);
+          this.#run.made.set(parent, "directory");
           continue;
         } catch (error) {
           if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-          info = await Deno.lstat(path);
+          info = await this.#fs.lstat(path);
+          if (info === undefined) throw error;
         }
       }
       if (info.isSymlink) {
-        throw new DamagedError(`Cannot restore "${rel}": "${parent}" is a symbolic link`);
+        // A link the backup made is the backup's doing; one that was there is the folder's.
+        throw this.#run.made.get(parent) === "symlink"
+          ? new DamagedError(
+            `Cannot restore "${rel}": "${parent}" is a symbolic link`,
+          )
+          : new OutputError(
+            `Cannot restore "${rel}": "${parent}" in the output folder is a symbolic link (nothing is written through links)`,
+          );
       }
       if (!info.isDirectory) {
-        throw new OutputError(`Cannot restore "${rel}": "${parent}" exists and is not a directory`);
+        // Made by this run: the backup holds a file where it also needs a folder.
+        throw this.#run.made.has(parent)
+          ? new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`)
+          : new OutputError(`Cannot restore "${rel}": "${parent}" exists and is not a directory`);
       }
       this.#knownDirectories.add(parent);
     }
@@ -253,11 +313,12 @@ class TreeRestorer {
   async #makeDirectory(rel: string, depth: number, entry: TarEntry): Promise<void> {
     const path = this.#abs(rel);
     if (!this.#knownDirectories.has(rel)) {
-      const info = await lstatOrUndefined(path);
+      const info = await this.#fs.lstat(path);
       if (info === undefined) {
         // Owner-writable until the stream closes, so members inside can still be written.
-        await Deno.mkdir(path, { mode: 0o700 });
+        await this.#fs.mkdir(path, 0o700);
         this.#createdDirectories.set(rel, { path, depth });
+        this.#run.made.set(rel, "directory");
       } else if (!info.isDirectory) {
         throw this.#options.force
           ? inTheWay(rel, "something that is not a directory")
@@ -284,11 +345,11 @@ class TreeRestorer {
     const replace = await this.#checkTarget(rel, path);
     if (replace) {
       const temp = `${dir}/${partialName(name)}`;
-      await createExclusive(temp, () => make(temp));
+      await this.#fs.createExclusive(temp, () => make(temp));
       try {
-        await Deno.rename(temp, path);
+        await this.#fs.rename(temp, path);
       } catch (error) {
-        await Deno.remove(temp).catch(() => {});
+        await this.#fs.remove(temp).catch(() => {});
         throw error;
       }
     } else {
@@ -302,9 +363,14 @@ class TreeRestorer {
     this.restored.push(rel);
   }
 
-  async #makeHardLink(rel: string, dir: string, name: string, entry: TarEntry): Promise<void> {
+  /** The output-relative path a hard link points to (unsafe targets throw). */
+  #linkTarget(entry: TarEntry): string | undefined {
     const mapped = this.#options.mapName(entry.linkname);
-    const target = mapped === undefined ? undefined : safeRelativePath(mapped).join("/");
+    return mapped === undefined ? undefined : safeRelativePath(mapped).join("/");
+  }
+
+  async #makeHardLink(rel: string, dir: string, name: string, entry: TarEntry): Promise<void> {
+    const target = this.#linkTarget(entry);
     if (target === undefined || !this.#restoredFiles.has(target)) {
       throw new DamagedError(
         `Cannot restore "${rel}": its hard link target "${entry.linkname}" was not restored before it`,
@@ -316,7 +382,7 @@ class TreeRestorer {
       return;
     }
     const targetPath = this.#abs(target);
-    await this.#makeLink(rel, dir, name, (at) => Deno.link(targetPath, at));
+    await this.#makeLink(rel, dir, name, (at) => this.#fs.link(targetPath, at));
     this.#restoredFiles.add(rel);
   }
 
@@ -325,7 +391,7 @@ class TreeRestorer {
    * it may be replaced (`force`, and not a directory); throws otherwise.
    */
   async #checkTarget(rel: string, path: string): Promise<boolean> {
-    const info = await lstatOrUndefined(path);
+    const info = await this.#fs.lstat(path);
     if (info === undefined) return false;
     if (!this.#options.force) throw existsError(rel);
     if (info.isDirectory) throw inTheWay(rel, "a directory");
@@ -338,10 +404,7 @@ class TreeRestorer {
     for (const { path, mode, mtime } of directories) {
       if (mode === undefined || mtime === undefined) continue;
       try {
-        const info = await Deno.lstat(path);
-        if (!info.isDirectory) continue;
-        await Deno.chmod(path, mode & 0o777);
-        await Deno.utime(path, mtime, mtime);
+        await this.#fs.setDirectoryMeta(path, mode, mtime);
       } catch {
         // Best effort: the data is restored; a mode or time is not worth failing for.
       }
@@ -359,13 +422,4 @@ function existsError(rel: string): OutputError {
 
 function inTheWay(rel: string, what: string): OutputError {
   return new OutputError(`Cannot restore "${rel}": ${what} is in the way`);
-}
-
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }

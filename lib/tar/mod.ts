@@ -18,6 +18,13 @@ export type {
   TarEvent,
 } from "./events.ts";
 export { TarStream } from "./tar_stream.ts";
-export { isContinuationHeader, joinVolumes } from "./multivolume.ts";
+export {
+  type ContinuationHeader,
+  isContinuationHeader,
+  joinVolumes,
+  readContinuationHeader,
+  type VolumeStart,
+  VolumeStarts,
+} from "./multivolume.ts";
 export { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./header.ts";
 export type { HeaderFormat, TarHeader } from "./header.ts";

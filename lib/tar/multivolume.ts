@@ -5,9 +5,51 @@
  * @module
  */
 
+import { DamagedError } from "../errors.ts";
 import { BLOCK_SIZE, hasValidChecksum } from "./header.ts";
+import { readHeaderNumber } from "./numbers.ts";
 
 const TYPE_M = 0x4d;
+
+/** What a volume's `M` header says: which member it continues, and where. */
+export interface ContinuationHeader {
+  /** The member name as stored: its first 100 bytes at most, no NUL. */
+  name: Uint8Array;
+  /** Stored data bytes of the member still to come. */
+  size: number;
+  /** Where the continued data starts (regular file: bytes written; `S`: realsize − size). */
+  offset: number;
+}
+
+/** Where a volume after the first starts in the joined stream, and its `M` header if any. */
+export interface VolumeStart {
+  /** Byte position in the joined stream of the volume's first byte after its `M` header. */
+  at: number;
+  /** Volume number, 2 for the second (chunk `.001`). */
+  volume: number;
+  /** Its continuation header, when it starts with one. */
+  continuation: ContinuationHeader | undefined;
+}
+
+/**
+ * Filled by {@link joinVolumes} as it reaches each volume, before any of that volume's bytes
+ * are handed on: the tar parser checks at each start that the volume continues where the
+ * previous one stopped (see `TarStream`).
+ */
+export class VolumeStarts {
+  readonly starts: VolumeStart[] = [];
+}
+
+/** Reads an `M` header's name, size and offset. */
+export function readContinuationHeader(block: Uint8Array): ContinuationHeader {
+  const field = block.subarray(0, 100);
+  const nul = field.indexOf(0);
+  return {
+    name: field.slice(0, nul < 0 ? 100 : nul),
+    size: readHeaderNumber(block, 124, 12, "size"),
+    offset: readHeaderNumber(block, 369, 12, "offset"),
+  };
+}
 
 /**
  * True for a GNU multi-volume continuation header: valid checksum, typeflag 'M' (magic NOT
@@ -30,10 +72,13 @@ export function isContinuationHeader(block: Uint8Array): boolean {
  * leading 'M' header block is dropped (spec 8.7.3: do NOT skip its `size` bytes). Each inner
  * ReadableStream is one whole volume.
  *
- * The `M` header's name, size and offset are ignored on purpose: GNU tar truncates the name,
- * and writes inconsistent values when a sparse map spans volumes. Pieces pass through
- * unchanged except the first 512 bytes of a volume when they arrive split (copied once to be
- * inspected).
+ * Every volume but the last must have the first one's size, and the first must not start
+ * with an `M` header (a `DamagedError` otherwise). The `M` headers are not checked here: with
+ * `starts`, where each volume begins and its `M` header are recorded for a {@link TarStream}
+ * given the same `starts`, which knows the member being continued (GNU tar truncates the name,
+ * and writes inconsistent values when a sparse map spans volumes, Qubes issue 902). Pieces pass
+ * through unchanged except the first 512 bytes of a volume when they arrive split (copied once
+ * to be inspected).
  *
  * @param volumes The volumes in order (volume 1 first).
  * @returns The joined stream, to be piped into {@link TarStream}.
@@ -45,26 +90,39 @@ export function isContinuationHeader(block: Uint8Array): boolean {
  */
 export function joinVolumes(
   volumes: AsyncIterable<ReadableStream<Uint8Array>>,
+  starts?: VolumeStarts,
 ): ReadableStream<Uint8Array> {
-  return ReadableStream.from(joined(volumes));
+  return ReadableStream.from(joined(volumes, starts));
 }
 
+/**
+ * Checks, volume by volume, what the format fixes about volume sizes: every volume but the
+ * last has the size of the first (GNU tar's `--tape-length`), the last is not larger, and
+ * the first does not start with an `M` header. A volume out of place (the chunk names are not
+ * authenticated in format 2) mostly fails one of these or the continuation check.
+ */
 async function* joined(
   volumes: AsyncIterable<ReadableStream<Uint8Array>>,
+  starts: VolumeStarts | undefined,
 ): AsyncGenerator<Uint8Array> {
-  let first = true;
+  let number = 0;
+  let position = 0;
+  let firstSize = 0;
+  let previousSize = 0;
   for await (const volume of volumes) {
-    if (first) {
-      first = false;
-      yield* volume;
-      continue;
+    number++;
+    if (number > 2 && previousSize !== firstSize) {
+      throw sizeError(number - 1, previousSize, firstSize);
     }
+    let size = 0;
     // Gather the volume's first block, without copying when it arrives in one piece.
     const head: Uint8Array[] = [];
     let headLength = 0;
     let lookedAtHead = false;
     for await (const piece of volume) {
+      size += piece.length;
       if (lookedAtHead) {
+        position += piece.length;
         yield piece;
         continue;
       }
@@ -73,17 +131,56 @@ async function* joined(
       headLength += piece.length;
       if (headLength < BLOCK_SIZE) continue;
       lookedAtHead = true;
-      yield* dropContinuationHeader(head);
+      const { rest, continuation } = dropContinuationHeader(head);
+      if (number === 1 && continuation !== undefined) {
+        throw new DamagedError(
+          `Cannot read the archive: its first volume continues member "${
+            escapedName(continuation.name)
+          }" of an earlier volume (chunks out of order)`,
+        );
+      }
+      if (number > 1) starts?.starts.push({ at: position, volume: number, continuation });
+      for (const piece of rest) {
+        position += piece.length;
+        yield piece;
+      }
     }
-    if (!lookedAtHead) yield* head;
+    if (!lookedAtHead) {
+      if (number > 1) {
+        starts?.starts.push({ at: position, volume: number, continuation: undefined });
+      }
+      for (const piece of head) {
+        position += piece.length;
+        yield piece;
+      }
+    }
+    if (number === 1) firstSize = size;
+    else if (size > firstSize) throw sizeError(number, size, firstSize);
+    previousSize = size;
   }
 }
 
+function sizeError(volume: number, size: number, expected: number): DamagedError {
+  return new DamagedError(
+    `Cannot read the archive: volume ${volume} (chunk .${
+      String(volume - 1).padStart(3, "0")
+    }) is ${size} bytes, but every volume before the last is ${expected} bytes (chunks out of order or from another backup)`,
+  );
+}
+
+/** A member name from a header, for a message: control characters escaped. */
+export function escapedName(name: Uint8Array): string {
+  return JSON.stringify(new TextDecoder().decode(name)).slice(1, -1);
+}
+
 /** Returns `pieces` (at least one block long in total) minus a leading `M` header. */
-function dropContinuationHeader(pieces: Uint8Array[]): Uint8Array[] {
+function dropContinuationHeader(
+  pieces: Uint8Array[],
+): { rest: Uint8Array[]; continuation: ContinuationHeader | undefined } {
   const first = pieces[0]!;
   const block = first.length >= BLOCK_SIZE ? first.subarray(0, BLOCK_SIZE) : firstBlock(pieces);
-  if (!isContinuationHeader(block)) return pieces;
+  if (!isContinuationHeader(block)) return { rest: pieces, continuation: undefined };
+  const continuation = readContinuationHeader(block);
   const rest: Uint8Array[] = [];
   let drop = BLOCK_SIZE;
   for (const piece of pieces) {
@@ -93,7 +190,7 @@ function dropContinuationHeader(pieces: Uint8Array[]): Uint8Array[] {
       drop = 0;
     }
   }
-  return rest;
+  return { rest, continuation };
 }
 
 /** Copies the first block out of pieces that together hold at least one. */

@@ -29,7 +29,28 @@ export interface OldGnuSparseHeader {
  * Reads `count` 24-byte map entries (offset, numbytes) starting at `start`, appending them to
  * `map`; stops at the first entry whose numbytes field is empty, as GNU tar does.
  */
+/**
+ * The most entries a sparse map may have: 8 Mi runs (128 MiB of offsets and sizes). GNU tar
+ * finds holes in 512-byte blocks, so an image needs more only when it is beyond 8 GiB and
+ * fragmented at every other block; maps of 4 Mi entries (100 MB of map, the largest Qubes
+ * issue 902 reports) fit. It bounds the memory a hostile map can take before it is refused.
+ */
+export const MAX_SPARSE_ENTRIES = 8 * 1024 * 1024;
+
+/**
+ * Whether a map of `entries` runs is possible for a file of `realsize` bytes: runs and the
+ * holes between them are whole 512-byte blocks, except the last, and one empty run may end it.
+ */
+export function fitsImage(entries: number, realsize: number): boolean {
+  return entries <= MAX_SPARSE_ENTRIES && entries <= Math.ceil(realsize / BLOCK_SIZE) + 2;
+}
+
 function readEntries(block: Uint8Array, start: number, count: number, map: SparseMap): void {
+  if (map.offsets.length + count > MAX_SPARSE_ENTRIES) {
+    throw new DamagedError(
+      `Cannot read a sparse map: it has more than ${MAX_SPARSE_ENTRIES} entries`,
+    );
+  }
   for (let i = 0; i < count; i++) {
     const at = start + 24 * i;
     if (block[at + 12] === 0) return;
@@ -115,9 +136,18 @@ export class SparseMapTextParser {
    * @param limit The member's stored size: the map text cannot be longer.
    * @param name The member name, for error messages.
    */
-  constructor(limit: number, name: string) {
+  readonly #realsize: number;
+
+  /**
+   * @param limit Stored bytes of the member (the map text is part of them).
+   * @param name Member name, for messages.
+   * @param realsize The file's size: a map with more entries than it can have is refused
+   *   from its count, before any entry is kept.
+   */
+  constructor(limit: number, name: string, realsize = Infinity) {
     this.#limit = limit;
     this.#name = name;
+    this.#realsize = realsize;
   }
 
   /**
@@ -163,6 +193,9 @@ export class SparseMapTextParser {
     if (this.#count < 0) {
       // Every entry takes at least 4 bytes ("0\n0\n"): reject counts the member cannot hold.
       if (value > this.#limit / 4) this.#fail(`${value} entries do not fit in the member`);
+      if (!fitsImage(value, this.#realsize)) {
+        this.#fail(`${value} entries are more than a file of ${this.#realsize} bytes can have`);
+      }
       this.#count = value;
     } else if (this.#pending === undefined) {
       this.#pending = value;
@@ -200,6 +233,9 @@ export function validateSparseMap(
     throw new DamagedError(`Cannot read the sparse map of tar member "${name}": ${reason}`);
   };
   if (map.offsets.length !== map.sizes.length) fail("it has an odd number of values");
+  if (!fitsImage(map.offsets.length, realsize)) {
+    fail(`its ${map.offsets.length} entries are more than a file of ${realsize} bytes can have`);
+  }
   let end = 0;
   let sum = 0;
   for (let i = 0; i < map.offsets.length; i++) {

@@ -8,10 +8,12 @@ import { DamagedError, IncompleteError } from "../errors.ts";
 import type { TarEntry, TarEvent } from "./events.ts";
 import { BLOCK_SIZE, isZeroBlock, paddingAfter, parseHeader } from "./header.ts";
 import type { TarHeader } from "./header.ts";
+import { escapedName, type VolumeStart, type VolumeStarts } from "./multivolume.ts";
 import { parsePaxRecords } from "./pax.ts";
 import { applyPaxRecords, kindOf } from "./pending.ts";
 import type { Pending } from "./pending.ts";
 import {
+  fitsImage,
   readOldGnuSparseExtension,
   readOldGnuSparseHeader,
   SparseMapTextParser,
@@ -49,11 +51,19 @@ const MAX_LONG_NAME = 1024 * 1024;
  * ```
  */
 export class TarStream extends TransformStream<Uint8Array, TarEvent> {
-  constructor() {
+  /**
+   * @param volumes For a format-2 multi-volume stream from `joinVolumes`: where each volume
+   *   starts. At each start inside a member's data, the volume must begin with an `M` header
+   *   naming that member, with the bytes still to come and the offset reached (GNU tar
+   *   `-M`'s "This volume is out of sequence"); once a member's sparse map or a long name has
+   *   crossed a volume boundary (the GNU tar bug of Qubes issue 902), only the name is checked
+   *   for that member.
+   */
+  constructor(volumes?: VolumeStarts) {
     let parser: TarParser;
     super({
       start(controller) {
-        parser = new TarParser((event) => controller.enqueue(event));
+        parser = new TarParser((event) => controller.enqueue(event), volumes);
       },
       transform(piece) {
         parser.push(piece);
@@ -114,12 +124,75 @@ class TarParser {
   #run = -1;
   #runLeft = 0;
   #logical = 0;
+  readonly #volumes: VolumeStarts | undefined;
+  #nextVolume = 0;
+  /** The current member's header material crossed a volume boundary (Qubes issue 902). */
+  #lenientVolumes = false;
+  /** The same, for the member whose `L`, `K` or `x` data is being read. */
+  #pendingLenient = false;
 
-  constructor(emit: (event: TarEvent) => void) {
+  constructor(emit: (event: TarEvent) => void, volumes?: VolumeStarts) {
     this.#emit = emit;
+    this.#volumes = volumes;
   }
 
   push(piece: Uint8Array): void {
+    const starts = this.#volumes?.starts;
+    if (starts === undefined) return this.#push(piece);
+    let rest = piece;
+    for (;;) {
+      const next = starts[this.#nextVolume];
+      if (next === undefined || next.at >= this.#position + rest.length) break;
+      const n = next.at - this.#position;
+      if (n > 0) this.#push(rest.subarray(0, n));
+      this.#onVolumeStart(next);
+      this.#nextVolume++;
+      rest = rest.subarray(n);
+    }
+    this.#push(rest);
+  }
+
+  /** Checks that a volume continues the member the previous one stopped in. */
+  #onVolumeStart(start: VolumeStart): void {
+    const m = start.continuation;
+    switch (this.#state) {
+      case State.Data: {
+        const entry = this.#entry!;
+        const where = `volume ${start.volume} (chunk .${
+          String(start.volume - 1).padStart(3, "0")
+        })`;
+        const expected = new TextEncoder().encode(entry.name).subarray(0, 100);
+        if (m === undefined || !sameBytes(m.name, expected)) {
+          throw new DamagedError(
+            `Cannot read tar member "${entry.name}": ${where} does not continue it (${
+              m === undefined ? "no continuation header" : `it continues "${escapedName(m.name)}"`
+            }); the chunks are out of order or from another backup`,
+          );
+        }
+        if (this.#lenientVolumes) return;
+        const offset = (entry.sparse ? entry.size : this.#storedSize) - this.#dataLeft;
+        if (m.size !== this.#dataLeft || m.offset !== offset) {
+          throw new DamagedError(
+            `Cannot read tar member "${entry.name}": ${where} continues it at offset ${m.offset} (${m.size} bytes to come), but the volumes before end at offset ${offset} (${this.#dataLeft} bytes to come); the chunks are out of order`,
+          );
+        }
+        return;
+      }
+      case State.Meta:
+        // Header material across volumes: GNU tar writes no or inconsistent M headers then.
+        this.#pendingLenient = true;
+        return;
+      case State.SparseExtension:
+      case State.MapText:
+        this.#lenientVolumes = true;
+        return;
+      default:
+        // Between members (an M header may announce the next one), or in data nobody reads.
+        return;
+    }
+  }
+
+  #push(piece: Uint8Array): void {
     let pos = 0;
     const length = piece.length;
     while (pos < length) {
@@ -267,6 +340,8 @@ class TarParser {
   }
 
   #onMember(header: TarHeader): void {
+    this.#lenientVolumes = this.#pendingLenient;
+    this.#pendingLenient = false;
     const p = this.#pending;
     this.#pending = {};
     const kind = kindOf(header.typeflag);
@@ -300,7 +375,7 @@ class TarParser {
       }
       entry.size = p.sparseRealsize;
       entry.sparse = true;
-      this.#mapParser = new SparseMapTextParser(stored, entry.name);
+      this.#mapParser = new SparseMapTextParser(stored, entry.name, entry.size);
       this.#state = State.MapText;
     } else if (kind === "file" && p.sparseMap !== undefined) {
       entry.size = p.sparseRealsize ?? stored;
@@ -317,7 +392,15 @@ class TarParser {
   }
 
   #onSparseExtension(): void {
-    if (!readOldGnuSparseExtension(this.#block, this.#map)) {
+    const more = readOldGnuSparseExtension(this.#block, this.#map);
+    if (!fitsImage(this.#map.offsets.length, this.#entry!.size)) {
+      throw new DamagedError(
+        `Cannot read the sparse map of tar member "${
+          this.#entry!.name
+        }": it has more entries than a file of ${this.#entry!.size} bytes can have`,
+      );
+    }
+    if (!more) {
       this.#startSparseData(this.#map, this.#storedSize);
     }
   }
@@ -384,4 +467,8 @@ class TarParser {
     }
     this.#state = State.Header;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

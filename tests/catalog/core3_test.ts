@@ -38,6 +38,7 @@ Deno.test("catalogFromCore3() reads the R4 sample: labels by id, trailing slash 
       included: true,
       backupPath: "vm12",
       backupSize: 2147483648,
+      backupVolumes: ["private"],
     },
   ]);
   assert.deepEqual(catalog.dom0Home, {

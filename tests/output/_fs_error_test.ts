@@ -47,3 +47,13 @@ Deno.test("toOutputError() maps a real EACCES from Deno", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("toOutputError() reads the errno from '(os error N)' when the error has no code", async () => {
+  const { toOutputError } = await import("../../lib/output/_fs_error.ts");
+  const { OutputError } = await import("../../lib/errors.ts");
+  const mapped = toOutputError(new Error("File too large (os error 27)"), "work/huge.img");
+  if (!(mapped instanceof OutputError)) throw new Error(`not mapped: ${mapped}`);
+  if (mapped.message !== 'Cannot write "work/huge.img": file too large for the file system') {
+    throw new Error(mapped.message);
+  }
+});

@@ -233,6 +233,8 @@ export async function planBackup(spec: FixtureSpec): Promise<Plan> {
     }
     const volumes: Array<{ name: string; size: number }> = [];
     for (const v of ["private", "root"]) {
+      // R4 backs up every save_on_stop volume: list only the ones this backup holds.
+      if (format === 4 && !vmItems.includes(`${v}.img`)) continue;
       try {
         volumes.push({ name: v, size: (await Deno.stat(join(vm.dir, `${v}.img`))).size });
       } catch { /* no such volume */ }
@@ -267,6 +269,26 @@ export async function planBackup(spec: FixtureSpec): Promise<Plan> {
       backupPath: `dom0-home/${spec.dom0Home.user}`,
       backupSize: await apparentSize([spec.dom0Home.dir]),
     };
+  }
+  // An AppVM or NetVM always has a template in Qubes (one with none is a StandaloneVM, which
+  // has a root.img): when the spec names none, the system's default template is listed, not
+  // backed up, as on a real system.
+  const orphans = xmlVms.filter((v) => (v.kind === "app" || v.kind === "net") && !v.template);
+  if (orphans.length > 0) {
+    const qid = Math.max(0, ...xmlVms.map((v) => v.qid)) + 1;
+    const name = "default-template";
+    for (const vm of orphans) vm.template = { qid, name };
+    xmlVms.push({
+      qid,
+      name,
+      kind: "template",
+      label: DEFAULT_LABEL.template,
+      dirPath: `/var/lib/qubes/${KIND_DIR.template}/${name}`,
+      included: false,
+      backupPath: hide ? `vm${qid}` : `${KIND_DIR.template}/${name}`,
+      backupSize: 0,
+      volumes: [],
+    });
   }
   const qubesXml = format === 4 ? core3Xml(xmlVms, dom0) : core2Xml(xmlVms, dom0, format !== 1);
   return { ...settled, items, qubesXml, header: makeHeader(settled) };

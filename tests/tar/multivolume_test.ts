@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { isContinuationHeader, joinVolumes } from "../../lib/tar/multivolume.ts";
+import { isContinuationHeader, joinVolumes, VolumeStarts } from "../../lib/tar/multivolume.ts";
+import { DamagedError } from "../../lib/errors.ts";
 import { TarStream } from "../../lib/tar/tar_stream.ts";
 import {
   assertSameAsExtracted,
@@ -45,6 +46,14 @@ async function* volumesOf(paths: string[], pieceSize: number) {
   for (const path of paths) yield piecewise(await Deno.readFile(path), pieceSize);
 }
 
+/** The members of joined volumes, with the continuation check on (as format 2 reads them). */
+function checkedMembers(paths: string[], pieceSize: number) {
+  const starts = new VolumeStarts();
+  return collect(
+    joinVolumes(volumesOf(paths, pieceSize), starts).pipeThrough(new TarStream(starts)),
+  );
+}
+
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
@@ -67,9 +76,7 @@ Deno.test("joinVolumes() rejoins a sparse file whose map spans several volumes",
     // GNU tar's own -M reader fails on such sets; volume 2 starts with extension blocks, no M.
     assert(!isContinuationHeader(await Deno.readFile(volumes[1]!)));
     for (const pieceSize of [100, 64 * KiB]) {
-      const members = await collect(
-        joinVolumes(volumesOf(volumes, pieceSize)).pipeThrough(new TarStream()),
-      );
+      const members = await checkedMembers(volumes, pieceSize);
       assertEquals(
         members.map((m) => m.entry.name),
         [
@@ -101,9 +108,7 @@ Deno.test("joinVolumes() rejoins long names split across volumes and members end
     }
     assert(continued >= 3, `only ${continued} volumes start with an M header`);
     for (const pieceSize of [1, 200, 511, 513, 1 << 20]) {
-      const members = await collect(
-        joinVolumes(volumesOf(volumes, pieceSize)).pipeThrough(new TarStream()),
-      );
+      const members = await checkedMembers(volumes, pieceSize);
       assertEquals(members.map((m) => m.entry.name), paths.map((p) => `vm5/${p}`));
       await assertSameAsExtracted(members, `${dir}/oracle`);
     }
@@ -143,8 +148,11 @@ Deno.test("joinVolumes() drops an M header that arrives split over several piece
   second.set(header.subarray(300), 0);
   second.set(rest.subarray(0, 50), 212);
   pieces.push(second, rest.subarray(50));
+  // Every volume but the last has the first one's size.
+  const first = new Uint8Array(512 + 1000);
+  first.set([1, 2, 3]);
   async function* volumes() {
-    yield ReadableStream.from([new Uint8Array([1, 2, 3])]);
+    yield ReadableStream.from([first]);
     yield ReadableStream.from(pieces);
     yield ReadableStream.from([new Uint8Array([9, 9])]); // shorter than a block: kept as is
   }
@@ -156,7 +164,44 @@ Deno.test("joinVolumes() drops an M header that arrives split over several piece
     joined.set(piece, at);
     at += piece.length;
   }
-  assert(equalBytes(joined.subarray(0, 3), new Uint8Array([1, 2, 3])));
-  assert(equalBytes(joined.subarray(3, 1003), rest));
-  assert(equalBytes(joined.subarray(1003), new Uint8Array([9, 9])));
+  assert(equalBytes(joined.subarray(0, 1512), first));
+  assert(equalBytes(joined.subarray(1512, 2512), rest));
+  assert(equalBytes(joined.subarray(2512), new Uint8Array([9, 9])));
 });
+
+Deno.test("joinVolumes() with TarStream(starts) refuses volumes out of order, as tar -M does", async () => {
+  await withDir(async (dir) => {
+    await Deno.writeFile(`${dir}/base/private.img`, randomBytes(6 * VOLUME, 9));
+    await makeSparseFile(`${dir}/base/sparse.img`, 40 * VOLUME, [
+      [0, randomBytes(3 * VOLUME, 10)],
+      [20 * VOLUME, randomBytes(4 * VOLUME, 11)],
+    ]);
+    const volumes = await packVolumes(dir, ["base"], 40);
+    assert(volumes.length >= 8);
+    const members = await checkedMembers(volumes, 4096);
+    await assertSameAsExtracted(members, `${dir}/oracle`);
+    for (const [a, b] of [[2, 3], [1, 4], [5, 6], [0, 1]] as const) {
+      const swapped = [...volumes];
+      [swapped[a], swapped[b]] = [swapped[b]!, swapped[a]!];
+      await assertRejectsDamaged(checkedMembers(swapped, 4096), /out of order/);
+    }
+    // A volume left out: the next one does not continue where the archive stands.
+    const gap = volumes.filter((_, i) => i !== 3);
+    await assertRejectsDamaged(checkedMembers(gap, 4096), /out of order/);
+    // A shorter volume in the middle: every volume but the last has one size.
+    const short = [...volumes];
+    short[2] = short.at(-1)!;
+    await assertRejectsDamaged(checkedMembers(short, 4096), /out of order|bytes/);
+  });
+});
+
+async function assertRejectsDamaged(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    assert(error instanceof DamagedError, String(error));
+    assert(message.test(error.message), error.message);
+    return;
+  }
+  throw new Error("resolved, expected a DamagedError");
+}

@@ -1,0 +1,105 @@
+/**
+ * Bounds on the scrypt work a format-4 backup may ask for before anything is authenticated.
+ * A scrypt file's parameters are covered only by an unkeyed checksum, so anyone can raise them
+ * without the passphrase; the key derivation must run before the file's HMAC can be checked.
+ *
+ * - The first derivation (`backup-header.hmac`) may cost at most what Qubes ever wrote:
+ *   {@link QUBES_SCRYPT_LIMIT}. Qubes ran `scrypt enc` with its defaults (5 seconds, an eighth
+ *   of dom0's memory), which picks r = 8, N = 2^logN with 128·r·N at most 1/16 of RAM, and p
+ *   so that 128·r·N·p is about 5 seconds of the writing machine: on the 2-core machine of
+ *   docs/performance.md that was logN 20, p 1 (1 GiB, 3.7 s). The limit allows twice that
+ *   memory (logN 21: a dom0 of 32 GiB) and four times that work.
+ * - Every later file may cost no more memory than the authenticated header used, and at most
+ *   four times its work (scrypt measures the CPU afresh for each file, so p varies a little).
+ * - `maxScryptMemory` (the `--max-scrypt-memory` option) raises both: memory to it, work to
+ *   twice it.
+ *
+ * @module
+ */
+
+import type { ScryptParams } from "../crypto/mod.ts";
+import { UnsupportedError, UsageError } from "../errors.ts";
+
+/** What a derivation costs: bytes of memory at once, and bytes mixed in all (memory × p). */
+export interface ScryptCost {
+  memory: number;
+  work: number;
+}
+
+/** The most any Qubes backup's `backup-header.hmac` asked for (see the module text). */
+export const QUBES_SCRYPT_LIMIT: ScryptCost = { memory: 2 * 1024 ** 3, work: 4 * 1024 ** 3 };
+
+/** The cost of deriving a key with `params`. */
+export function scryptCost(params: Pick<ScryptParams, "logN" | "r" | "p">): ScryptCost {
+  const memory = 128 * params.r * 2 ** params.logN;
+  return { memory, work: memory * params.p };
+}
+
+/** Which scrypt costs a backup may ask for: first the header's, then the chunks'. */
+export class ScryptPolicy {
+  readonly #user: ScryptCost | undefined;
+  #header: ScryptCost | undefined;
+
+  /** @param maxMemory What the user allows per derivation, in bytes (`--max-scrypt-memory`). */
+  constructor(maxMemory?: number) {
+    this.#user = maxMemory === undefined ? undefined : { memory: maxMemory, work: 2 * maxMemory };
+  }
+
+  /** Checks the parameters of `backup-header.hmac`; remembers its cost once it is authentic. */
+  checkHeader(name: string, params: ScryptParams): void {
+    check(name, params, widen(QUBES_SCRYPT_LIMIT, this.#user), "any Qubes backup used");
+  }
+
+  /** Records the cost of the authenticated header: the bound of every later file. */
+  headerAuthenticated(params: ScryptParams): void {
+    this.#header = scryptCost(params);
+  }
+
+  /** Checks the parameters of a later file (a chunk). */
+  checkChunk(name: string, params: ScryptParams): void {
+    const header = this.#header ?? QUBES_SCRYPT_LIMIT;
+    const limit = { memory: header.memory, work: 4 * header.work };
+    check(name, params, widen(limit, this.#user), "the authenticated backup-header used");
+  }
+}
+
+function widen(limit: ScryptCost, user: ScryptCost | undefined): ScryptCost {
+  if (user === undefined) return limit;
+  return { memory: Math.max(limit.memory, user.memory), work: Math.max(limit.work, user.work) };
+}
+
+function check(name: string, params: ScryptParams, limit: ScryptCost, what: string): void {
+  const cost = scryptCost(params);
+  if (cost.memory <= limit.memory && cost.work <= limit.work) return;
+  throw new UnsupportedError(
+    `Cannot decrypt "${name}": it asks for scrypt logN=${params.logN}, r=${params.r}, p=${params.p} (${
+      size(cost.memory)
+    } of memory, ${size(cost.work)} of work), more than ${what} (${size(limit.memory)}, ${
+      size(limit.work)
+    }); allow it with --max-scrypt-memory if you trust this backup`,
+  );
+}
+
+function size(bytes: number): string {
+  return bytes >= 1024 ** 3
+    ? `${Number((bytes / 1024 ** 3).toFixed(2))} GiB`
+    : `${Number((bytes / 1024 ** 2).toFixed(2))} MiB`;
+}
+
+/**
+ * Reads a memory size as the user writes it: bytes, or a number with `K`, `M`, `G` (powers of
+ * 1024, an optional `iB`/`B`): `4G`, `1536M`, `2GiB`. Undefined for undefined.
+ *
+ * @throws {UsageError} For anything else.
+ */
+export function parseMemorySize(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (match === null) {
+    throw new UsageError(
+      `Cannot read --max-scrypt-memory "${text}": give a size such as 4G or 1536M`,
+    );
+  }
+  const power = " kmgt".indexOf((match[2] || " ").toLowerCase());
+  return Math.floor(Number(match[1]) * 1024 ** power);
+}

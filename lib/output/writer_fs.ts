@@ -1,0 +1,162 @@
+/**
+ * What {@link TreeWriter} does to a file system, behind one interface: the real one for
+ * `restore`, and a virtual one for `verify`, which records names and kinds and keeps no data.
+ * `verify` thereby runs every check `restore` runs, in the same code, against what a restore
+ * into an empty folder would meet.
+ *
+ * @module
+ */
+
+import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
+
+/** What `lstat` tells the writer. */
+export interface NodeInfo {
+  isFile: boolean;
+  isDirectory: boolean;
+  isSymlink: boolean;
+}
+
+/** A file being written under a temporary name (see `PartialFile`). */
+export interface SinkFile {
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  commit(size: number, mode: number, mtime: number): Promise<void>;
+  /** Gives the file its final name; false when something is there and `replace` is false. */
+  publish(finalPath: string, replace: boolean): Promise<boolean>;
+  discard(): Promise<void>;
+}
+
+/** The file-system operations of a restore. Errors are Deno's (`Deno.errors.AlreadyExists`...). */
+export interface WriterFs {
+  mkdirAll(path: string): Promise<void>;
+  /** The node at `path` (links not followed), or undefined when there is none. */
+  lstat(path: string): Promise<NodeInfo | undefined>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  link(existing: string, path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** Creates `path` with `create`, first removing a non-directory left there by a crash. */
+  createExclusive<T>(path: string, create: () => Promise<T>): Promise<T>;
+  /** Opens `dir/<temporary name>` for the file `name`. */
+  createFile(dir: string, name: string): Promise<SinkFile>;
+  /** Gives a directory its mode and time (best effort). */
+  setDirectoryMeta(path: string, mode: number, mtime: number): Promise<void>;
+}
+
+/** The real file system; temporary files are opened with `open` (`Deno.open` by default). */
+export function realFs(open: OpenFile = Deno.open): WriterFs {
+  return {
+    mkdirAll: (path) => Deno.mkdir(path, { recursive: true }),
+    async lstat(path) {
+      try {
+        return await Deno.lstat(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      }
+    },
+    mkdir: (path, mode) => Deno.mkdir(path, mode === undefined ? {} : { mode }),
+    symlink: (target, path) => Deno.symlink(target, path),
+    link: (existing, path) => Deno.link(existing, path),
+    rename: (from, to) => Deno.rename(from, to),
+    remove: (path) => Deno.remove(path),
+    createExclusive,
+    createFile: (dir, name) => PartialFile.create(dir, name, open),
+    async setDirectoryMeta(path, mode, mtime) {
+      const info = await Deno.lstat(path);
+      if (!info.isDirectory) return;
+      await Deno.chmod(path, mode & 0o777);
+      await Deno.utime(path, mtime, mtime);
+    },
+  };
+}
+
+type Kind = "file" | "directory" | "symlink";
+
+/**
+ * A file system in memory that keeps names and kinds only: data is checked by the writer and
+ * dropped. Starts empty: `verify` sees what a restore into a new folder would.
+ */
+export class VirtualFs implements WriterFs {
+  readonly #nodes = new Map<string, Kind>();
+
+  mkdirAll(path: string): Promise<void> {
+    this.#nodes.set(path, "directory");
+    return Promise.resolve();
+  }
+
+  lstat(path: string): Promise<NodeInfo | undefined> {
+    const kind = this.#nodes.get(path);
+    return Promise.resolve(
+      kind === undefined ? undefined : {
+        isFile: kind === "file",
+        isDirectory: kind === "directory",
+        isSymlink: kind === "symlink",
+      },
+    );
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.#create(path, "directory");
+  }
+
+  symlink(_target: string, path: string): Promise<void> {
+    return this.#create(path, "symlink");
+  }
+
+  link(existing: string, path: string): Promise<void> {
+    if (this.#nodes.get(existing) !== "file") {
+      return Promise.reject(new Deno.errors.NotFound(`No such file: ${existing}`));
+    }
+    return this.#create(path, "file");
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    const kind = this.#nodes.get(from);
+    if (kind === undefined) {
+      return Promise.reject(new Deno.errors.NotFound(`No such file: ${from}`));
+    }
+    this.#nodes.delete(from);
+    this.#nodes.set(to, kind);
+    return Promise.resolve();
+  }
+
+  remove(path: string): Promise<void> {
+    this.#nodes.delete(path);
+    return Promise.resolve();
+  }
+
+  createExclusive<T>(_path: string, create: () => Promise<T>): Promise<T> {
+    return create();
+  }
+
+  createFile(): Promise<SinkFile> {
+    const nodes = this.#nodes;
+    return Promise.resolve({
+      write: () => Promise.resolve(),
+      commit: () => Promise.resolve(),
+      publish(finalPath: string, replace: boolean) {
+        if (nodes.has(finalPath) && !replace) return Promise.resolve(false);
+        nodes.set(finalPath, "file");
+        return Promise.resolve(true);
+      },
+      discard: () => Promise.resolve(),
+    });
+  }
+
+  setDirectoryMeta(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #create(path: string, kind: Kind): Promise<void> {
+    if (this.#nodes.has(path)) {
+      return Promise.reject(new Deno.errors.AlreadyExists(`File exists: ${path}`));
+    }
+    const parent = path.slice(0, path.lastIndexOf("/"));
+    if (parent !== "" && this.#nodes.get(parent) !== "directory") {
+      return Promise.reject(new Deno.errors.NotFound(`No such directory: ${parent}`));
+    }
+    this.#nodes.set(path, kind);
+    return Promise.resolve();
+  }
+}

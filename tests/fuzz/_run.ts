@@ -1,0 +1,330 @@
+/**
+ * Runs fuzz cases in process: each mutant is written out (an outer tar, or a folder for
+ * format 1), restored with the library's `restoreBackup` (and, for every fourth case, verified
+ * with `verifyBackup`), and the outcome judged: a correct restore or a clean one-line
+ * `RecoverError`; never another error (the CLI's exit 1), a hang, an unhandled rejection, a
+ * file outside the output folder, a partial file left behind, or success with output that
+ * differs from the seed's when nothing was re-authenticated.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { restoreBackup, verifyBackup } from "../../lib/commands/mod.ts";
+import { RecoverError } from "../../lib/errors.ts";
+import { useHmacWorker } from "../../lib/verify/mod.ts";
+import { type Entry, FUZZ_PASS, type Seed } from "./_corpus.ts";
+import { type Mutant, mutate } from "./_mutate.ts";
+
+const encoder = new TextEncoder();
+const CASE_TIMEOUT_MS = 60_000;
+/** Resident memory no case may push the process over (README: a few hundred MiB). */
+export const MEMORY_BOUND = 1024 * 1024 * 1024;
+
+/** Writes entries as an outer archive: one ustar member each (names over 100 bytes: prefix). */
+export function outerTar(entries: Entry[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const { name, data } of entries) {
+    const header = new Uint8Array(512);
+    const bytes = encoder.encode(name);
+    if (bytes.length > 100) {
+      const cut = name.lastIndexOf("/", 155);
+      header.set(encoder.encode(name.slice(cut + 1)).subarray(0, 100), 0);
+      header.set(encoder.encode(name.slice(0, Math.max(cut, 0))).subarray(0, 155), 345);
+    } else header.set(bytes, 0);
+    header.set(encoder.encode("0000644\0"), 100);
+    header.set(encoder.encode("0000000\0"), 108);
+    header.set(encoder.encode("0000000\0"), 116);
+    header.set(encoder.encode(data.length.toString(8).padStart(11, "0") + "\0"), 124);
+    header.set(encoder.encode("14750000000\0"), 136);
+    header[156] = 0x30;
+    header.set(encoder.encode("ustar\x0000"), 257);
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.set(encoder.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    parts.push(header, data, new Uint8Array((512 - (data.length % 512)) % 512));
+  }
+  parts.push(new Uint8Array(1024));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * What a tree holds: path -> kind, size and content hash (data, link target). Files larger
+ * than `hashLimit` are not read (a restored image may be sparse and huge).
+ */
+export async function describe(
+  dir: string,
+  hashLimit = 64 * 1024 * 1024,
+  rel = "",
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const entry of Deno.readDir(rel === "" ? dir : `${dir}/${rel}`)) {
+    const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
+    const full = `${dir}/${path}`;
+    if (entry.isSymlink) out.set(path, `link ${await Deno.readLink(full)}`);
+    else if (entry.isDirectory) {
+      out.set(path, "dir");
+      for (const [k, v] of await describe(dir, hashLimit, path)) out.set(k, v);
+    } else {
+      const info = await Deno.lstat(full);
+      const hash = info.size <= hashLimit
+        ? createHash("sha256").update(await Deno.readFile(full)).digest("hex")
+        : "not hashed";
+      out.set(path, `${info.isFile ? "file" : "other"} ${info.size} ${hash}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Files Qubes backed up only when they existed: no format records them, so a backup without
+ * one is complete as far as anything can tell (docs/security.md).
+ */
+const OPTIONAL = new Set([
+  "firewall.xml",
+  "whitelisted-appmenus.list",
+  "icon.png",
+  "notes.txt",
+  "apps",
+  "apps.templates",
+  "kernels",
+]);
+
+/** Whether `got` is `expected` with some optional files (only) left out. */
+function onlyOptionalMissing(got: Map<string, string>, expected: Map<string, string>): boolean {
+  if (![...got].every(([k, v]) => expected.get(k) === v)) return false;
+  const missing = [...expected.keys()].filter((k) => !got.has(k));
+  return missing.length > 0 && missing.every((k) => OPTIONAL.has(k.slice(k.lastIndexOf("/") + 1)));
+}
+
+/** The outcome counts of a run. */
+export interface FuzzStats {
+  cases: number;
+  restored: number;
+  restoredResigned: number;
+  /** Exit code -> cases. */
+  errors: Map<number, number>;
+  failures: string[];
+  maxRss: number;
+  /** Cases restored despite a documented unverifiable change (uncompressed v3 chunk order). */
+  unverifiable: number;
+  /** Cases restored without an optional file whose item was deleted (nothing records them). */
+  optionalMissing: number;
+}
+
+export function newStats(): FuzzStats {
+  return {
+    cases: 0,
+    restored: 0,
+    restoredResigned: 0,
+    errors: new Map(),
+    failures: [],
+    maxRss: 0,
+    unverifiable: 0,
+    optionalMissing: 0,
+  };
+}
+
+async function writeMutant(seed: Seed, m: Mutant, sandbox: string): Promise<string> {
+  if (seed.format !== 1) {
+    const path = `${sandbox}/backup`;
+    await Deno.writeFile(path, outerTar(m.entries));
+    return path;
+  }
+  const dir = `${sandbox}/backup`;
+  for (const [rel, data] of m.files) {
+    const path = `${dir}/${rel}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    if (data === null) {
+      await new Deno.Command("mkfifo", { args: [path] }).output();
+    } else if (typeof data === "string") await Deno.symlink(data, path);
+    else await Deno.writeFile(path, data);
+  }
+  return dir;
+}
+
+let unhandled: unknown[] = [];
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  unhandled.push(event.reason);
+});
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+
+async function attempt(run: () => Promise<unknown>): Promise<Outcome | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), CASE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([
+      run().then(() => ({ ok: true as const }), (error) => ({ ok: false as const, error })),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function judgeError(error: unknown): string | undefined {
+  if (!(error instanceof RecoverError)) {
+    return `not a RecoverError (exit 1): ${error instanceof Error ? error.stack : String(error)}`;
+  }
+  if (error.message.includes("\n") || error.message.includes("\r")) {
+    return `error message has more than one line: ${JSON.stringify(error.message)}`;
+  }
+  if (error.exitCode === 1 || error.exitCode === 2 || error.exitCode === 130) {
+    return `unexpected exit code ${error.exitCode}: ${error.message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Runs one case: mutates `seed` with `caseSeed`, restores (and maybe verifies) it in a fresh
+ * sandbox under `work`, judges the outcome into `stats`.
+ */
+export async function runCase(
+  seed: Seed,
+  expected: Map<string, string>,
+  caseSeed: number,
+  work: string,
+  stats: FuzzStats,
+): Promise<void> {
+  const m = await mutate(seed, caseSeed);
+  const sandbox = await Deno.makeTempDir({ dir: work, prefix: "case-" });
+  const fail = (what: string) =>
+    stats.failures.push(`${seed.label} seed ${caseSeed} [${m.steps.join("; ")}]: ${what}`);
+  try {
+    const backup = await writeMutant(seed, m, sandbox);
+    const out = `${sandbox}/out`;
+    const warnings: string[] = [];
+    unhandled = [];
+    const options = {
+      passphrase: () => Promise.resolve(encoder.encode(FUZZ_PASS)),
+      reporter: { info() {}, warn: (message: string) => void warnings.push(message) },
+    };
+    const restored = await attempt(() => restoreBackup(backup, { ...options, output: out }));
+    stats.cases++;
+    if (restored === "timeout") return void fail("restore did not end (hang)");
+    if (restored.ok) {
+      if (m.resigned) stats.restoredResigned++;
+      else {
+        const got = await describe(out);
+        const same = got.size === expected.size &&
+          [...got].every(([k, v]) => expected.get(k) === v);
+        if (same) stats.restored++;
+        else if (warnings.some((w) => w.includes("cannot be checked"))) stats.unverifiable++;
+        else if (onlyOptionalMissing(got, expected)) stats.optionalMissing++;
+        else fail("exit 0 with output that differs from the authenticated backup");
+      }
+    } else {
+      const problem = judgeError(restored.error);
+      if (problem !== undefined) fail(problem);
+      if (restored.error instanceof RecoverError && restored.error.exitCode === 7) {
+        fail(`exit 7 in a fresh output folder: ${restored.error.message}`);
+      }
+      const code = restored.error instanceof RecoverError ? restored.error.exitCode : 1;
+      stats.errors.set(code, (stats.errors.get(code) ?? 0) + 1);
+    }
+    if (caseSeed % 4 === 0) {
+      const verified = await attempt(() => verifyBackup(backup, options));
+      if (verified === "timeout") fail("verify did not end (hang)");
+      else if (verified.ok !== restored.ok) {
+        fail(`verify ${verified.ok ? "succeeded" : "failed"} where restore did not`);
+      } else if (!verified.ok && !restored.ok) {
+        const a = verified.error instanceof RecoverError ? verified.error.exitCode : 1;
+        const b = restored.error instanceof RecoverError ? restored.error.exitCode : 1;
+        if (a !== b && b !== 7) fail(`verify exit ${a}, restore exit ${b}`);
+      }
+    }
+    if (unhandled.length > 0) fail(`unhandled rejection: ${String(unhandled[0])}`);
+    // Nothing outside the output folder, nothing partial inside it.
+    for await (const entry of Deno.readDir(sandbox)) {
+      if (entry.name !== "backup" && entry.name !== "out") fail(`wrote "${entry.name}" outside`);
+    }
+    try {
+      for (const path of (await describe(out, 0)).keys()) {
+        if (path.includes("qubes-recover-partial")) fail(`left "${path}" behind`);
+      }
+    } catch {
+      // No output folder: nothing written.
+    }
+    const rss = Deno.memoryUsage().rss;
+    if (rss > stats.maxRss) stats.maxRss = rss;
+    if (rss > MEMORY_BOUND) fail(`memory ${Math.round(rss / 2 ** 20)} MiB, over the bound`);
+  } finally {
+    await Deno.remove(sandbox, { recursive: true }).catch(async () => {
+      await new Deno.Command("chmod", { args: ["-R", "u+rwx", sandbox] }).output();
+      await Deno.remove(sandbox, { recursive: true });
+    });
+  }
+}
+
+/** The seed's own restore: what every unchanged-authentication case must reproduce. */
+export async function expectedOutput(seed: Seed, work: string): Promise<Map<string, string>> {
+  const sandbox = await Deno.makeTempDir({ dir: work, prefix: "seed-" });
+  try {
+    const m: Mutant = { entries: seed.entries, files: seed.files, steps: [], resigned: false };
+    const backup = await writeMutant(seed, m, sandbox);
+    await restoreBackup(backup, {
+      passphrase: () => Promise.resolve(encoder.encode(FUZZ_PASS)),
+      output: `${sandbox}/out`,
+    });
+    return await describe(`${sandbox}/out`);
+  } finally {
+    await Deno.remove(sandbox, { recursive: true });
+  }
+}
+
+/**
+ * Runs `count` cases round-robin over the seeds, from `firstSeed` on; keeps the HMAC worker
+ * alive across cases.
+ */
+export async function fuzz(
+  seeds: Seed[],
+  count: number,
+  firstSeed: number,
+  work: string,
+  onProgress?: (stats: FuzzStats) => void,
+): Promise<FuzzStats> {
+  const stats = newStats();
+  const done = useHmacWorker();
+  try {
+    const expected = new Map<Seed, Map<string, string>>();
+    for (const seed of seeds) expected.set(seed, await expectedOutput(seed, work));
+    let failuresShown = 0;
+    for (let i = 0; i < count; i++) {
+      const seed = seeds[i % seeds.length]!;
+      await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats);
+      if (onProgress && ((i + 1) % 1000 === 0 || stats.failures.length > failuresShown)) {
+        failuresShown = stats.failures.length;
+        onProgress(stats);
+      }
+    }
+  } finally {
+    done();
+  }
+  return stats;
+}
+
+/** The figures of a run, one line per fact. */
+export function summary(stats: FuzzStats): string[] {
+  const codes = [...stats.errors].sort((a, b) => a[0] - b[0]).map(([c, n]) => `exit ${c}: ${n}`);
+  return [
+    `cases: ${stats.cases}`,
+    `restored identical to the seed: ${stats.restored}`,
+    `restored after a re-authenticated change: ${stats.restoredResigned}`,
+    `restored with an unverifiable change (warned): ${stats.unverifiable}`,
+    `restored without an optional file whose item was deleted: ${stats.optionalMissing}`,
+    `refused with one clean line: ${codes.join(", ")}`,
+    `failures: ${stats.failures.length}`,
+    `peak RSS: ${Math.round(stats.maxRss / 1024 / 1024)} MiB`,
+  ];
+}
