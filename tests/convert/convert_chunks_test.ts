@@ -122,7 +122,7 @@ Deno.test("an image whose sparse map spans tar volumes converts into one stream 
       passphrase: PASS,
       encrypted: true,
       volumeKiB: 20,
-      vms: [{ name: "holey", qid: 7, kind: "standalone", dir, items: ["private.img"] }],
+      vms: [{ name: "holey", qid: 7, kind: "app", dir, items: ["private.img"] }],
     }, root);
     const multi = await new Deno.Command("bash", {
       args: ["-c", `tar -i -tf '${built.path}' | grep -c '^vm7/private.img.[0-9]*$'`],
