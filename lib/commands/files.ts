@@ -8,7 +8,8 @@
  * @module
  */
 
-import { DamagedError, InterruptedError, RecoverError, UsageError } from "../errors.ts";
+import { DamagedError, RecoverError, UsageError } from "../errors.ts";
+import { pipeEvents } from "./run_items.ts";
 import {
   type ExtFileSystem,
   ImageDamage,
@@ -176,12 +177,7 @@ export async function getFiles(
       });
       const owners = await mayChown(options.output) ? [] : undefined;
       const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary, owners));
-      try {
-        await events.pipeTo(writer, options.signal === undefined ? {} : { signal: options.signal });
-      } catch (error) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        throw error;
-      }
+      await pipeEvents(events, writer, options.signal);
       for (const { rel, uid, gid } of owners ?? []) {
         // Best effort, like modes and times: lchown never follows a symlink.
         await lchown(`${options.output}/${rel}`, uid, gid).catch(() => {});

@@ -6,7 +6,7 @@
  */
 
 import { ownerOf } from "../catalog/mod.ts";
-import { InterruptedError, oneLine, OutputError } from "../errors.ts";
+import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
@@ -14,7 +14,13 @@ import { OutputRun, TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { DryRunWriter, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
-import { forEachItem, type ItemHooks, selectionFor, type SelectionOptions } from "./run_items.ts";
+import {
+  forEachItem,
+  type ItemHooks,
+  pipeEvents,
+  selectionFor,
+  type SelectionOptions,
+} from "./run_items.ts";
 
 /** Options of {@link restoreBackup}. */
 export interface RestoreOptions extends RetryOptions, SelectionOptions, ItemHooks {
@@ -141,15 +147,7 @@ export async function restoreBackup(
           })
           : (member) => outputPathFor(backup, member),
       });
-      try {
-        await item.events().pipeTo(
-          writer,
-          options.signal === undefined ? {} : { signal: options.signal },
-        );
-      } catch (error) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        throw error;
-      }
+      await pipeEvents(item.events(), writer, options.signal);
       for (const rel of writer.restored) {
         if (filesDone.has(rel)) continue;
         const kind = (await Deno.lstat(`${options.output}/${rel}`)).isDirectory ? "folder" : "link";
@@ -245,15 +243,7 @@ async function dryRun(
       (member) => outputPathFor(backup, member),
       record,
     );
-    try {
-      await item.events().pipeTo(
-        writer,
-        options.signal === undefined ? {} : { signal: options.signal },
-      );
-    } catch (error) {
-      if (options.signal?.aborted) throw new InterruptedError();
-      throw error;
-    }
+    await pipeEvents(item.events(), writer, options.signal);
     summary.items++;
   }, options);
   summary.spaceNeeded = needed;

@@ -7,14 +7,14 @@
  * @module
  */
 
-import { InterruptedError, OutputError, UsageError } from "../errors.ts";
+import { OutputError, UsageError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
 import { describeFsError } from "../format/source.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { getFiles, type GetSummary } from "./files.ts";
 import { outputPathFor } from "./restore.ts";
-import { forEachItem, selectionFor } from "./run_items.ts";
+import { forEachItem, pipeEvents, selectionFor } from "./run_items.ts";
 
 /** Options of {@link restoreFiles}. */
 export interface RestoreFilesOptions extends OpenOptions {
@@ -76,15 +76,7 @@ export async function restoreFiles(
           return IMAGE;
         },
       });
-      try {
-        await item.events().pipeTo(
-          writer,
-          options.signal === undefined ? {} : { signal: options.signal },
-        );
-      } catch (error) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        throw error;
-      }
+      await pipeEvents(item.events(), writer, options.signal);
     });
     if (folder === undefined) {
       throw new UsageError(

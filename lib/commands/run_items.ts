@@ -178,3 +178,20 @@ export async function forEachItem(
 function kindOf(item: ExpectedItem): "file" | "directory" {
   return item.vm.kind === "admin" || item.name.endsWith("/.") ? "directory" : "file";
 }
+
+/**
+ * Pipes `events` into `sink`; when `signal` aborts, the failure is an {@link InterruptedError}
+ * whatever the stream reported (the writers remove their partial files on abort).
+ */
+export async function pipeEvents<T>(
+  events: ReadableStream<T>,
+  sink: WritableStream<T>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  try {
+    await events.pipeTo(sink, signal === undefined ? {} : { signal });
+  } catch (error) {
+    if (signal?.aborted) throw new InterruptedError();
+    throw error;
+  }
+}

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { InterruptedError } from "../errors.ts";
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
@@ -14,6 +13,7 @@ import {
   forEachItem,
   type ItemHooks,
   ownerName,
+  pipeEvents,
   selectionFor,
   type SelectionOptions,
 } from "./run_items.ts";
@@ -70,15 +70,11 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
           controller.enqueue(event);
         },
       });
-      try {
-        await item.events().pipeThrough(counted).pipeTo(
-          new TreeWriter({ ...writerOptions, mapName: (member) => outputPathFor(backup, member) }),
-          options.signal === undefined ? {} : { signal: options.signal },
-        );
-      } catch (error) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        throw error;
-      }
+      await pipeEvents(
+        item.events().pipeThrough(counted),
+        new TreeWriter({ ...writerOptions, mapName: (member) => outputPathFor(backup, member) }),
+        options.signal,
+      );
       summary.items++;
       summary.members += counts.members;
       summary.bytes += counts.bytes;
