@@ -1,47 +1,31 @@
 /**
- * Chunk verification: the verified chunks of one item, in order, read from the outer archive.
- * A chunk's bytes are released only after its HMAC (formats 2, 3) or its scrypt authentication
- * (format 4) has been checked; gaps in the numbering and missing `.hmac` entries stop the read.
+ * Chunk verification for formats 2 and 3: the verified chunks of one item, in order, read from
+ * the outer archive. A chunk's bytes are released only after its HMAC has been checked; gaps in
+ * the numbering and missing `.hmac` entries stop the read. (Format 4's chunks authenticate
+ * themselves: see `format4.ts`.)
  *
  * @module
  */
 
-import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
-import type { OuterEntry } from "../outer/mod.ts";
-import { concat } from "../streams/concat.ts";
+import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
+import { concat, PiecePool } from "../streams/mod.ts";
 import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
-import type { ByteBudget } from "./byte_budget.ts";
-import { checkChunkEntrySize } from "./chunk_sizes.ts";
-import type { ScryptPolicy } from "./scrypt_cost.ts";
-import type { PiecePool } from "../streams/piece_pool.ts";
-import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
+import { ByteBudget } from "./byte_budget.ts";
+import { chunkEntryLimit } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
-import type { PrefetchedEntry } from "./scrypt_prefetch.ts";
+import type { ReadContext } from "./read_context.ts";
 
 /** Largest `.hmac` entry accepted (the official client's limit). */
 const MAX_HMAC_SIZE = 4096;
 
-/** How chunks are authenticated; `digest` is settled by the first chunk when not yet known. */
-export interface HmacContext {
-  /** node:crypto digest name, or undefined for header-less backups until qubes.xml.000 is read. */
-  digest: string | undefined;
-  /** The passphrase bytes (the HMAC key). */
-  key: Uint8Array;
-}
-
-/** How format-4 chunks are authenticated and decrypted. */
-export interface ScryptContext {
-  backupId: string;
-  passphrase: Uint8Array;
-  /** Bounds the scrypt cost a chunk may ask for before it is authenticated. */
-  policy?: ScryptPolicy;
-}
-
 /**
- * Whether the next entry in the queue is a chunk of `item` (formats 2-4), and its index.
+ * The next entry in the queue when it is chunk `index` of `item` (formats 2-4); undefined when
+ * the item has ended.
+ *
+ * @throws {IncompleteError} When a chunk is missing: another index, or an orphan `.hmac`.
  */
-async function nextChunkOf(
+export async function nextChunkOf(
   queue: EntryQueue,
   item: string,
   index: number,
@@ -78,12 +62,30 @@ async function nextChunkOf(
  */
 export const PIECE_SIZE = 2 * 1024 * 1024;
 
+/**
+ * Chunk bytes held at once: a whole chunk (100 MiB, or 102 400 000 bytes in format 2) must be
+ * verified before it is decoded.
+ */
+// The margin (a few pieces) lets the next chunk be read while the current one is decoded.
+const CHUNK_BUDGET = 104 * 1024 * 1024;
+/** Free piece buffers kept for the next reads: as many as the budget lets be read at once. */
+const POOL_KEEP = CHUNK_BUDGET / PIECE_SIZE;
+
 /** Where chunk pieces come from: a bound on the bytes held, and buffers to reuse. */
 export interface ChunkMemory {
   budget: ByteBudget;
   pool: PiecePool;
   /** Largest chunk the format has: a larger one is refused before it is read. */
   maxChunkSize: number;
+}
+
+/** The chunk memory of one opened backup of `format`. */
+export function chunkMemory(format: 2 | 3): ChunkMemory {
+  return {
+    budget: new ByteBudget(CHUNK_BUDGET),
+    pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
+    maxChunkSize: chunkEntryLimit(format),
+  };
 }
 
 /** A verified chunk, held as pieces; each piece goes back to the budget once decoded. */
@@ -103,7 +105,8 @@ export interface VerifiedChunk {
  *
  * @param queue Outer entries; the next one must be chunk 0 of `item`.
  * @param item Item name (`vm5/private.img`).
- * @param ctx HMAC digest and key.
+ * @param ctx The passphrase (the HMAC key) and the HMAC digest, which chunk 0 settles when the
+ *   backup has no header.
  * @throws {IncompleteError} For a missing chunk or `.hmac`.
  * @throws {DamagedError} For an HMAC mismatch.
  * @throws {PassphraseError} When no digest verifies a header-less backup's first chunk.
@@ -111,7 +114,7 @@ export interface VerifiedChunk {
 export async function* hmacVerifiedChunks(
   queue: EntryQueue,
   item: string,
-  ctx: HmacContext,
+  ctx: ReadContext,
   memory: ChunkMemory,
 ): AsyncGenerator<VerifiedChunk> {
   let next = readVerifiedChunk(queue, item, 0, ctx, memory);
@@ -135,7 +138,7 @@ async function readVerifiedChunk(
   queue: EntryQueue,
   item: string,
   index: number,
-  ctx: HmacContext,
+  ctx: ReadContext,
   { budget, pool, maxChunkSize }: ChunkMemory,
 ): Promise<VerifiedChunk | undefined> {
   const entry = await nextChunkOf(queue, item, index, false);
@@ -150,7 +153,8 @@ async function readVerifiedChunk(
   const release = (bytes: number) => budget.release(owner, bytes);
   let mac: OffThreadHmac | undefined;
   try {
-    mac = ctx.digest === undefined ? undefined : await OffThreadHmac.create(ctx.digest, ctx.key);
+    const digest = ctx.hmacDigest;
+    mac = digest === undefined ? undefined : await OffThreadHmac.create(digest, ctx.passphrase);
     let pieces: Uint8Array[] = [];
     await entry.readPieces(
       PIECE_SIZE,
@@ -173,13 +177,13 @@ async function readVerifiedChunk(
     }
     const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
     if (mac === undefined) {
-      const digest = findHmacDigest(concat(pieces), ctx.key, expected);
-      if (digest === undefined) {
+      const found = findHmacDigest(concat(pieces), ctx.passphrase, expected);
+      if (found === undefined) {
         throw new PassphraseError(
           `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
         );
       }
-      ctx.digest = digest;
+      ctx.settleHmacDigest(found);
     } else {
       const done = await mac.finish();
       mac = undefined; // Finished: the worker holds nothing of it any more.
@@ -198,60 +202,6 @@ async function readVerifiedChunk(
   }
 }
 
-/** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */
-export function chunkPassword(ctx: ScryptContext, entryName: string): Uint8Array {
-  const prefix = new TextEncoder().encode(`${ctx.backupId}!${entryName.replace(/\.enc$/, "")}!`);
-  return concat([prefix, ctx.passphrase]);
-}
-
-/**
- * Yields the decrypted chunks of `item` (format 4); each `.enc` file is authenticated by its
- * scrypt HMACs, under a passphrase that binds it to its name and backup id. Keys derived
- * ahead of time (see `scrypt_prefetch.ts`) are used when the entry carries them.
- *
- * @throws {DamagedError} For a chunk that fails authentication.
- * @throws {IncompleteError} For a missing chunk.
- */
-export async function* scryptVerifiedChunks(
-  queue: EntryQueue,
-  item: string,
-  ctx: ScryptContext,
-): AsyncGenerator<Uint8Array> {
-  for (let index = 0;; index++) {
-    const entry = await nextChunkOf(queue, item, index, true);
-    if (entry === undefined) return;
-    await queue.next();
-    checkChunkEntrySize(4, entry.name, entry.size);
-    const data = await entry.read();
-    const password = chunkPassword(ctx, entry.name);
-    try {
-      ctx.policy?.checkChunk(entry.name, parseScryptHeader(data));
-    } catch (error) {
-      throw renamed(entry.name, error, "decrypt chunk");
-    }
-    const early = (entry as Partial<PrefetchedEntry>).keys;
-    let plain: Uint8Array;
-    try {
-      try {
-        plain = await decryptScryptFile(data, password, early && await early);
-      } catch (error) {
-        // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
-        if (!(error instanceof PassphraseError)) throw error;
-        plain = await decryptScryptFile(data, password);
-      }
-    } catch (error) {
-      if (error instanceof PassphraseError) {
-        throw new DamagedError(
-          `Cannot decrypt chunk "${entry.name}": it was not written under this name in this backup (renamed, moved or from another backup)`,
-          { cause: error },
-        );
-      }
-      throw renamed(entry.name, error, "decrypt chunk");
-    }
-    yield plain;
-  }
-}
-
 /**
  * Skips the chunks of `item` (and their `.hmac` entries) without verifying them.
  */
@@ -266,7 +216,7 @@ export async function skipChunks(queue: EntryQueue, item: string, enc: boolean):
   }
 }
 
-async function withName<T>(name: string, run: () => Promise<T>): Promise<T> {
+export async function withName<T>(name: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
@@ -275,7 +225,7 @@ async function withName<T>(name: string, run: () => Promise<T>): Promise<T> {
 }
 
 /** Puts a chunk's name into an error from a stage that did not know it. */
-function renamed(name: string, error: unknown, what: string): unknown {
+export function renamed(name: string, error: unknown, what: string): unknown {
   if (!(error instanceof RecoverError) || error.message.includes(`"${name}`)) return error;
   const reason = error.message.replace(/^Cannot [^:]*: /, "");
   const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;

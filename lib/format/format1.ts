@@ -11,12 +11,11 @@ import { catalogForFormat1, ownerOf } from "../catalog/mod.ts";
 import { DamagedError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEntry, TarEvent } from "../tar/events.ts";
-import type { Backup, BackupItem } from "./open.ts";
+import { type Backup, type BackupItem, MAX_QUBES_XML } from "./backup.ts";
 import { describeFsError } from "./source.ts";
 
 const VM_FOLDERS = ["appvms", "servicevms", "vm-templates"];
 const BLOCK = 1024 * 1024;
-const MAX_QUBES_XML = 16 * 1024 * 1024;
 
 async function listDir(path: string): Promise<Deno.DirEntry[]> {
   const out: Deno.DirEntry[] = [];

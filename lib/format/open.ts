@@ -7,101 +7,31 @@
  * verified header's `version` line (absent: 2); an archive that starts with `qubes.xml.000`
  * is an R2-beta3 backup without a header.
  *
+ * Everything after the header is the format module's: `format1.ts` (a directory),
+ * `format2.ts`, `format3.ts` and `format4.ts` (outer archives, driven by `archive.ts`); the
+ * contract they implement is in `backup.ts`.
+ *
  * @module
  */
 
-import { type Catalog, ownerOf, parseQubesXml, type VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
-import { DamagedError, IncompleteError, oneLine, UnsupportedError } from "../errors.ts";
-import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
+import { IncompleteError, oneLine, UnsupportedError } from "../errors.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/events.ts";
-import { VolumeStarts } from "../tar/mod.ts";
 import { digestName, useHmacWorker } from "../verify/mod.ts";
-import { ByteBudget } from "./byte_budget.ts";
-import {
-  chunkPassword,
-  type HmacContext,
-  hmacVerifiedChunks,
-  PIECE_SIZE,
-  scryptVerifiedChunks,
-  skipChunks,
-} from "./chunks.ts";
-import { chunkEntryLimit, uniformChunks } from "./chunk_sizes.ts";
+import { openArchiveBackup } from "./archive.ts";
+import type { Backup, FormatReader, OpenOptions } from "./backup.ts";
 import { EntryQueue } from "./entry_queue.ts";
-import { PiecePool } from "../streams/piece_pool.ts";
 import { openFormatOne } from "./format1.ts";
+import { FormatTwoReader } from "./format2.ts";
+import { FormatThreeReader } from "./format3.ts";
+import { FormatFourReader } from "./format4.ts";
 import type { BackupHeader } from "./header.ts";
 import { readHeader } from "./header_auth.ts";
-import { deferred, tarEvents } from "./item_events.ts";
-import {
-  formatFourTar,
-  formatThreeTar,
-  formatTwoTar,
-  type PayloadContext,
-  plainChunk,
-} from "./payload.ts";
+import { ReadContext } from "./read_context.ts";
 import { ScryptPolicy } from "./scrypt_cost.ts";
-import { prefetchScryptEntries } from "./scrypt_prefetch.ts";
 import { openSource } from "./source.ts";
 
-/** How to open a backup. */
-export interface OpenOptions {
-  /** Asked only when the backup needs it (format 1 does not). */
-  passphrase: () => Promise<Uint8Array>;
-  /** Receives notices (format found, key derivation used, skipped entries). */
-  reporter?: Reporter;
-  /**
-   * Format 4: scrypt memory per key derivation the user allows beyond the built-in bounds, in
-   * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
-   */
-  maxScryptMemory?: number;
-}
-
-/** An opened backup: what it is, what it holds, and its items in backup order. */
-export interface Backup {
-  /** Format version, 1-4. */
-  readonly format: 1 | 2 | 3 | 4;
-  /** The verified header; undefined for format 1 and R2-beta3 backups. */
-  readonly header: BackupHeader | undefined;
-  /** The key derivation that decrypted it (formats 2, 3), once known. */
-  readonly kdf: KdfDigest | undefined;
-  /** The VMs in qubes.xml. */
-  readonly catalog: Catalog;
-  /** The raw qubes.xml bytes. */
-  readonly qubesXml: Uint8Array;
-  /** The items after qubes.xml, in backup order; each must be consumed or skipped before the next. */
-  items(): AsyncGenerator<BackupItem>;
-  /** Releases files. */
-  close(): Promise<void>;
-}
-
-/** One backed-up item: a file (`vm5/private.img`), a directory (`vm3/.`), a dom0 home. */
-export interface BackupItem {
-  /** Item name as in the chunk names. */
-  readonly name: string;
-  /** The VM the item belongs to, and the rest of the name after the VM's backup path. */
-  readonly owner: { vm: VmRecord; rest: string } | undefined;
-  /** The item's inner tar members, verified and decoded. */
-  events(): ReadableStream<TarEvent>;
-  /** Passes over the item without verifying it. */
-  skip(): Promise<void>;
-  /**
-   * The item's inner tar stream as bytes: chunks verified and decoded, format-2 volumes joined,
-   * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
-   */
-  plainTar?(): ReadableStream<Uint8Array>;
-}
-
-/**
- * Chunk bytes held at once: a whole chunk (100 MiB, or 102 400 000 bytes in format 2) must be
- * verified before it is decoded.
- */
-// The margin (a few pieces) lets the next chunk be read while the current one is decoded.
-const CHUNK_BUDGET = 104 * 1024 * 1024;
-/** Free piece buffers kept for the next reads: as many as the budget lets be read at once. */
-const POOL_KEEP = CHUNK_BUDGET / PIECE_SIZE;
-const MAX_QUBES_XML = 16 * 1024 * 1024;
+export type { Backup, BackupItem, OpenOptions } from "./backup.ts";
 
 /**
  * Opens a backup and reads everything up to and including its VM catalogue.
@@ -126,6 +56,7 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
   }
 }
 
+/** Finds the format from the first entries, authenticates the header, and hands over. */
 async function openArchive(
   queue: EntryQueue,
   source: Extract<Awaited<ReturnType<typeof openSource>>, { kind: "entries" }>,
@@ -156,171 +87,30 @@ async function openArchive(
     );
   }
   const format = header?.version ?? 2;
-  const hmac: HmacContext = {
-    digest: header && format !== 4 ? digestName(header.hmacAlgorithm) : undefined,
-    key: passphrase,
-  };
-  const payload: PayloadContext = {
-    header,
+  const ctx = new ReadContext(
     passphrase,
-    kdf: undefined,
-    onKdf: (kdf) =>
-      reporter.info(
-        kdf === "md5"
-          ? "Key derivation: MD5 (OpenSSL 1.0, as Qubes wrote it)"
-          : "Key derivation: SHA-256 (OpenSSL 1.1 or later; not how Qubes wrote it)",
-      ),
-    onUnchecked: (message) => reporter.warn(message),
-  };
-  const enc = format === 4;
-  const memory = {
-    budget: new ByteBudget(CHUNK_BUDGET),
-    pool: new PiecePool(PIECE_SIZE, POOL_KEEP),
-    maxChunkSize: chunkEntryLimit(format),
-  };
-  const scrypt = { backupId: header?.backupId ?? "", passphrase, policy };
-  if (enc) {
-    queue.pipe((rest) =>
-      prefetchScryptEntries(
-        rest,
-        (name) => name.endsWith(".enc") ? chunkPassword(scrypt, name) : undefined,
-        undefined,
-        (name, params) => policy.checkChunk(name, params),
-      )
-    );
-  }
-
-  const makeItem = (name: string, catalog: Catalog | undefined): BackupItem => {
-    let started = false;
-    return {
-      name,
-      owner: catalog && ownerOf(catalog, name),
-      skip: async () => {
-        if (started) throw new Error(`Item "${name}" was already read`);
-        started = true;
-        await skipChunks(queue, name, enc);
-      },
-      events: () => {
-        if (started) throw new Error(`Item "${name}" was already read`);
-        started = true;
-        const starts = format === 2 ? new VolumeStarts() : undefined;
-        return tarEvents(name, itemTar(name, starts), starts);
-      },
-      plainTar: () => {
-        if (started) throw new Error(`Item "${name}" was already read`);
-        started = true;
-        return itemTar(name);
-      },
-    };
-  };
-
-  const itemTar = (name: string, starts?: VolumeStarts): ReadableStream<Uint8Array> => {
-    if (format === 4) {
-      const plain = async function* () {
-        let index = 0;
-        const chunks = uniformChunks(
-          scryptVerifiedChunks(queue, name, scrypt),
-          (bytes) => bytes.length,
-          () => chunkEntryName(name, index, true),
-        );
-        for await (const bytes of chunks) {
-          yield plainChunk(chunkEntryName(name, index++, true), bytes);
-        }
-      };
-      return deferred(() => formatFourTar(name, plain(), header));
-    }
-    const chunks = hmacVerifiedChunks(queue, name, hmac, memory);
-    if (format === 3) return deferred(() => formatThreeTar(name, chunks, payload));
-    return formatTwoTar(chunks, payload, starts);
-  };
-
-  // qubes.xml: the first item.
-  const xmlEntry = await queue.peek();
-  const xmlChunk = xmlEntry && parseChunkName(xmlEntry.name, enc);
-  if (xmlChunk?.item !== "qubes.xml" || xmlChunk.index !== 0) {
-    throw new IncompleteError(
-      `Cannot read the VM list: "qubes.xml.000${enc ? ".enc" : ""}" is missing${
-        xmlEntry ? ` (found "${xmlEntry.name}")` : ""
-      }`,
-    );
-  }
-  const qubesXml = await readQubesXml(makeItem("qubes.xml", undefined));
-  const catalog = parseQubesXml(qubesXml);
-  if (header === undefined && hmac.digest !== undefined) {
-    reporter.info(`HMAC digest: ${hmac.digest.toUpperCase()}`);
-  }
-
-  return {
-    format,
     header,
-    get kdf() {
-      return payload.kdf;
+    header && format !== 4 ? digestName(header.hmacAlgorithm) : undefined,
+    {
+      onKdf: (kdf) => reporter.info(kdfNotice(kdf)),
+      onUnchecked: (message) => reporter.warn(message),
     },
-    catalog,
-    qubesXml,
-    async *items() {
-      for (;;) {
-        const entry = await queue.peek();
-        if (entry === undefined) return;
-        const parsed = parseChunkName(entry.name, enc);
-        if (parsed === undefined) {
-          const base = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : undefined;
-          if (base !== undefined && parseChunkName(base, false) !== undefined) {
-            throw new IncompleteError(
-              `Cannot read the backup: chunk "${base}" is missing ("${entry.name}" is there)`,
-            );
-          }
-          reporter.warn(`Skipping "${entry.name}": not a chunk of any item`);
-          await queue.next();
-          await entry.skip();
-          continue;
-        }
-        if (parsed.index !== 0) {
-          throw new IncompleteError(
-            `Cannot read item "${parsed.item}": its first chunk is missing (found "${entry.name}")`,
-          );
-        }
-        const item = makeItem(parsed.item, catalog);
-        yield item;
-        // An item the caller neither read nor skipped is skipped here.
-        try {
-          await item.skip();
-        } catch {
-          // Already read or skipped.
-        }
-      }
-    },
-    async close() {
-      doneWithWorker();
-      await queue.close();
-      source.close();
-    },
-  };
+  );
+  let reader: FormatReader;
+  if (format === 4) reader = new FormatFourReader(queue, header!, passphrase, policy);
+  else if (format === 3) reader = new FormatThreeReader(queue, ctx);
+  else reader = new FormatTwoReader(queue, ctx);
+  return await openArchiveBackup(queue, reader, ctx, reporter, async () => {
+    doneWithWorker();
+    await queue.close();
+    source.close();
+  });
 }
 
-async function readQubesXml(item: BackupItem): Promise<Uint8Array> {
-  let xml: Uint8Array | undefined;
-  let buffer: Uint8Array | undefined;
-  for await (const event of item.events()) {
-    if (event.type === "entry") {
-      buffer = undefined;
-      if (event.entry.name === "qubes.xml" && event.entry.kind === "file") {
-        if (event.entry.size > MAX_QUBES_XML) {
-          throw new DamagedError(`Cannot read "qubes.xml": it is ${event.entry.size} bytes long`);
-        }
-        buffer = new Uint8Array(event.entry.size);
-      }
-    } else if (event.type === "data") {
-      buffer?.set(event.bytes, event.offset);
-    } else if (buffer !== undefined) {
-      xml = buffer;
-      buffer = undefined;
-    }
-  }
-  if (xml === undefined) {
-    throw new DamagedError(`Cannot read the VM list: item "qubes.xml" holds no qubes.xml`);
-  }
-  return xml;
+function kdfNotice(kdf: KdfDigest): string {
+  return kdf === "md5"
+    ? "Key derivation: MD5 (OpenSSL 1.0, as Qubes wrote it)"
+    : "Key derivation: SHA-256 (OpenSSL 1.1 or later; not how Qubes wrote it)";
 }
 
 /** Notices carry names from the backup: each stays one line (see `oneLine`). */

@@ -1,0 +1,157 @@
+/**
+ * The driver shared by the formats of the outer-archive kind (2, 3, 4): it reads qubes.xml as
+ * the first item, then walks the outer entries and hands out one {@linkcode BackupItem} per
+ * item, each read through the format's {@linkcode FormatReader}. Entries that are no chunk are
+ * skipped with a warning; a missing chunk 0 stops the read.
+ *
+ * @module
+ */
+
+import { type Catalog, ownerOf, parseQubesXml } from "../catalog/mod.ts";
+import { DamagedError, IncompleteError } from "../errors.ts";
+import { parseChunkName } from "../outer/mod.ts";
+import type { Reporter } from "../reporter.ts";
+import type { TarEvent } from "../tar/events.ts";
+import { type Backup, type BackupItem, type FormatReader, MAX_QUBES_XML } from "./backup.ts";
+import { skipChunks } from "./chunks.ts";
+import type { EntryQueue } from "./entry_queue.ts";
+import type { ReadContext } from "./read_context.ts";
+
+/** What an item has been used for: nothing yet, read (events or bytes), or skipped. */
+type ItemState = "unread" | "read" | "skipped";
+
+/** One item of an outer archive; it may be read or skipped once. */
+class ArchiveItem implements BackupItem {
+  readonly owner: BackupItem["owner"];
+  #state: ItemState = "unread";
+
+  constructor(
+    readonly name: string,
+    catalog: Catalog | undefined,
+    readonly reader: FormatReader,
+    readonly queue: EntryQueue,
+  ) {
+    this.owner = catalog && ownerOf(catalog, name);
+  }
+
+  /** Whether the item was neither read nor skipped. */
+  get unread(): boolean {
+    return this.#state === "unread";
+  }
+
+  events(): ReadableStream<TarEvent> {
+    this.#use("read");
+    return this.reader.events(this.name);
+  }
+
+  plainTar(): ReadableStream<Uint8Array> {
+    this.#use("read");
+    return this.reader.plainTar(this.name);
+  }
+
+  async skip(): Promise<void> {
+    this.#use("skipped");
+    await skipChunks(this.queue, this.name, this.reader.encChunks);
+  }
+
+  #use(next: ItemState): void {
+    if (this.#state !== "unread") throw new Error(`Item "${this.name}" was already ${this.#state}`);
+    this.#state = next;
+  }
+}
+
+/**
+ * A backup of format 2-4 whose header (if any) has been authenticated: reads qubes.xml, the
+ * first item, and returns the backup.
+ *
+ * @param queue Outer entries; the next one must be `qubes.xml.000` (or `.enc`).
+ * @param close Releases the worker and the file.
+ */
+export async function openArchiveBackup(
+  queue: EntryQueue,
+  reader: FormatReader,
+  ctx: ReadContext,
+  reporter: Reporter,
+  close: () => Promise<void>,
+): Promise<Backup> {
+  const enc = reader.encChunks;
+  const xmlEntry = await queue.peek();
+  const xmlChunk = xmlEntry && parseChunkName(xmlEntry.name, enc);
+  if (xmlChunk?.item !== "qubes.xml" || xmlChunk.index !== 0) {
+    throw new IncompleteError(
+      `Cannot read the VM list: "qubes.xml.000${enc ? ".enc" : ""}" is missing${
+        xmlEntry ? ` (found "${xmlEntry.name}")` : ""
+      }`,
+    );
+  }
+  const qubesXml = await readQubesXml(reader.events("qubes.xml"));
+  const catalog = parseQubesXml(qubesXml);
+  if (ctx.header === undefined && ctx.hmacDigest !== undefined) {
+    reporter.info(`HMAC digest: ${ctx.hmacDigest.toUpperCase()}`);
+  }
+
+  return {
+    format: reader.format,
+    header: ctx.header,
+    get kdf() {
+      return ctx.kdf;
+    },
+    catalog,
+    qubesXml,
+    async *items() {
+      for (;;) {
+        const entry = await queue.peek();
+        if (entry === undefined) return;
+        const parsed = parseChunkName(entry.name, enc);
+        if (parsed === undefined) {
+          const base = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : undefined;
+          if (base !== undefined && parseChunkName(base, false) !== undefined) {
+            throw new IncompleteError(
+              `Cannot read the backup: chunk "${base}" is missing ("${entry.name}" is there)`,
+            );
+          }
+          reporter.warn(`Skipping "${entry.name}": not a chunk of any item`);
+          await queue.next();
+          await entry.skip();
+          continue;
+        }
+        if (parsed.index !== 0) {
+          throw new IncompleteError(
+            `Cannot read item "${parsed.item}": its first chunk is missing (found "${entry.name}")`,
+          );
+        }
+        const item = new ArchiveItem(parsed.item, catalog, reader, queue);
+        yield item;
+        // An item the caller neither read nor skipped is skipped here.
+        if (item.unread) await item.skip();
+      }
+    },
+    close,
+  };
+}
+
+/** The bytes of member `qubes.xml` in the first item's tar events. */
+async function readQubesXml(events: ReadableStream<TarEvent>): Promise<Uint8Array> {
+  let xml: Uint8Array | undefined;
+  let buffer: Uint8Array | undefined;
+  for await (const event of events) {
+    if (event.type === "entry") {
+      buffer = undefined;
+      if (event.entry.name === "qubes.xml" && event.entry.kind === "file") {
+        if (event.entry.size > MAX_QUBES_XML) {
+          throw new DamagedError(`Cannot read "qubes.xml": it is ${event.entry.size} bytes long`);
+        }
+        buffer = new Uint8Array(event.entry.size);
+      }
+    } else if (event.type === "data") {
+      buffer?.set(event.bytes, event.offset);
+    } else if (buffer !== undefined) {
+      xml = buffer;
+      buffer = undefined;
+    }
+  }
+  if (xml === undefined) {
+    throw new DamagedError(`Cannot read the VM list: item "qubes.xml" holds no qubes.xml`);
+  }
+  return xml;
+}

@@ -1,0 +1,88 @@
+/**
+ * The contract every backup format implements: what `openBackup` hands out ({@linkcode Backup},
+ * {@linkcode BackupItem}) and what a format module of the outer-archive kind (formats 2, 3, 4)
+ * provides to the shared archive driver ({@linkcode FormatReader}).
+ *
+ * To add a format (or a variant), write one module that implements {@linkcode FormatReader}
+ * (see `format2.ts`, `format3.ts`, `format4.ts`; format 1 is a directory and implements
+ * {@linkcode Backup} directly in `format1.ts`) and dispatch to it in `open.ts`.
+ *
+ * @module
+ */
+
+import type { Catalog, VmRecord } from "../catalog/mod.ts";
+import type { KdfDigest } from "../crypto/mod.ts";
+import type { Reporter } from "../reporter.ts";
+import type { TarEvent } from "../tar/events.ts";
+import type { BackupHeader } from "./header.ts";
+
+/** How to open a backup. */
+export interface OpenOptions {
+  /** Asked only when the backup needs it (format 1 does not). */
+  passphrase: () => Promise<Uint8Array>;
+  /** Receives notices (format found, key derivation used, skipped entries). */
+  reporter?: Reporter;
+  /**
+   * Format 4: scrypt memory per key derivation the user allows beyond the built-in bounds, in
+   * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
+   */
+  maxScryptMemory?: number;
+}
+
+/** An opened backup: what it is, what it holds, and its items in backup order. */
+export interface Backup {
+  /** Format version, 1-4. */
+  readonly format: 1 | 2 | 3 | 4;
+  /** The verified header; undefined for format 1 and R2-beta3 backups. */
+  readonly header: BackupHeader | undefined;
+  /** The key derivation that decrypted it (formats 2, 3), once the first chunk settled it. */
+  readonly kdf: KdfDigest | undefined;
+  /** The VMs in qubes.xml. */
+  readonly catalog: Catalog;
+  /** The raw qubes.xml bytes. */
+  readonly qubesXml: Uint8Array;
+  /** The items after qubes.xml, in backup order; each must be consumed or skipped before the next. */
+  items(): AsyncGenerator<BackupItem>;
+  /** Releases files. */
+  close(): Promise<void>;
+}
+
+/**
+ * One backed-up item: a file (`vm5/private.img`), a directory (`vm3/.`), a dom0 home. Exactly
+ * one of `events()`, `plainTar()` and `skip()` may be called, once.
+ */
+export interface BackupItem {
+  /** Item name as in the chunk names. */
+  readonly name: string;
+  /** The VM the item belongs to, and the rest of the name after the VM's backup path. */
+  readonly owner: { vm: VmRecord; rest: string } | undefined;
+  /** The item's inner tar members, verified and decoded. */
+  events(): ReadableStream<TarEvent>;
+  /** Passes over the item without verifying it. */
+  skip(): Promise<void>;
+  /**
+   * The item's inner tar stream as bytes: chunks verified and decoded, format-2 volumes joined,
+   * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
+   */
+  plainTar?(): ReadableStream<Uint8Array>;
+}
+
+/**
+ * One format of the outer-archive kind (2, 3, 4): how an item's chunks become its inner tar.
+ * Each implementation writes its pipeline as one chain: verified chunks -> decrypt ->
+ * decompress -> inner tar bytes (-> tar events). The shared driver (`archive.ts`) walks the
+ * outer entries, reads qubes.xml and hands out the items.
+ */
+export interface FormatReader {
+  /** The format version. */
+  readonly format: 2 | 3 | 4;
+  /** Whether chunks are `.enc` files (format 4) rather than a chunk and its `.hmac`. */
+  readonly encChunks: boolean;
+  /** The item's inner tar stream as bytes; the next outer entry is its chunk 0. */
+  plainTar(item: string): ReadableStream<Uint8Array>;
+  /** The item's inner tar events (members checked against the item); chunk 0 is next. */
+  events(item: string): ReadableStream<TarEvent>;
+}
+
+/** The largest `qubes.xml` read (any format). */
+export const MAX_QUBES_XML = 16 * 1024 * 1024;

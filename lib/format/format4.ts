@@ -1,0 +1,146 @@
+/**
+ * Format 4 (Qubes R4.x, spec section 10): every chunk is a Tarsnap scrypt file (`.enc`) that
+ * authenticates and decrypts itself under a password binding it to its name and the backup
+ * id; the plaintexts form one compressed tar stream. Key derivations are started ahead of the
+ * reader (`scrypt_prefetch.ts`), bounded by the scrypt policy.
+ *
+ * The pipeline of one item:
+ *
+ * ```
+ * scryptVerifiedChunks (authenticate + decrypt) -> uniformChunks -> plainChunk -> chunksStream
+ *   -> decompressed -> (TarStream) -> tarEvents
+ * ```
+ *
+ * @module
+ */
+
+import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
+import { DamagedError, PassphraseError } from "../errors.ts";
+import { chunkEntryName } from "../outer/mod.ts";
+import { concat } from "../streams/mod.ts";
+import type { TarEvent } from "../tar/events.ts";
+import type { FormatReader } from "./backup.ts";
+import { nextChunkOf, renamed } from "./chunks.ts";
+import { checkChunkEntrySize, uniformChunks } from "./chunk_sizes.ts";
+import type { EntryQueue } from "./entry_queue.ts";
+import type { BackupHeader } from "./header.ts";
+import { deferred, tarEvents } from "./item_events.ts";
+import { chunksStream, decompressed, plainChunk } from "./payload.ts";
+import type { ScryptPolicy } from "./scrypt_cost.ts";
+import { type PrefetchedEntry, prefetchScryptEntries } from "./scrypt_prefetch.ts";
+
+/** How format-4 chunks are authenticated and decrypted. */
+export interface ScryptContext {
+  backupId: string;
+  passphrase: Uint8Array;
+  /** Bounds the scrypt cost a chunk may ask for before it is authenticated. */
+  policy?: ScryptPolicy;
+}
+
+/** Reads the items of a format-4 backup. */
+export class FormatFourReader implements FormatReader {
+  readonly format = 4;
+  readonly encChunks = true;
+  #queue: EntryQueue;
+  #header: BackupHeader;
+  #scrypt: ScryptContext;
+
+  /**
+   * Starts deriving the keys of the chunks ahead of the reader.
+   *
+   * @param queue The outer entries after the header.
+   * @param header The verified (scrypt-authenticated) header, with the backup id.
+   */
+  constructor(
+    queue: EntryQueue,
+    header: BackupHeader,
+    passphrase: Uint8Array,
+    policy: ScryptPolicy,
+  ) {
+    this.#queue = queue;
+    this.#header = header;
+    const scrypt = { backupId: header.backupId ?? "", passphrase, policy };
+    this.#scrypt = scrypt;
+    queue.pipe((rest) =>
+      prefetchScryptEntries(
+        rest,
+        (name) => name.endsWith(".enc") ? chunkPassword(scrypt, name) : undefined,
+        undefined,
+        (name, params) => policy.checkChunk(name, params),
+      )
+    );
+  }
+
+  plainTar(item: string): ReadableStream<Uint8Array> {
+    let index = 0;
+    const plaintexts = uniformChunks(
+      scryptVerifiedChunks(this.#queue, item, this.#scrypt),
+      (bytes) => bytes.length,
+      () => chunkEntryName(item, index, true),
+    );
+    async function* chunks() {
+      for await (const bytes of plaintexts) {
+        yield plainChunk(chunkEntryName(item, index++, true), bytes);
+      }
+    }
+    return deferred(() => decompressed(item, chunksStream(chunks()), this.#header));
+  }
+
+  events(item: string): ReadableStream<TarEvent> {
+    return tarEvents(item, this.plainTar(item));
+  }
+}
+
+/** The scrypt password of a format-4 chunk: `<backup-id>!<name without .enc>!<passphrase>`. */
+export function chunkPassword(ctx: ScryptContext, entryName: string): Uint8Array {
+  const prefix = new TextEncoder().encode(`${ctx.backupId}!${entryName.replace(/\.enc$/, "")}!`);
+  return concat([prefix, ctx.passphrase]);
+}
+
+/**
+ * Yields the decrypted chunks of `item` (format 4); each `.enc` file is authenticated by its
+ * scrypt HMACs, under a passphrase that binds it to its name and backup id. Keys derived
+ * ahead of time (see `scrypt_prefetch.ts`) are used when the entry carries them.
+ *
+ * @throws {DamagedError} For a chunk that fails authentication.
+ * @throws {IncompleteError} For a missing chunk.
+ */
+export async function* scryptVerifiedChunks(
+  queue: EntryQueue,
+  item: string,
+  ctx: ScryptContext,
+): AsyncGenerator<Uint8Array> {
+  for (let index = 0;; index++) {
+    const entry = await nextChunkOf(queue, item, index, true);
+    if (entry === undefined) return;
+    await queue.next();
+    checkChunkEntrySize(4, entry.name, entry.size);
+    const data = await entry.read();
+    const password = chunkPassword(ctx, entry.name);
+    try {
+      ctx.policy?.checkChunk(entry.name, parseScryptHeader(data));
+    } catch (error) {
+      throw renamed(entry.name, error, "decrypt chunk");
+    }
+    const early = (entry as Partial<PrefetchedEntry>).keys;
+    let plain: Uint8Array;
+    try {
+      try {
+        plain = await decryptScryptFile(data, password, early && await early);
+      } catch (error) {
+        // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
+        if (!(error instanceof PassphraseError)) throw error;
+        plain = await decryptScryptFile(data, password);
+      }
+    } catch (error) {
+      if (error instanceof PassphraseError) {
+        throw new DamagedError(
+          `Cannot decrypt chunk "${entry.name}": it was not written under this name in this backup (renamed, moved or from another backup)`,
+          { cause: error },
+        );
+      }
+      throw renamed(entry.name, error, "decrypt chunk");
+    }
+    yield plain;
+  }
+}
