@@ -1,9 +1,12 @@
 /**
- * Errors that end a command, each carrying the process exit code it maps to.
+ * Errors that end a command. Each carries what happened as data: a reason code (which alone
+ * decides the exit code), what could not be done, what it concerns (a file, item, chunk or
+ * member) and why in words. The message is rendered from that data in one place
+ * ({@linkcode renderMessage}), in one shape: what could not be done, a colon, then the reason,
+ * with names quoted: `Cannot verify chunk "vm5/private.img.003": HMAC does not match`.
  *
- * Library code throws these; only `main.ts` turns them into an exit code and a one-line message.
- * Messages follow one shape: what could not be done, a colon, then the reason, with file names
- * quoted: `Cannot verify chunk "vm5/private.img.003": HMAC does not match`.
+ * Library code throws these; only the CLI (`lib/cli`, `main.ts`) turns them into an exit code
+ * and a one-line message, and adds the hints that name options (`use --force`).
  *
  * @module
  */
@@ -61,63 +64,253 @@ export function oneLine(text: string): string {
   );
 }
 
-/** Base class of every error that a user can act on; carries its exit code. */
-export class RecoverError extends Error {
-  /** The process exit code this error maps to. */
-  readonly exitCode: number;
-  /** The message is made one line with {@link oneLine}. */
-  constructor(message: string, exitCode: number, options?: ErrorOptions) {
-    super(oneLine(message), options);
+/**
+ * Why a command failed, as a closed set of codes. The exit code follows from the reason alone
+ * ({@linkcode exitCodeOf}); each error class accepts only the reasons of its exit code.
+ */
+export const REASONS = {
+  /** The command line is wrong. */
+  usage: ExitCode.Usage,
+  /** A path named on the command line cannot be opened. */
+  "cannot-open": ExitCode.Usage,
+  /** The passphrase does not open the backup (or the header it protects is damaged). */
+  "wrong-passphrase": ExitCode.Passphrase,
+  /** Data is damaged: it cannot be decoded or fails a check not named below. */
+  damaged: ExitCode.Damaged,
+  /** An HMAC (chunk, header, scrypt file) does not match. */
+  "hmac-mismatch": ExitCode.Damaged,
+  /** Decryption ends without valid padding (`bad decrypt`). */
+  "bad-padding": ExitCode.Damaged,
+  /** Something is larger than its format allows. */
+  "too-large": ExitCode.Damaged,
+  /** A chunk or member is out of place: swapped, renamed, from another backup, outside its item. */
+  "out-of-place": ExitCode.Damaged,
+  /** Something that must be there is missing (a chunk, an `.hmac`, a header, a volume). */
+  missing: ExitCode.Incomplete,
+  /** Data ends early. */
+  truncated: ExitCode.Incomplete,
+  /** A format, variant, cipher, digest or compression this tool does not read. */
+  unsupported: ExitCode.Unsupported,
+  /** A cost (memory, work) beyond what this tool or the user allows. */
+  "beyond-limit": ExitCode.Unsupported,
+  /** The output cannot be written for a reason not named below. */
+  "write-failed": ExitCode.Output,
+  /** The output exists (and is not to be replaced). */
+  exists: ExitCode.Output,
+  /** The disk or quota is full. */
+  "no-space": ExitCode.Output,
+  /** Permission denied, or a read-only file system. */
+  "no-permission": ExitCode.Output,
+  /** The user interrupted the command. */
+  interrupted: ExitCode.Interrupted,
+} as const;
+
+/** Why a command failed (see {@linkcode REASONS}). */
+export type Reason = keyof typeof REASONS;
+
+/** The reasons whose exit code is `code`. */
+export type ReasonOf<Code extends number> = {
+  [R in Reason]: (typeof REASONS)[R] extends Code ? R : never;
+}[Reason];
+
+/** What an error is about: a file, an item, one of its chunks, or a member of its inner tar. */
+export interface Subject {
+  kind: "file" | "item" | "chunk" | "member" | "entry";
+  /** The name, as the backup or the user spells it. */
+  name: string;
+  /** The detail names it (`its first volume continues member "x"`), not the action. */
+  inDetail?: true;
+}
+
+/**
+ * What happened, as data. The message is rendered from it by {@linkcode renderMessage}:
+ * `Cannot <action> "<subject>": <detail>`, or just the detail when there is no action.
+ */
+export interface ErrorFacts<R extends Reason = Reason> {
+  reason: R;
+  /** What could not be done: `verify chunk`, `read tar member`, `restore`. */
+  action?: string;
+  /** What it concerns; its name is quoted after the action. */
+  subject?: Subject;
+  /** Why, in words: `HMAC does not match`. */
+  detail: string;
+  /** An error of an earlier stage that this one puts into context; rendered as the detail. */
+  inner?: RecoverError;
+}
+
+/**
+ * The exit code of an error: from its reason, which its class constrains. Never reads the
+ * message, so rewording a message cannot change an exit code.
+ */
+export function exitCodeOf(error: { readonly reason: Reason }): number {
+  return REASONS[error.reason];
+}
+
+/** The one place messages are made: `Cannot <action> "<subject>": <detail>`, one line. */
+export function renderMessage(facts: ErrorFacts): string {
+  const detail = facts.inner === undefined ? facts.detail : lowerFirst(facts.inner.message);
+  if (facts.action === undefined) return oneLine(detail);
+  const subject = facts.subject === undefined || facts.subject.inDetail
+    ? ""
+    : ` "${facts.subject.name}"`;
+  return oneLine(`Cannot ${facts.action}${subject}: ${detail}`);
+}
+
+function lowerFirst(text: string): string {
+  return text.slice(0, 1).toLowerCase() + text.slice(1);
+}
+
+/** Options of every error class: the usual `cause`, the reason and what the error concerns. */
+export interface RecoverErrorOptions<R extends Reason> extends ErrorOptions {
+  /** Why (the class's general reason when not given). */
+  reason?: R;
+  /** What the error concerns, when the message (given as text) names it. */
+  subject?: Subject;
+}
+
+/**
+ * Base class of every error that a user can act on: its facts ({@linkcode ErrorFacts}), its
+ * message rendered from them, and the exit code its reason maps to.
+ */
+export class RecoverError<R extends Reason = Reason> extends Error {
+  /** Why: decides the exit code. */
+  readonly reason: R;
+  /** What could not be done, if the message says it. */
+  readonly action: string | undefined;
+  /** What the error concerns: the file, item, chunk or member. */
+  readonly subject: Subject | undefined;
+  /** Why, in words. */
+  readonly detail: string;
+  /** The error of an earlier stage this one puts into context. */
+  readonly inner: RecoverError | undefined;
+
+  /**
+   * @param facts What happened; a text is a message already rendered (its detail, with no
+   *   separate action), with the reason and subject given in `options`.
+   * @param fallback The class's general reason.
+   */
+  constructor(facts: ErrorFacts<R> | string, fallback: R, options?: RecoverErrorOptions<R>) {
+    const data: ErrorFacts<R> = typeof facts === "string"
+      ? { reason: options?.reason ?? fallback, detail: facts, ...subjectOf(options) }
+      : facts;
+    super(renderMessage(data), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.exitCode = exitCode;
+    this.reason = data.reason;
+    this.action = data.action;
+    this.subject = data.subject;
+    this.detail = data.detail;
+    this.inner = data.inner;
+  }
+
+  /** The process exit code this error maps to (from its reason; see {@linkcode exitCodeOf}). */
+  get exitCode(): number {
+    return exitCodeOf(this);
+  }
+
+  /** Whether the error already names `name` or something inside it (a chunk, a member). */
+  concerns(name: string): boolean {
+    return this.subject !== undefined && this.subject.name.startsWith(name);
+  }
+
+  /**
+   * The same error (class, reason, detail) told as `Cannot <action> "<subject>": <detail>`: a
+   * stage that knows the chunk or file names it in an error from a stage that did not. An error
+   * that already names it is returned as it is.
+   */
+  about(action: string, subject: Subject): RecoverError {
+    if (this.concerns(subject.name)) return this;
+    return this.#same({ reason: this.reason, action, subject, detail: this.detail });
+  }
+
+  /**
+   * This error put into the context of a stage that knows more: `Cannot <action>
+   * "<subject>": <this message>` (same class and reason). An error that already names the
+   * subject (or something inside it) is returned as it is.
+   */
+  within(action: string, subject: Subject): RecoverError {
+    if (this.concerns(subject.name)) return this;
+    return this.#same({ reason: this.reason, action, subject, detail: this.detail, inner: this });
+  }
+
+  #same(facts: ErrorFacts<R>): RecoverError {
+    const Class = this.constructor as new (
+      facts: ErrorFacts<R>,
+      options?: RecoverErrorOptions<R>,
+    ) => RecoverError;
+    return new Class(facts, { cause: this });
   }
 }
 
+function subjectOf<R extends Reason>(options?: RecoverErrorOptions<R>): { subject?: Subject } {
+  return options?.subject === undefined ? {} : { subject: options.subject };
+}
+
 /** The command line is wrong: unknown option, missing argument. Exit code 2. */
-export class UsageError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Usage, options);
+export class UsageError extends RecoverError<ReasonOf<2>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<2>> | string,
+    options?: RecoverErrorOptions<ReasonOf<2>>,
+  ) {
+    super(facts, "usage", options);
   }
 }
 
 /** The passphrase is wrong, or the header it protects is damaged. Exit code 3. */
-export class PassphraseError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Passphrase, options);
+export class PassphraseError extends RecoverError<ReasonOf<3>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<3>> | string,
+    options?: RecoverErrorOptions<ReasonOf<3>>,
+  ) {
+    super(facts, "wrong-passphrase", options);
   }
 }
 
 /** Data fails verification or cannot be decoded: tampering or corruption. Exit code 4. */
-export class DamagedError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Damaged, options);
+export class DamagedError extends RecoverError<ReasonOf<4>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<4>> | string,
+    options?: RecoverErrorOptions<ReasonOf<4>>,
+  ) {
+    super(facts, "damaged", options);
   }
 }
 
 /** Something the backup must hold is not there: a chunk, an `.hmac`, the rest of a file. Exit code 5. */
-export class IncompleteError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Incomplete, options);
+export class IncompleteError extends RecoverError<ReasonOf<5>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<5>> | string,
+    options?: RecoverErrorOptions<ReasonOf<5>>,
+  ) {
+    super(facts, "missing", options);
   }
 }
 
 /** A format, cipher, digest or compression this tool does not read. Exit code 6. */
-export class UnsupportedError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Unsupported, options);
+export class UnsupportedError extends RecoverError<ReasonOf<6>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<6>> | string,
+    options?: RecoverErrorOptions<ReasonOf<6>>,
+  ) {
+    super(facts, "unsupported", options);
   }
 }
 
 /** Restored data cannot be written: the target exists, disk full, permission denied. Exit code 7. */
-export class OutputError extends RecoverError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, ExitCode.Output, options);
+export class OutputError extends RecoverError<ReasonOf<7>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<7>> | string,
+    options?: RecoverErrorOptions<ReasonOf<7>>,
+  ) {
+    super(facts, "write-failed", options);
   }
 }
 
 /** The user pressed Ctrl-C; partial output has been removed. Exit code 130. */
-export class InterruptedError extends RecoverError {
-  constructor(message = "Interrupted", options?: ErrorOptions) {
-    super(message, ExitCode.Interrupted, options);
+export class InterruptedError extends RecoverError<ReasonOf<130>> {
+  constructor(
+    facts: ErrorFacts<ReasonOf<130>> | string = "Interrupted",
+    options?: RecoverErrorOptions<ReasonOf<130>>,
+  ) {
+    super(facts, "interrupted", options);
   }
 }

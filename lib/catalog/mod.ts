@@ -16,7 +16,6 @@ export { parseQubesXml } from "./parse_qubes_xml.ts";
 export { catalogFromCore2, CORE2_ROOT } from "./core2.ts";
 export { catalogFromCore3, CORE3_ROOT } from "./core3.ts";
 export { catalogForFormat1, DOM0_HOME_DIR, QUBES_BASE_DIR } from "./format1.ts";
-export { withDom0HomeFromEntry } from "./dom0_fallback.ts";
 export { ownerOf } from "./owner.ts";
 export type { Owner } from "./owner.ts";
 export { isSafeName } from "./safe_name.ts";

@@ -11,6 +11,7 @@ import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
 import { parseMemorySize } from "../format/scrypt_cost.ts";
 import { passphraseGetter } from "./passphrase.ts";
+import { RESUME_HINT, withHint } from "./hints.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
 import { CommandLineError } from "./options.ts";
@@ -141,17 +142,9 @@ export async function verifyCommand(context: CommandContext): Promise<void> {
   );
 }
 
-const FORCE_HINT = "(use --force to replace it)";
-
 /** The writer's "it exists" error, with the other way out: --skip-existing. */
 function withResumeHint(error: unknown): unknown {
-  if (!(error instanceof OutputError) || !error.message.endsWith(FORCE_HINT)) return error;
-  return new OutputError(
-    `${
-      error.message.slice(0, -FORCE_HINT.length)
-    }(use --skip-existing to keep it and restore the rest, or --force to replace it)`,
-    { cause: error },
-  );
+  return withHint(error, "exists", RESUME_HINT);
 }
 
 /** `restore`. */

@@ -18,6 +18,7 @@ import {
   usageLines,
 } from "./commands.ts";
 import { Console, type Sink } from "./console.ts";
+import { messageWithHint } from "./hints.ts";
 import type { CommandContext } from "./context.ts";
 import { CommandLineError, type ParsedLine, parseLine, quote } from "./options.ts";
 import { passphraseGetter } from "./passphrase.ts";
@@ -276,7 +277,7 @@ function failureOf(error: unknown, options: AppOptions): { code: number; message
     };
   }
   if (error instanceof RecoverError) {
-    return { code: error.exitCode, message: oneLine(error.message) };
+    return { code: error.exitCode, message: oneLine(messageWithHint(error)) };
   }
   const text = error instanceof Error ? error.message : String(error);
   return {

@@ -6,9 +6,12 @@
 
 import type { Compression } from "./compression.ts";
 
+/** The first bytes of an xz stream. */
+export const XZ_MAGIC: readonly number[] = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
 /** Magic numbers that identify a format on their own, longest first. */
 const MAGICS: ReadonlyArray<readonly [Compression, readonly number[]]> = [
-  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ["xz", XZ_MAGIC],
   ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
   ["bzip2", [0x42, 0x5a, 0x68]],
   ["gzip", [0x1f, 0x8b]],

@@ -13,6 +13,7 @@
 import { DamagedError, UnsupportedError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
+import { XZ_MAGIC } from "./detect.ts";
 
 /** The parts of the Emscripten module used here. */
 interface LzmaModule {
@@ -153,8 +154,6 @@ class LzmaDecoder {
     for (const pointer of [this.#stream, this.#input, this.#output]) if (pointer) m._free(pointer);
   }
 }
-
-const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 /** Whether `bytes` begin like an xz stream (as far as they go); lzma-alone never concatenates. */
 function startsLikeXz(bytes: Uint8Array): boolean {

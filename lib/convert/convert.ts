@@ -119,7 +119,12 @@ export async function convertBackup(
       throw new OutputError(`Cannot write "${output}": it is a folder (give a file name)`);
     }
     if (!options.force) {
-      throw new OutputError(`Cannot write "${output}": it exists (use --force to replace it)`);
+      throw new OutputError({
+        reason: "exists",
+        action: "write",
+        subject: { kind: "file", name: output },
+        detail: "it exists",
+      });
     }
   }
 

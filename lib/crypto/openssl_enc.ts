@@ -240,14 +240,20 @@ function cbcBody(chain: CbcChain): CipherBody {
         }
       }
       if (!end) return;
-      if (pending.length === 0) throw new IncompleteError("ciphertext is missing after the salt");
+      if (pending.length === 0) {
+        throw new IncompleteError("ciphertext is missing after the salt", { reason: "truncated" });
+      }
       if (pending.length % BLOCK !== 0) {
-        throw new IncompleteError("ciphertext ends in the middle of a 16-byte block");
+        throw new IncompleteError("ciphertext ends in the middle of a 16-byte block", {
+          reason: "truncated",
+        });
       }
       const last = pending.take(pending.length);
       const plain = await chain.decryptEnd(last);
       if (plain === undefined) {
-        throw new DamagedError("bad decrypt: wrong passphrase or key derivation");
+        throw new DamagedError("bad decrypt: wrong passphrase or key derivation", {
+          reason: "bad-padding",
+        });
       }
       recycle(last);
       if (plain.length > 0) emit(plain);
@@ -285,7 +291,9 @@ function headerError(bytes: Uint8Array): Error {
   const prefixOfMagic = bytes.length < OPENSSL_HEADER_LENGTH &&
     bytes.subarray(0, OPENSSL_MAGIC.length).every((byte, index) => OPENSSL_MAGIC[index] === byte);
   return prefixOfMagic
-    ? new IncompleteError(`ciphertext ends inside its "Salted__" header (${bytes.length} bytes)`)
+    ? new IncompleteError(`ciphertext ends inside its "Salted__" header (${bytes.length} bytes)`, {
+      reason: "truncated",
+    })
     : new DamagedError(`not openssl enc data: it does not start with "Salted__"`);
 }
 

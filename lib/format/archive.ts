@@ -78,11 +78,13 @@ export async function openArchiveBackup(
   const xmlEntry = await queue.peek();
   const xmlChunk = xmlEntry && parseChunkName(xmlEntry.name, enc);
   if (xmlChunk?.item !== "qubes.xml" || xmlChunk.index !== 0) {
-    throw new IncompleteError(
-      `Cannot read the VM list: "qubes.xml.000${enc ? ".enc" : ""}" is missing${
+    throw new IncompleteError({
+      reason: "missing",
+      action: "read the VM list",
+      detail: `"qubes.xml.000${enc ? ".enc" : ""}" is missing${
         xmlEntry ? ` (found "${xmlEntry.name}")` : ""
       }`,
-    );
+    });
   }
   const qubesXml = await readQubesXml(reader.events("qubes.xml"));
   const catalog = parseQubesXml(qubesXml);
@@ -106,9 +108,11 @@ export async function openArchiveBackup(
         if (parsed === undefined) {
           const base = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : undefined;
           if (base !== undefined && parseChunkName(base, false) !== undefined) {
-            throw new IncompleteError(
-              `Cannot read the backup: chunk "${base}" is missing ("${entry.name}" is there)`,
-            );
+            throw new IncompleteError({
+              reason: "missing",
+              action: "read the backup",
+              detail: `chunk "${base}" is missing ("${entry.name}" is there)`,
+            });
           }
           reporter.warn(`Skipping "${entry.name}": not a chunk of any item`);
           await queue.next();
@@ -116,9 +120,12 @@ export async function openArchiveBackup(
           continue;
         }
         if (parsed.index !== 0) {
-          throw new IncompleteError(
-            `Cannot read item "${parsed.item}": its first chunk is missing (found "${entry.name}")`,
-          );
+          throw new IncompleteError({
+            reason: "missing",
+            action: "read item",
+            subject: { kind: "item", name: parsed.item },
+            detail: `its first chunk is missing (found "${entry.name}")`,
+          });
         }
         const item = new ArchiveItem(parsed.item, catalog, reader, queue);
         yield item;
@@ -139,7 +146,12 @@ async function readQubesXml(events: ReadableStream<TarEvent>): Promise<Uint8Arra
       buffer = undefined;
       if (event.entry.name === "qubes.xml" && event.entry.kind === "file") {
         if (event.entry.size > MAX_QUBES_XML) {
-          throw new DamagedError(`Cannot read "qubes.xml": it is ${event.entry.size} bytes long`);
+          throw new DamagedError({
+            reason: "too-large",
+            action: "read",
+            subject: { kind: "member", name: "qubes.xml" },
+            detail: `it is ${event.entry.size} bytes long`,
+          });
         }
         buffer = new Uint8Array(event.entry.size);
       }
@@ -151,7 +163,11 @@ async function readQubesXml(events: ReadableStream<TarEvent>): Promise<Uint8Arra
     }
   }
   if (xml === undefined) {
-    throw new DamagedError(`Cannot read the VM list: item "qubes.xml" holds no qubes.xml`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read the VM list",
+      detail: `item "qubes.xml" holds no qubes.xml`,
+    });
   }
   return xml;
 }

@@ -41,9 +41,12 @@ export function chunkEntryLimit(format: 2 | 3 | 4): number {
 export function checkChunkEntrySize(format: 2 | 3 | 4, name: string, size: number): void {
   const limit = chunkEntryLimit(format);
   if (size > limit) {
-    throw new DamagedError(
-      `Cannot read chunk "${name}": it is ${size} bytes, more than the ${limit} bytes a format-${format} chunk can be`,
-    );
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read chunk",
+      subject: { kind: "chunk", name },
+      detail: `it is ${size} bytes, more than the ${limit} bytes a format-${format} chunk can be`,
+    });
   }
 }
 
@@ -76,7 +79,11 @@ export async function* uniformChunks<T>(
 }
 
 function sizeError(name: string, size: number, first: number): DamagedError {
-  return new DamagedError(
-    `Cannot read chunk "${name}": it is ${size} bytes, but every chunk of its item before the last is ${first} bytes (chunks out of order or from another backup)`,
-  );
+  return new DamagedError({
+    reason: "out-of-place",
+    action: "read chunk",
+    subject: { kind: "chunk", name },
+    detail:
+      `it is ${size} bytes, but every chunk of its item before the last is ${first} bytes (chunks out of order or from another backup)`,
+  });
 }

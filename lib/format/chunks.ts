@@ -10,14 +10,17 @@
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { concat, PiecePool } from "../streams/mod.ts";
-import { findHmacDigest, hexDigestsEqual, OffThreadHmac, parseHmacFile } from "../verify/mod.ts";
+import {
+  findHmacDigest,
+  hexDigestsEqual,
+  HMAC_FILE_MAX_SIZE,
+  OffThreadHmac,
+  parseHmacFile,
+} from "../verify/mod.ts";
 import { ByteBudget } from "./byte_budget.ts";
 import { chunkEntryLimit } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { ReadContext } from "./read_context.ts";
-
-/** Largest `.hmac` entry accepted (the official client's limit). */
-const MAX_HMAC_SIZE = 4096;
 
 /**
  * The next entry in the queue when it is chunk `index` of `item` (formats 2-4); undefined when
@@ -37,20 +40,22 @@ export async function nextChunkOf(
     ? parseChunkName(entry.name.slice(0, -5), false)
     : undefined;
   if (orphanHmac?.item === item) {
-    throw new IncompleteError(
-      `Cannot read item "${item}": chunk "${
-        entry.name.slice(0, -5)
-      }" is missing ("${entry.name}" is there)`,
-    );
+    throw new IncompleteError({
+      reason: "missing",
+      action: "read item",
+      subject: { kind: "item", name: item },
+      detail: `chunk "${entry.name.slice(0, -5)}" is missing ("${entry.name}" is there)`,
+    });
   }
   const parsed = parseChunkName(entry.name, enc);
   if (parsed === undefined || parsed.item !== item) return undefined;
   if (parsed.index !== index) {
-    throw new IncompleteError(
-      `Cannot read item "${item}": chunk "${
-        chunkEntryName(item, index, enc)
-      }" is missing (found "${entry.name}")`,
-    );
+    throw new IncompleteError({
+      reason: "missing",
+      action: "read item",
+      subject: { kind: "item", name: item },
+      detail: `chunk "${chunkEntryName(item, index, enc)}" is missing (found "${entry.name}")`,
+    });
   }
   return entry;
 }
@@ -145,9 +150,13 @@ async function readVerifiedChunk(
   if (entry === undefined) return undefined;
   await queue.next();
   if (entry.size > maxChunkSize) {
-    throw new DamagedError(
-      `Cannot read chunk "${entry.name}": it is ${entry.size} bytes, more than the ${maxChunkSize} bytes a chunk of this format can be`,
-    );
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read chunk",
+      subject: { kind: "chunk", name: entry.name },
+      detail:
+        `it is ${entry.size} bytes, more than the ${maxChunkSize} bytes a chunk of this format can be`,
+    });
   }
   const owner = {};
   const release = (bytes: number) => budget.release(owner, bytes);
@@ -166,22 +175,35 @@ async function readVerifiedChunk(
     );
     const hmacEntry = await queue.next();
     if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
-      throw new IncompleteError(
-        `Cannot verify chunk "${entry.name}": "${entry.name}.hmac" is missing${
-          hmacEntry ? ` (found "${hmacEntry.name}")` : ""
-        }`,
-      );
+      throw new IncompleteError({
+        reason: "missing",
+        action: "verify chunk",
+        subject: { kind: "chunk", name: entry.name },
+        detail: `"${entry.name}.hmac" is missing${hmacEntry ? ` (found "${hmacEntry.name}")` : ""}`,
+      });
     }
-    if (hmacEntry.size > MAX_HMAC_SIZE) {
-      throw new DamagedError(`Cannot verify chunk "${entry.name}": its .hmac is too large`);
+    if (hmacEntry.size > HMAC_FILE_MAX_SIZE) {
+      throw new DamagedError({
+        reason: "too-large",
+        action: "verify chunk",
+        subject: { kind: "chunk", name: entry.name },
+        detail: "its .hmac is too large",
+      });
     }
-    const expected = await withName(entry.name, async () => parseHmacFile(await hmacEntry.read()));
+    const expected = await aboutChunk(
+      "verify chunk",
+      entry.name,
+      async () => parseHmacFile(await hmacEntry.read()),
+    );
     if (mac === undefined) {
       const found = findHmacDigest(concat(pieces), ctx.passphrase, expected);
       if (found === undefined) {
-        throw new PassphraseError(
-          `Cannot open the backup: wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
-        );
+        throw new PassphraseError({
+          reason: "wrong-passphrase",
+          action: "open the backup",
+          subject: { kind: "chunk", name: entry.name, inDetail: true },
+          detail: `wrong passphrase or damaged "${entry.name}" (its HMAC does not match)`,
+        });
       }
       ctx.settleHmacDigest(found);
     } else {
@@ -191,7 +213,12 @@ async function readVerifiedChunk(
       for (const piece of done.pieces) pool.adopt(piece);
       pieces = done.pieces;
       if (!hexDigestsEqual(done.hex, expected)) {
-        throw new DamagedError(`Cannot verify chunk "${entry.name}": HMAC does not match`);
+        throw new DamagedError({
+          reason: "hmac-mismatch",
+          action: "verify chunk",
+          subject: { kind: "chunk", name: entry.name },
+          detail: "HMAC does not match",
+        });
       }
     }
     return { name: entry.name, pieces, release };
@@ -216,18 +243,18 @@ export async function skipChunks(queue: EntryQueue, item: string, enc: boolean):
   }
 }
 
-export async function withName<T>(name: string, run: () => Promise<T>): Promise<T> {
+/**
+ * Runs a step on chunk `name` whose errors do not know the chunk (parsing its `.hmac`,
+ * decrypting it), and names the chunk in them: `Cannot <action> "<name>": <detail>`.
+ */
+export async function aboutChunk<T>(
+  action: string,
+  name: string,
+  run: () => Promise<T> | T,
+): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw renamed(name, error, "verify chunk");
+    throw error instanceof RecoverError ? error.about(action, { kind: "chunk", name }) : error;
   }
-}
-
-/** Puts a chunk's name into an error from a stage that did not know it. */
-export function renamed(name: string, error: unknown, what: string): unknown {
-  if (!(error instanceof RecoverError) || error.message.includes(`"${name}`)) return error;
-  const reason = error.message.replace(/^Cannot [^:]*: /, "");
-  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
-  return new Class(`Cannot ${what} "${name}": ${reason}`, { cause: error });
 }

@@ -77,16 +77,22 @@ export async function decodeVolume(
   ) {
     ({ head, stream } = await sniff(stream.pipeThrough(decompressStream("zlib")), 16));
     if (!hasOpensslMagic(head)) {
-      throw new DamagedError(
-        `Cannot decode chunk "${name}": zlib data does not hold openssl output`,
-      );
+      throw new DamagedError({
+        reason: "damaged",
+        action: "decode chunk",
+        subject: { kind: "chunk", name },
+        detail: "zlib data does not hold openssl output",
+      });
     }
   }
   const encrypted = claimsEncrypted !== false && hasOpensslMagic(head);
   if (claimsEncrypted === true && !encrypted) {
-    throw new DamagedError(
-      `Cannot decode chunk "${name}": the header says encrypted but the chunk is not`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: "decode chunk",
+      subject: { kind: "chunk", name },
+      detail: "the header says encrypted but the chunk is not",
+    });
   }
   if (encrypted) {
     stream = await decrypt(stream, ctx, name);

@@ -14,7 +14,7 @@
  */
 
 import { hasOpensslMagic } from "../crypto/mod.ts";
-import { DamagedError, IncompleteError } from "../errors.ts";
+import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import type { FormatReader } from "./backup.ts";
@@ -66,9 +66,12 @@ async function decryptItem(
   const { head, stream } = await sniff(input, 16);
   const encrypted = ctx.header?.encrypted !== false && hasOpensslMagic(head);
   if (ctx.header?.encrypted === true && !encrypted) {
-    throw new DamagedError(
-      `Cannot decode item "${item}": the header says encrypted but its first chunk is not`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: "decode item",
+      subject: { kind: "item", name: item },
+      detail: "the header says encrypted but its first chunk is not",
+    });
   }
   if (!encrypted) return stream;
   // The chunks were all verified, so a stream without valid padding at its end is a
@@ -76,11 +79,13 @@ async function decryptItem(
   return mapErrors(
     await decrypt(stream, ctx, `${item}.000`),
     (error) =>
-      error instanceof DamagedError && error.message.startsWith("bad decrypt")
-        ? new IncompleteError(
-          `Cannot decrypt item "${item}": its data does not end properly (its last chunk may be missing)`,
-          { cause: error },
-        )
+      error instanceof RecoverError && error.reason === "bad-padding"
+        ? new IncompleteError({
+          reason: "truncated",
+          action: "decrypt item",
+          subject: { kind: "item", name: item },
+          detail: "its data does not end properly (its last chunk may be missing)",
+        }, { cause: error })
         : error,
   );
 }

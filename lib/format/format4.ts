@@ -20,7 +20,7 @@ import { chunkEntryName } from "../outer/mod.ts";
 import { concat } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import type { FormatReader } from "./backup.ts";
-import { nextChunkOf, renamed } from "./chunks.ts";
+import { aboutChunk, nextChunkOf } from "./chunks.ts";
 import { checkChunkEntrySize, uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { BackupHeader } from "./header.ts";
@@ -117,30 +117,32 @@ export async function* scryptVerifiedChunks(
     checkChunkEntrySize(4, entry.name, entry.size);
     const data = await entry.read();
     const password = chunkPassword(ctx, entry.name);
-    try {
-      ctx.policy?.checkChunk(entry.name, parseScryptHeader(data));
-    } catch (error) {
-      throw renamed(entry.name, error, "decrypt chunk");
-    }
+    await aboutChunk(
+      "decrypt chunk",
+      entry.name,
+      () => ctx.policy?.checkChunk(entry.name, parseScryptHeader(data)),
+    );
     const early = (entry as Partial<PrefetchedEntry>).keys;
-    let plain: Uint8Array;
-    try {
+    const plain = await aboutChunk("decrypt chunk", entry.name, async () => {
       try {
-        plain = await decryptScryptFile(data, password, early && await early);
+        try {
+          return await decryptScryptFile(data, password, early && await early);
+        } catch (error) {
+          // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
+          if (!(error instanceof PassphraseError)) throw error;
+          return await decryptScryptFile(data, password);
+        }
       } catch (error) {
-        // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
         if (!(error instanceof PassphraseError)) throw error;
-        plain = await decryptScryptFile(data, password);
+        throw new DamagedError({
+          reason: "out-of-place",
+          action: "decrypt chunk",
+          subject: { kind: "chunk", name: entry.name },
+          detail:
+            "it was not written under this name in this backup (renamed, moved or from another backup)",
+        }, { cause: error });
       }
-    } catch (error) {
-      if (error instanceof PassphraseError) {
-        throw new DamagedError(
-          `Cannot decrypt chunk "${entry.name}": it was not written under this name in this backup (renamed, moved or from another backup)`,
-          { cause: error },
-        );
-      }
-      throw renamed(entry.name, error, "decrypt chunk");
-    }
+    });
     yield plain;
   }
 }

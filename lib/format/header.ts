@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DEFAULT_OPENSSL_CIPHER } from "../crypto/mod.ts";
 import { DamagedError, UnsupportedError } from "../errors.ts";
 
 /** What a backup's header says, with the defaults of its era filled in. */
@@ -30,7 +31,8 @@ export interface BackupHeader {
   unknownKeys: string[];
 }
 
-const MAX_HEADER_SIZE = 64 * 1024;
+/** The largest `backup-header` (and `backup-header.hmac`) read. */
+export const MAX_HEADER_SIZE = 64 * 1024;
 const KNOWN_KEYS = new Set([
   "version",
   "hmac-algorithm",
@@ -96,7 +98,7 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
   return {
     version,
     hmacAlgorithm: values.get("hmac-algorithm") ?? (version === 4 ? "scrypt" : "SHA1"),
-    cryptoAlgorithm: values.get("crypto-algorithm") ?? "aes-256-cbc",
+    cryptoAlgorithm: values.get("crypto-algorithm") ?? DEFAULT_OPENSSL_CIPHER,
     encrypted: version === 4 ? true : parseBool(values.get("encrypted")),
     compressed,
     compressionFilter: filter !== undefined && filter !== ""

@@ -6,16 +6,15 @@
  * @module
  */
 
-import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
+import { decryptScryptFile, parseScryptHeader, SCRYPT_MAGIC } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError } from "../errors.ts";
 import type { OuterEntry } from "../outer/mod.ts";
 import { concat } from "../streams/mod.ts";
 import { findHmacDigest, parseHmacFile } from "../verify/mod.ts";
 import type { EntryQueue } from "./entry_queue.ts";
-import { type BackupHeader, parseBackupHeader } from "./header.ts";
+import { type BackupHeader, MAX_HEADER_SIZE, parseBackupHeader } from "./header.ts";
 import { ScryptPolicy } from "./scrypt_cost.ts";
 
-const MAX_HEADER_ENTRY = 64 * 1024;
 const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "ripemd160"];
 
 async function readSmall(entry: OuterEntry, limit: number): Promise<Uint8Array> {
@@ -25,8 +24,9 @@ async function readSmall(entry: OuterEntry, limit: number): Promise<Uint8Array> 
   return await entry.read();
 }
 
-function startsWithText(bytes: Uint8Array, text: string): boolean {
-  return new TextDecoder().decode(bytes.subarray(0, text.length)) === text;
+/** Whether `bytes` start like a Tarsnap scrypt file (format 4's `backup-header.hmac`). */
+function isScryptFile(bytes: Uint8Array): boolean {
+  return bytes.length >= SCRYPT_MAGIC.length && SCRYPT_MAGIC.every((b, i) => bytes[i] === b);
 }
 
 /**
@@ -42,13 +42,13 @@ export async function readHeader(
   scrypt: ScryptPolicy = new ScryptPolicy(),
 ): Promise<BackupHeader> {
   const headerEntry = (await queue.next())!;
-  const headerBytes = await readSmall(headerEntry, MAX_HEADER_ENTRY);
+  const headerBytes = await readSmall(headerEntry, MAX_HEADER_SIZE);
   const hmacEntry = await queue.next();
   if (hmacEntry?.name !== "backup-header.hmac") {
     throw new IncompleteError(`Cannot verify "backup-header": "backup-header.hmac" is missing`);
   }
-  const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_ENTRY);
-  if (startsWithText(hmacBytes, "scrypt")) {
+  const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_SIZE);
+  if (isScryptFile(hmacBytes)) {
     let authentic: Uint8Array;
     const params = parseScryptHeader(hmacBytes);
     scrypt.checkHeader(hmacEntry.name, params);

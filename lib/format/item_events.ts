@@ -12,15 +12,12 @@ import { TarStream, type VolumeStarts } from "../tar/mod.ts";
 import { memberInItem } from "./item_scope.ts";
 
 /**
- * Names the item in an error that does not name it or one of its chunks or members yet:
- * `Cannot restore "vm5/private.img": <reason>`.
+ * Names the item in an error that does not concern it or one of its chunks or members yet
+ * (by the error's subject, not its text): `Cannot restore "vm5/private.img": <message>`.
  */
 function withItemName(item: string, error: unknown): unknown {
-  if (!(error instanceof RecoverError) || error.message.includes(`"${item}`)) return error;
-  const Class = error.constructor as new (message: string, options?: ErrorOptions) => RecoverError;
-  return new Class(`Cannot restore "${item}": ${error.message.replace(/^Cannot /, "cannot ")}`, {
-    cause: error,
-  });
+  if (!(error instanceof RecoverError)) return error;
+  return error.within("restore", { kind: "item", name: item });
 }
 
 /** A stream whose construction needs an await. */
@@ -61,9 +58,12 @@ export function tarEvents(
         if (event.type === "entry") {
           const entry = event.entry;
           if (!memberInItem(item, entry.name)) {
-            throw new DamagedError(
-              `Cannot restore item "${item}": it holds "${entry.name}", which lies outside it`,
-            );
+            throw new DamagedError({
+              reason: "out-of-place",
+              action: "restore item",
+              subject: { kind: "item", name: item },
+              detail: `it holds "${entry.name}", which lies outside it`,
+            });
           }
           if (entry.kind === "symlink" && subdir !== "" && entry.linkname.startsWith(subdir)) {
             controller.enqueue({

@@ -71,13 +71,16 @@ function widen(limit: ScryptCost, user: ScryptCost | undefined): ScryptCost {
 function check(name: string, params: ScryptParams, limit: ScryptCost, what: string): void {
   const cost = scryptCost(params);
   if (cost.memory <= limit.memory && cost.work <= limit.work) return;
-  throw new UnsupportedError(
-    `Cannot decrypt "${name}": it asks for scrypt logN=${params.logN}, r=${params.r}, p=${params.p} (${
+  throw new UnsupportedError({
+    reason: "beyond-limit",
+    action: "decrypt",
+    subject: { kind: "chunk", name },
+    detail: `it asks for scrypt logN=${params.logN}, r=${params.r}, p=${params.p} (${
       size(cost.memory)
     } of memory, ${size(cost.work)} of work), more than ${what} (${size(limit.memory)}, ${
       size(limit.work)
     }); allow it with --max-scrypt-memory if you trust this backup`,
-  );
+  });
 }
 
 function size(bytes: number): string {

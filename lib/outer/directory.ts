@@ -18,13 +18,6 @@ interface Found {
 }
 
 /** A chunk file with its item, index and `.hmac` companion. */
-interface Chunk {
-  file: Found;
-  item: string;
-  index: number;
-  hmac: Found | undefined;
-}
-
 /**
  * The same entries from a directory holding an already untarred backup (the user ran step 1
  * of the manual procedure, `tar -xf backup`): files found recursively, yielded in backup
@@ -55,6 +48,7 @@ export async function* readBackupDirectory(
     if (file.size > maxEntrySize) {
       throw new DamagedError(
         `Cannot read the backup: "${file.name}" is ${file.size} bytes, more than the limit of ${maxEntrySize}`,
+        { reason: "too-large", subject: { kind: "entry", name: file.name, inDetail: true } },
       );
     }
     yield fileEntry(`${dir}/${file.name}`, file);
@@ -123,6 +117,7 @@ function fileEntry(path: string, file: Found): OuterEntry {
       if (got < size) {
         throw new IncompleteError(
           `Cannot read the backup: it ends inside "${name}" (${got} of ${size} bytes)`,
+          { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
         );
       }
       return out;
@@ -136,6 +131,7 @@ function fileEntry(path: string, file: Found): OuterEntry {
         if (got < length) {
           throw new IncompleteError(
             `Cannot read the backup: it ends inside "${name}" (${at + got} of ${size} bytes)`,
+            { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
           );
         }
         at += length;

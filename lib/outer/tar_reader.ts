@@ -194,7 +194,13 @@ export async function* readOuterArchive(
 
   const readMeta = async (name: string, length: number): Promise<Uint8Array> => {
     if (length > MAX_META_SIZE) {
-      throw new DamagedError(`Cannot read the backup: "${name}" has an implausible size ${length}`);
+      throw new DamagedError(
+        `Cannot read the backup: "${name}" has an implausible size ${length}`,
+        {
+          reason: "too-large",
+          subject: { kind: "entry", name, inDetail: true },
+        },
+      );
     }
     const data = new Uint8Array(length);
     const got = await input.readInto(data);
@@ -210,7 +216,9 @@ export async function* readOuterArchive(
     const block = await input.take(BLOCK_SIZE);
     if (block.length < BLOCK_SIZE) {
       if (block.every((b) => b === 0)) return;
-      throw new IncompleteError(`Cannot read the backup: it ends inside a header at byte ${at}`);
+      throw new IncompleteError(`Cannot read the backup: it ends inside a header at byte ${at}`, {
+        reason: "truncated",
+      });
     }
     if (isZeroBlock(block)) continue;
     const header = parseHeader(block, at);
@@ -248,6 +256,7 @@ export async function* readOuterArchive(
     if (entrySize > maxEntrySize) {
       throw new DamagedError(
         `Cannot read the backup: entry "${name}" is ${entrySize} bytes, more than the limit of ${maxEntrySize} (no Qubes backup chunk is that large)`,
+        { reason: "too-large", subject: { kind: "entry", name, inDetail: true } },
       );
     }
     let consumed: Promise<void> | undefined;
@@ -305,5 +314,6 @@ async function skipBody(input: BlockReader, name: string, size: number): Promise
 function incomplete(name: string, got: number, size: number): IncompleteError {
   return new IncompleteError(
     `Cannot read the backup: it ends inside "${name}" (${got} of ${size} bytes)`,
+    { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
   );
 }

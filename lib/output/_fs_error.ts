@@ -69,6 +69,18 @@ const LINUX_ERRNO: Readonly<Record<number, string>> = {
 export function toOutputError(error: unknown, path: string): unknown {
   const code = errnoCode(error);
   if (code === undefined) return error;
-  const reason = REASONS[code] ?? (error instanceof Error ? error.message : code);
-  return new OutputError(`Cannot write "${path}": ${reason}`, { cause: error });
+  const words = REASONS[code] ?? (error instanceof Error ? error.message : code);
+  return new OutputError({
+    reason: reasonOf(code),
+    action: "write",
+    subject: { kind: "file", name: path },
+    detail: words,
+  }, { cause: error });
+}
+
+/** The reason code of an `errno` code. */
+function reasonOf(code: string): "no-space" | "no-permission" | "write-failed" {
+  if (code === "ENOSPC" || code === "EDQUOT") return "no-space";
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") return "no-permission";
+  return "write-failed";
 }

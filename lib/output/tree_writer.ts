@@ -417,7 +417,12 @@ class TreeRestorer {
 }
 
 function existsError(rel: string): OutputError {
-  return new OutputError(`Cannot restore "${rel}": it exists (use --force to replace it)`);
+  return new OutputError({
+    reason: "exists",
+    action: "restore",
+    subject: { kind: "file", name: rel },
+    detail: "it exists",
+  });
 }
 
 function inTheWay(rel: string, what: string): OutputError {

@@ -133,11 +133,14 @@ async function* joined(
       lookedAtHead = true;
       const { rest, continuation } = dropContinuationHeader(head);
       if (number === 1 && continuation !== undefined) {
-        throw new DamagedError(
-          `Cannot read the archive: its first volume continues member "${
+        throw new DamagedError({
+          reason: "out-of-place",
+          action: "read the archive",
+          subject: { kind: "member", name: escapedName(continuation.name), inDetail: true },
+          detail: `its first volume continues member "${
             escapedName(continuation.name)
           }" of an earlier volume (chunks out of order)`,
-        );
+        });
       }
       if (number > 1) starts?.starts.push({ at: position, volume: number, continuation });
       for (const piece of rest) {
@@ -161,11 +164,13 @@ async function* joined(
 }
 
 function sizeError(volume: number, size: number, expected: number): DamagedError {
-  return new DamagedError(
-    `Cannot read the archive: volume ${volume} (chunk .${
+  return new DamagedError({
+    reason: "out-of-place",
+    action: "read the archive",
+    detail: `volume ${volume} (chunk .${
       String(volume - 1).padStart(3, "0")
     }) is ${size} bytes, but every volume before the last is ${expected} bytes (chunks out of order or from another backup)`,
-  );
+  });
 }
 
 /** A member name from a header, for a message: control characters escaped. */

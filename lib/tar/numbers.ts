@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DamagedError } from "../errors.ts";
+import { DamagedError, type Subject } from "../errors.ts";
 
 const SPACE = 0x20;
 
@@ -99,13 +99,17 @@ function readBase256(
  * parseDecimal("21474836480", "pax record \"size\""); // 21474836480
  * ```
  */
-export function parseDecimal(text: string, what: string): number {
+export function parseDecimal(text: string, what: string, subject?: Subject): number {
+  const about = subject === undefined ? {} : { subject: { ...subject, inDetail: true as const } };
   if (!/^[0-9]{1,40}$/.test(text)) {
-    throw new DamagedError(`Cannot read ${what}: "${text.slice(0, 40)}" is not a decimal number`);
+    throw new DamagedError(
+      `Cannot read ${what}: "${text.slice(0, 40)}" is not a decimal number`,
+      about,
+    );
   }
   const value = Number(text);
   if (value > Number.MAX_SAFE_INTEGER) {
-    throw new DamagedError(`Cannot read ${what}: ${text} is too large`);
+    throw new DamagedError(`Cannot read ${what}: ${text} is too large`, about);
   }
   return value;
 }

@@ -35,20 +35,28 @@ const EQUALS = 0x3d;
  */
 export function parsePaxRecords(data: Uint8Array, name: string): PaxRecord[] {
   const records: PaxRecord[] = [];
+  const about = { subject: { kind: "entry" as const, name, inDetail: true as const } };
   let pos = 0;
   while (pos < data.length && data[pos] !== 0) {
     const space = data.indexOf(SPACE, pos);
     if (space < 0 || space - pos > 20) {
-      throw new DamagedError(`Cannot read pax header "${name}": a record has no length`);
+      throw new DamagedError(`Cannot read pax header "${name}": a record has no length`, about);
     }
-    const length = parseDecimal(decoder.decode(data.subarray(pos, space)), `pax header "${name}"`);
+    const length = parseDecimal(
+      decoder.decode(data.subarray(pos, space)),
+      `pax header "${name}"`,
+      about.subject,
+    );
     const end = pos + length;
     if (length <= space - pos + 1 || end > data.length || data[end - 1] !== NEWLINE) {
-      throw new DamagedError(`Cannot read pax header "${name}": a record has a wrong length`);
+      throw new DamagedError(
+        `Cannot read pax header "${name}": a record has a wrong length`,
+        about,
+      );
     }
     const equals = data.indexOf(EQUALS, space + 1);
     if (equals < 0 || equals >= end - 1) {
-      throw new DamagedError(`Cannot read pax header "${name}": a record has no "="`);
+      throw new DamagedError(`Cannot read pax header "${name}": a record has no "="`, about);
     }
     records.push({
       key: decoder.decode(data.subarray(space + 1, equals)),

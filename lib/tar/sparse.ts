@@ -175,7 +175,11 @@ export class SparseMapTextParser {
       this.consumed += end - pos + (newline < 0 ? 0 : 1);
       pos = newline < 0 ? end : end + 1;
       if (this.consumed > this.#limit) this.#fail("it is longer than the member");
-      if (newline >= 0) this.#number(parseDecimal(this.#digits, this.#what()));
+      if (newline >= 0) {
+        this.#number(
+          parseDecimal(this.#digits, this.#what(), { kind: "member", name: this.#name }),
+        );
+      }
     }
     return pos;
   }
@@ -185,7 +189,9 @@ export class SparseMapTextParser {
   }
 
   #fail(reason: string): never {
-    throw new DamagedError(`Cannot read ${this.#what()}: ${reason}`);
+    throw new DamagedError(`Cannot read ${this.#what()}: ${reason}`, {
+      subject: { kind: "member", name: this.#name, inDetail: true },
+    });
   }
 
   #number(value: number): void {
@@ -230,7 +236,12 @@ export function validateSparseMap(
   name: string,
 ): void {
   const fail = (reason: string): never => {
-    throw new DamagedError(`Cannot read the sparse map of tar member "${name}": ${reason}`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read the sparse map of tar member",
+      subject: { kind: "member", name },
+      detail: reason,
+    });
   };
   if (map.offsets.length !== map.sizes.length) fail("it has an odd number of values");
   if (!fitsImage(map.offsets.length, realsize)) {

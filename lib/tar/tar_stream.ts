@@ -163,18 +163,25 @@ class TarParser {
         })`;
         const expected = new TextEncoder().encode(entry.name).subarray(0, 100);
         if (m === undefined || !sameBytes(m.name, expected)) {
-          throw new DamagedError(
-            `Cannot read tar member "${entry.name}": ${where} does not continue it (${
+          throw new DamagedError({
+            reason: "out-of-place",
+            action: "read tar member",
+            subject: { kind: "member", name: entry.name },
+            detail: `${where} does not continue it (${
               m === undefined ? "no continuation header" : `it continues "${escapedName(m.name)}"`
             }); the chunks are out of order or from another backup`,
-          );
+          });
         }
         if (this.#lenientVolumes) return;
         const offset = (entry.sparse ? entry.size : this.#storedSize) - this.#dataLeft;
         if (m.size !== this.#dataLeft || m.offset !== offset) {
-          throw new DamagedError(
-            `Cannot read tar member "${entry.name}": ${where} continues it at offset ${m.offset} (${m.size} bytes to come), but the volumes before end at offset ${offset} (${this.#dataLeft} bytes to come); the chunks are out of order`,
-          );
+          throw new DamagedError({
+            reason: "out-of-place",
+            action: "read tar member",
+            subject: { kind: "member", name: entry.name },
+            detail:
+              `${where} continues it at offset ${m.offset} (${m.size} bytes to come), but the volumes before end at offset ${offset} (${this.#dataLeft} bytes to come); the chunks are out of order`,
+          });
         }
         return;
       }
@@ -256,15 +263,19 @@ class TarParser {
         if (this.#blockFill > 0 && this.#block.subarray(0, this.#blockFill).every((b) => b === 0)) {
           return;
         }
-        throw new IncompleteError(
-          this.#blockFill > 0
-            ? `Cannot read the archive: it ends inside a header at byte ${this.#position}`
-            : `Cannot read the archive: it ends before the end-of-archive marker`,
-        );
+        throw new IncompleteError({
+          reason: "truncated",
+          action: "read the archive",
+          detail: this.#blockFill > 0
+            ? `it ends inside a header at byte ${this.#position}`
+            : "it ends before the end-of-archive marker",
+        });
       case State.Padding:
-        throw new IncompleteError(
-          `Cannot read the archive: it ends before the end-of-archive marker`,
-        );
+        throw new IncompleteError({
+          reason: "truncated",
+          action: "read the archive",
+          detail: "it ends before the end-of-archive marker",
+        });
       case State.Meta:
         missing = this.#meta.length - this.#metaFill;
         break;
@@ -281,9 +292,12 @@ class TarParser {
         missing = this.#skip;
         break;
     }
-    throw new IncompleteError(
-      `Cannot read tar member "${entryName}": the archive ends early (${missing} bytes missing)`,
-    );
+    throw new IncompleteError({
+      reason: "truncated",
+      action: "read tar member",
+      subject: { kind: "member", name: entryName },
+      detail: `the archive ends early (${missing} bytes missing)`,
+    });
   }
 
   #onHeader(at: number): void {
@@ -313,9 +327,12 @@ class TarParser {
 
   #collectMeta(header: TarHeader, limit: number): void {
     if (header.size > limit) {
-      throw new DamagedError(
-        `Cannot read tar member "${header.name}": its size ${header.size} is implausible`,
-      );
+      throw new DamagedError({
+        reason: "too-large",
+        action: "read tar member",
+        subject: { kind: "member", name: header.name },
+        detail: `its size ${header.size} is implausible`,
+      });
     }
     this.#meta = new Uint8Array(header.size);
     this.#metaFill = 0;
@@ -369,9 +386,12 @@ class TarParser {
       else this.#startSparseData(map, stored);
     } else if (kind === "file" && p.sparseMajor === 1) {
       if (p.sparseRealsize === undefined) {
-        throw new DamagedError(
-          `Cannot read tar member "${entry.name}": its pax header has no GNU.sparse.realsize`,
-        );
+        throw new DamagedError({
+          reason: "damaged",
+          action: "read tar member",
+          subject: { kind: "member", name: entry.name },
+          detail: "its pax header has no GNU.sparse.realsize",
+        });
       }
       entry.size = p.sparseRealsize;
       entry.sparse = true;
@@ -394,11 +414,12 @@ class TarParser {
   #onSparseExtension(): void {
     const more = readOldGnuSparseExtension(this.#block, this.#map);
     if (!fitsImage(this.#map.offsets.length, this.#entry!.size)) {
-      throw new DamagedError(
-        `Cannot read the sparse map of tar member "${
-          this.#entry!.name
-        }": it has more entries than a file of ${this.#entry!.size} bytes can have`,
-      );
+      throw new DamagedError({
+        reason: "too-large",
+        action: "read the sparse map of tar member",
+        subject: { kind: "member", name: this.#entry!.name },
+        detail: `it has more entries than a file of ${this.#entry!.size} bytes can have`,
+      });
     }
     if (!more) {
       this.#startSparseData(this.#map, this.#storedSize);

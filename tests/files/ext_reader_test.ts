@@ -212,7 +212,7 @@ Deno.test("files: errors name the image and the path", async (t) => {
       await Deno.writeTextFile(join(out, "user", "a.txt"), "mine\n");
       await assert.rejects(
         getFiles(image, ["/home/user"], { output: out }),
-        (e: Error) => e instanceof OutputError && e.message.includes("use --force"),
+        (e: Error) => e instanceof OutputError && e.reason === "exists",
       );
       assert.equal(await Deno.readTextFile(join(out, "user", "a.txt")), "mine\n");
       await getFiles(image, ["/home/user"], { output: out, force: true });

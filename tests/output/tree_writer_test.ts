@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { DamagedError, IncompleteError, OutputError } from "../../lib/errors.ts";
+import { messageWithHint } from "../../lib/cli/hints.ts";
 import {
   type OutputFile,
   TreeWriter,
@@ -91,6 +92,16 @@ function isError(type: new (...args: never[]) => Error, message: string) {
   return (error: unknown) => {
     assert(error instanceof type, `expected ${type.name}, got ${error}`);
     assert.deepEqual(error.message, message);
+    return true;
+  };
+}
+
+/** An "it exists" OutputError, as the user reads it: with the hint the CLI adds. */
+function isExistsError(message: string) {
+  return (error: unknown) => {
+    assert(error instanceof OutputError, `expected OutputError, got ${error}`);
+    assert.equal(error.reason, "exists");
+    assert.equal(messageWithHint(error), message);
     return true;
   };
 }
@@ -257,7 +268,7 @@ Deno.test("TreeWriter creates symlinks as stored and never follows them", async 
     // A later file of the same name does not write through the link, with or without force.
     await assert.rejects(
       () => restore(root, file("vm5/escape", 3, [[0, bytes(3)]])),
-      isError(OutputError, 'Cannot restore "vm5/escape": it exists (use --force to replace it)'),
+      isExistsError('Cannot restore "vm5/escape": it exists (use --force to replace it)'),
     );
     await restore(root, file("vm5/escape", 3, [[0, bytes(3)]]), { force: true });
     assert((await Deno.lstat(`${root}/vm5/escape`)).isFile);
@@ -300,10 +311,7 @@ Deno.test("TreeWriter does not overwrite an existing file without force", async 
     await Deno.writeTextFile(`${root}/work/private.img`, "original");
     await assert.rejects(
       () => restore(root, file("work/private.img", 3, [[0, bytes(3)]])),
-      isError(
-        OutputError,
-        'Cannot restore "work/private.img": it exists (use --force to replace it)',
-      ),
+      isExistsError('Cannot restore "work/private.img": it exists (use --force to replace it)'),
     );
     assert.deepEqual(await Deno.readTextFile(`${root}/work/private.img`), "original");
     assert.deepEqual(await listTree(root), ["work", "work/private.img"]);

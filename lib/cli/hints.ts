@@ -1,0 +1,34 @@
+/**
+ * The hints that name command-line options, added to an error's message by the CLI: library
+ * errors say what happened (`Cannot restore "x": it exists`, reason `exists`); which option is
+ * the way out is the command line's business. Chosen from the error's reason, never its text.
+ *
+ * @module
+ */
+
+import { RecoverError } from "../errors.ts";
+
+/** The way out of an `exists` error for commands that replace files with `--force`. */
+export const FORCE_HINT = "(use --force to replace it)";
+/** The way out of an `exists` error in `restore`, which can also resume. */
+export const RESUME_HINT =
+  "(use --skip-existing to keep it and restore the rest, or --force to replace it)";
+
+const chosen = new WeakMap<RecoverError, string>();
+
+/** Gives `error` a hint of the command's own (instead of the general one for its reason). */
+export function withHint(error: unknown, reason: RecoverError["reason"], hint: string): unknown {
+  if (error instanceof RecoverError && error.reason === reason) chosen.set(error, hint);
+  return error;
+}
+
+/** The hint for an error, or undefined. */
+export function hintFor(error: RecoverError): string | undefined {
+  return chosen.get(error) ?? (error.reason === "exists" ? FORCE_HINT : undefined);
+}
+
+/** The error's message with its hint, as the user sees it. */
+export function messageWithHint(error: RecoverError): string {
+  const hint = hintFor(error);
+  return hint === undefined ? error.message : `${error.message} ${hint}`;
+}
