@@ -16,7 +16,7 @@ import {
 } from "../compress/mod.ts";
 import { type KdfDigest, OpensslDecryptStream, peekOpensslPlaintext } from "../crypto/mod.ts";
 import { DamagedError } from "../errors.ts";
-import { sniff } from "../streams/mod.ts";
+import { handOver, sniff } from "../streams/mod.ts";
 import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";
 import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
 import type { BackupHeader } from "./header.ts";
@@ -39,9 +39,9 @@ export function piecesStream(chunk: VerifiedChunk): ReadableStream<Uint8Array> {
         controller.close();
         return;
       }
-      chunk.pieces[at++] = EMPTY; // The stream alone holds it now.
+      chunk.pieces[at++] = EMPTY; // The stream alone holds it now...
       handedOut = piece.length;
-      controller.enqueue(piece);
+      controller.enqueue(handOver(piece)); // ...until the next stage takes it.
     },
     cancel() {
       chunk.release(Infinity);
@@ -114,9 +114,12 @@ async function settleKdf(ctx: ReadContext, head: Uint8Array, what: string): Prom
       return digest;
     }
   }
-  throw new DamagedError(
-    `Cannot decrypt "${what}": neither MD5 nor SHA-256 key derivation gives readable data`,
-  );
+  throw new DamagedError({
+    reason: "damaged",
+    action: "decrypt",
+    subject: { kind: "chunk", name: what },
+    detail: "neither MD5 nor SHA-256 key derivation gives readable data",
+  });
 }
 
 /**
@@ -150,7 +153,12 @@ export async function decompressed(
     kind = compressionForFilter(header.compressionFilter);
   }
   if (kind === undefined) {
-    throw new DamagedError(`Cannot decode item "${item}": its data is neither tar nor compressed`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "decode item",
+      subject: { kind: "item", name: item },
+      detail: "its data is neither tar nor compressed",
+    });
   }
   return stream.pipeThrough(decompressStream(kind));
 }

@@ -8,9 +8,20 @@
  * - {@linkcode soleView}: marks a buffer that one view owns (a decryption result), so that
  *   {@linkcode recycle} frees its memory at once.
  *
- * A piece belongs to one stage at a time; only the stage that is last to read it calls
- * {@linkcode recycle}, and a piece split into parts is given back with its last part. A piece
- * that is never recycled is simply collected.
+ * The ownership rules:
+ *
+ * 1. A piece belongs to one stage at a time. A stage that passes a whole piece on (enqueues it)
+ *    gives it up: {@linkcode handOver} says so, and it must not touch the piece afterwards.
+ * 2. Only the stage that is last to read a piece calls {@linkcode recycle}, once; a piece split
+ *    into parts is given back with its last part (earlier parts change nothing).
+ * 3. A piece that is never recycled is simply collected: forgetting is safe, recycling too
+ *    early or twice is not (the next read overwrites the buffer).
+ *
+ * With checks on ({@linkcode setPieceChecks}, or `QUBES_RECOVER_PIECE_CHECKS=1` in the
+ * environment, as `deno task test` sets it), rules 1 and 2 are enforced: a recycled or
+ * handed-over buffer is moved to a new `ArrayBuffer` object, so every stale view of it is
+ * detached (reads see no bytes, writes throw), and recycling a detached buffer throws
+ * {@linkcode PieceOwnershipError}. Without checks the cost is one boolean test per call.
  *
  * @module
  */
@@ -26,6 +37,48 @@ interface Loan {
 
 const loans = new WeakMap<ArrayBufferLike, Loan>();
 const sole = new WeakSet<ArrayBufferLike>();
+
+/** A piece used against the ownership rules (only raised with checks on). */
+export class PieceOwnershipError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PieceOwnershipError";
+  }
+}
+
+let checks = checksFromEnvironment();
+
+function checksFromEnvironment(): boolean {
+  try {
+    return Deno.env.get("QUBES_RECOVER_PIECE_CHECKS") === "1";
+  } catch {
+    return false; // No permission to read it: the release binary runs without checks.
+  }
+}
+
+/**
+ * Turns the ownership checks on or off (tests); returns whether they were on.
+ *
+ * @example
+ * ```ts
+ * const before = setPieceChecks(true);
+ * try {
+ *   await run(); // stages that take, hand over and recycle pieces
+ * } finally {
+ *   setPieceChecks(before);
+ * }
+ * ```
+ */
+export function setPieceChecks(on: boolean): boolean {
+  const before = checks;
+  checks = on;
+  return before;
+}
+
+/** Whether the ownership checks are on. */
+export function pieceChecks(): boolean {
+  return checks;
+}
 
 /**
  * A free list of equal buffers, of `pieceSize + SCRATCH_BYTES` bytes each.
@@ -65,7 +118,7 @@ export class PiecePool {
 
   /** Takes back a buffer of this pool; called by {@linkcode recycle}. */
   put(buffer: ArrayBuffer): void {
-    if (this.#free.length < this.keep) this.#free.push(buffer);
+    if (this.#free.length < this.keep) this.#free.push(checks ? buffer.transfer() : buffer);
   }
 }
 
@@ -98,6 +151,11 @@ export function soleView(piece: Uint8Array): Uint8Array {
 export function recycle(piece: Uint8Array): void {
   const buffer = piece.buffer;
   if (!(buffer instanceof ArrayBuffer)) return;
+  if (checks && buffer.detached) {
+    throw new PieceOwnershipError(
+      "A piece was recycled after it was recycled or handed over (its buffer is detached)",
+    );
+  }
   const end = piece.byteOffset + piece.byteLength;
   if (sole.has(buffer)) {
     if (end !== buffer.byteLength) return;
@@ -109,4 +167,28 @@ export function recycle(piece: Uint8Array): void {
   if (loan === undefined || end !== loan.end) return;
   loans.delete(buffer);
   loan.pool.put(buffer);
+}
+
+/**
+ * Gives up `piece` to the next stage (rule 1), returning the view the next stage owns. With
+ * checks on, a whole pooled piece moves to a new `ArrayBuffer` object, so the giver's view is
+ * detached and any later use of it shows; otherwise (and for parts, foreign buffers and sole
+ * views) the piece is returned as it is.
+ */
+export function handOver(piece: Uint8Array): Uint8Array {
+  if (!checks) return piece;
+  const buffer = piece.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return piece;
+  if (buffer.detached) {
+    throw new PieceOwnershipError(
+      "A piece was handed over after it was recycled or handed over (its buffer is detached)",
+    );
+  }
+  const loan = loans.get(buffer);
+  if (loan === undefined || piece.byteOffset !== 0 || piece.byteLength !== loan.end) return piece;
+  const length = piece.byteLength;
+  loans.delete(buffer);
+  const moved = buffer.transfer();
+  loans.set(moved, loan);
+  return new Uint8Array(moved, 0, length);
 }
