@@ -9,7 +9,7 @@
  */
 
 import { InterruptedError, UsageError } from "../errors.ts";
-import { concat } from "../streams/concat.ts";
+import { concat } from "../streams/mod.ts";
 import { describeFsError } from "../fs_errors.ts";
 
 /** The environment variable read for the passphrase. */

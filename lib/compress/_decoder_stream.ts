@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concat } from "../streams/concat.ts";
+import { concat } from "../streams/mod.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 

@@ -7,8 +7,7 @@
 
 import { DamagedError, RecoverError } from "../errors.ts";
 import { mapErrors } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
-import { TarStream, type VolumeStarts } from "../tar/mod.ts";
+import { type TarEvent, TarStream, type VolumeStarts } from "../tar/mod.ts";
 import { memberInItem } from "./item_scope.ts";
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { detectCompression } from "../compress/detect.ts";
+import { detectCompression } from "../compress/mod.ts";
 import { IncompleteError, UnsupportedError, UsageError } from "../errors.ts";
 import { describeFsError } from "../fs_errors.ts";
 import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";

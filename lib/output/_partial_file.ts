@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concat } from "../streams/concat.ts";
+import { concat } from "../streams/mod.ts";
 import { errnoCode } from "../fs_errors.ts";
 
 /** The part of `Deno.FsFile` the writer uses; lets tests stand in a failing or counting file. */
