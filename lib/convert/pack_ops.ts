@@ -1,0 +1,76 @@
+/**
+ * The two costly steps of writing a converted item, as plain functions: both the pack workers
+ * (pack_worker.ts) and the main thread (where no worker can run) use these.
+ *
+ * @module
+ */
+
+import { gzipSync } from "node:zlib";
+
+const AES_BLOCK = 16;
+
+/**
+ * One block as one complete gzip member (node:zlib). Level 1 is the fastest; `gzip -d` reads
+ * any level, and a series of members as one stream (RFC 1952 section 2.2).
+ */
+export function gzipMember(block: Uint8Array, level = 1): Uint8Array {
+  return gzipSync(block, { level });
+}
+
+/**
+ * One AES-256-CBC chain encrypted block by block, in call order: every block but the last must
+ * be a whole number of AES blocks; the last one gets PKCS#7 padding (as `openssl enc` ends its
+ * output). WebCrypto pads every call, so each block is encrypted with the previous block's last
+ * ciphertext block as its IV and the padding block it adds is dropped.
+ */
+export class CbcChain {
+  readonly #key: Promise<CryptoKey>;
+  #iv: Uint8Array;
+  #tail: Promise<unknown> = Promise.resolve();
+  #failed: Error | undefined;
+  #ended = false;
+
+  constructor(key: Uint8Array, iv: Uint8Array) {
+    this.#key = crypto.subtle.importKey(
+      "raw",
+      key as Uint8Array<ArrayBuffer>,
+      "AES-CBC",
+      false,
+      ["encrypt"],
+    );
+    this.#key.catch(() => {});
+    this.#iv = iv.slice();
+  }
+
+  /** The ciphertext of the next block (`last`: the final one, padded). */
+  encrypt(plain: Uint8Array, last: boolean): Promise<Uint8Array> {
+    const result = this.#tail.then(() => this.#encrypt(plain, last));
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  async #encrypt(plain: Uint8Array, last: boolean): Promise<Uint8Array> {
+    if (this.#failed !== undefined) throw this.#failed;
+    try {
+      if (this.#ended) throw new Error("a block after the last one of an encryption stream");
+      if (!last && plain.length % AES_BLOCK !== 0) {
+        throw new Error(`a block of ${plain.length} bytes is not a whole number of AES blocks`);
+      }
+      if (last) this.#ended = true;
+      const out = new Uint8Array(
+        await crypto.subtle.encrypt(
+          { name: "AES-CBC", iv: this.#iv as Uint8Array<ArrayBuffer> },
+          await this.#key,
+          plain as Uint8Array<ArrayBuffer>,
+        ),
+      );
+      if (last) return out;
+      const whole = out.subarray(0, plain.length);
+      if (whole.length > 0) this.#iv = whole.slice(whole.length - AES_BLOCK);
+      return whole;
+    } catch (error) {
+      this.#failed = error instanceof Error ? error : new Error(String(error));
+      throw this.#failed;
+    }
+  }
+}
