@@ -123,8 +123,8 @@ export class BackupWriter {
       if (compress) stream = packer.gzip(stream);
       if (encrypt) stream = packer.encrypt(stream, this.#settings.passphrase);
     }
-    // The packer's pieces are its own (fresh buffers): whole ones go to the HMAC worker as they
-    // are. The source's pieces may be views of buffers it reuses: those are copied.
+    // The packer's pieces start buffers of their own: they go to the HMAC worker as they are.
+    // The source's pieces may be views of buffers it reuses: those are copied.
     const owned = compress || encrypt;
     const key = this.#settings.passphrase;
     let index = 0;
@@ -154,7 +154,7 @@ export class BackupWriter {
       if (this.#settings.signal?.aborted) throw new InterruptedError();
       if (
         owned && gathered === 0 && piece.byteOffset === 0 &&
-        piece.byteLength === piece.buffer.byteLength && piece.length < this.#chunkSize - filled
+        piece.length < this.#chunkSize - filled
       ) {
         filled += piece.length; // before the piece is transferred (and emptied here)
         mac.update(piece);

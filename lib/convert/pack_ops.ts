@@ -10,6 +10,16 @@ import { gzipSync } from "node:zlib";
 const AES_BLOCK = 16;
 
 /**
+ * `bytes` where they are the start of a buffer that nothing else uses (a whole buffer, or one
+ * of 64 KiB or more at its start: node's shared pool of small buffers is 8 KiB), else a copy:
+ * what may be transferred to another thread.
+ */
+export function exclusive(bytes: Uint8Array): Uint8Array {
+  const whole = bytes.byteLength === bytes.buffer.byteLength;
+  return bytes.byteOffset === 0 && (whole || bytes.byteLength >= 65536) ? bytes : bytes.slice();
+}
+
+/**
  * One block as one complete gzip member (node:zlib). Level 1 is the fastest; `gzip -d` reads
  * any level, and a series of members as one stream (RFC 1952 section 2.2).
  */

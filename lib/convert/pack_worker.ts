@@ -11,7 +11,7 @@
  * @module
  */
 
-import { CbcChain, gzipMember } from "./pack_ops.ts";
+import { CbcChain, exclusive, gzipMember } from "./pack_ops.ts";
 
 /** A request from the main thread. */
 export type PackRequest =
@@ -20,9 +20,12 @@ export type PackRequest =
   | { op: "seal-init"; seq: number; id: number; key: Uint8Array; iv: Uint8Array }
   | { op: "seal"; seq: number; id: number; buffer: ArrayBuffer; length: number; last: boolean };
 
-/** An answer: the bytes made (one whole buffer), or the error that stopped it. */
+/**
+ * An answer: the bytes made (the first `length` bytes of `buffer`), and the request's own
+ * buffer handed back; or the error that stopped it.
+ */
 export type PackReply =
-  | { seq: number; buffer: ArrayBuffer }
+  | { seq: number; buffer: ArrayBuffer; length: number; input?: ArrayBuffer }
   | { seq: number; error: string };
 
 const chains = new Map<number, CbcChain>();
@@ -31,12 +34,16 @@ const scope = self as unknown as {
   postMessage(message: PackReply, transfer?: Transferable[]): void;
 };
 
-function reply(seq: number, bytes: Uint8Array): void {
-  // A view of part of a buffer (node's shared pool, a dropped padding block) is copied first.
-  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : bytes.slice();
-  scope.postMessage({ seq, buffer: own.buffer as ArrayBuffer }, [own.buffer as ArrayBuffer]);
+/**
+ * Sends `bytes` back, and the request's buffer with them: a buffer left here would only be
+ * freed by this isolate's garbage collector, which a worker that allocates little rarely runs
+ * (measured: 335 MiB peak instead of 149 MiB for 512 MiB gzipped and encrypted).
+ */
+function reply(seq: number, bytes: Uint8Array, input?: ArrayBuffer): void {
+  const own = exclusive(bytes);
+  const buffer = own.buffer as ArrayBuffer;
+  const transfer = input === undefined || input.byteLength === 0 ? [buffer] : [buffer, input];
+  scope.postMessage({ seq, buffer, length: own.length, ...(input ? { input } : {}) }, transfer);
 }
 
 function fail(seq: number, error: unknown): void {
@@ -51,6 +58,7 @@ scope.onmessage = ({ data: request }) => {
       reply(
         request.seq,
         gzipMember(new Uint8Array(request.buffer, 0, request.length), request.level),
+        request.buffer,
       );
     } catch (error) {
       fail(request.seq, error);
@@ -66,7 +74,7 @@ scope.onmessage = ({ data: request }) => {
     }
     if (request.last) chains.delete(request.id);
     chain.encrypt(new Uint8Array(request.buffer, 0, request.length), request.last).then(
-      (out) => reply(request.seq, out),
+      (out) => reply(request.seq, out, request.buffer),
       (error) => fail(request.seq, error),
     );
   }

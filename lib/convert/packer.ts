@@ -13,11 +13,11 @@
 
 import { randomBytes } from "node:crypto";
 import { evpBytesToKey } from "../crypto/mod.ts";
-import { CbcChain, gzipMember } from "./pack_ops.ts";
+import { CbcChain, exclusive, gzipMember } from "./pack_ops.ts";
 import type { PackReply, PackRequest } from "./pack_worker.ts";
 
 /** Bytes per gzip member and per encryption call (a multiple of the AES block). */
-export const BLOCK = 4 * 1024 * 1024;
+export const BLOCK = 1 * 1024 * 1024;
 /** Blocks in flight per gzip worker. */
 const GZIP_AHEAD = 2;
 /** Blocks in flight in the encryption worker. */
@@ -28,19 +28,37 @@ const LEVEL = 1;
 type Request = PackRequest extends infer R ? R extends { seq: number } ? Omit<R, "seq"> : never
   : never;
 
+/** Block buffers handed back by the workers, reused for the next blocks. */
+class BlockPool {
+  #free: ArrayBuffer[] = [];
+
+  take(): Uint8Array {
+    const buffer = this.#free.pop();
+    return buffer === undefined ? new Uint8Array(BLOCK) : new Uint8Array(buffer);
+  }
+
+  give(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === BLOCK && this.#free.length < 16) this.#free.push(buffer);
+  }
+}
+
 class PackWorker {
   #worker: Worker;
   #seq = 0;
   #pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<boolean>;
 
-  constructor() {
+  constructor(pool: BlockPool) {
     this.#worker = new Worker(new URL("./pack_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = ({ data }: MessageEvent<PackReply>) => {
       const waiter = this.#pending.get(data.seq);
       this.#pending.delete(data.seq);
-      if ("error" in data) waiter?.reject(new Error(data.error));
-      else waiter?.resolve(new Uint8Array(data.buffer));
+      if ("error" in data) {
+        waiter?.reject(new Error(data.error));
+        return;
+      }
+      if (data.input !== undefined) pool.give(data.input);
+      waiter?.resolve(new Uint8Array(data.buffer, 0, data.length));
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
@@ -74,9 +92,10 @@ interface Block {
   last: boolean;
 }
 
-/** Cuts `source` into fresh blocks of `size` bytes; the last one is shorter (maybe empty). */
-async function* blocks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Block> {
-  let block = new Uint8Array(size);
+/** Cuts `source` into blocks of {@link BLOCK} bytes; the last one is shorter (maybe empty). */
+async function* blocks(source: AsyncIterable<Uint8Array>, pool: BlockPool): AsyncGenerator<Block> {
+  const size = BLOCK;
+  let block = pool.take();
   let filled = 0;
   for await (let piece of source) {
     while (piece.length > 0) {
@@ -86,7 +105,7 @@ async function* blocks(source: AsyncIterable<Uint8Array>, size: number): AsyncGe
       piece = piece.subarray(take);
       if (filled === size) {
         yield { bytes: block, last: false };
-        block = new Uint8Array(size);
+        block = pool.take();
         filled = 0;
       }
     }
@@ -117,15 +136,24 @@ function own(bytes: Uint8Array): ArrayBuffer {
 
 let nextChain = 0;
 
-/** Gzip and encryption for the items of one conversion. Call {@linkcode close} at the end. */
+/**
+ * Gzip and encryption for the items of one conversion. Every piece it yields starts its own
+ * buffer, which nothing else uses: it may be transferred. Call {@linkcode close} at the end.
+ */
 export class Packer {
   #gzippers: PackWorker[];
   #sealer: PackWorker | undefined;
+  #pool: BlockPool;
   #next = 0;
 
-  private constructor(gzippers: PackWorker[], sealer: PackWorker | undefined) {
+  private constructor(
+    gzippers: PackWorker[],
+    sealer: PackWorker | undefined,
+    pool = new BlockPool(),
+  ) {
     this.#gzippers = gzippers;
     this.#sealer = sealer;
+    this.#pool = pool;
   }
 
   /**
@@ -136,12 +164,15 @@ export class Packer {
     options: { compress: boolean; encrypt: boolean; workers?: boolean },
   ): Promise<Packer> {
     const started: PackWorker[] = [];
+    const pool = new BlockPool();
     if (options.workers === false) return new Packer([], undefined);
     try {
       const count = options.compress
         ? Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1))
         : 0;
-      for (let i = 0; i < count + (options.encrypt ? 1 : 0); i++) started.push(new PackWorker());
+      for (let i = 0; i < count + (options.encrypt ? 1 : 0); i++) {
+        started.push(new PackWorker(pool));
+      }
     } catch {
       for (const worker of started) worker.terminate();
       return new Packer([], undefined); // No workers here: everything on the main thread.
@@ -152,19 +183,21 @@ export class Packer {
       return new Packer([], undefined);
     }
     const sealer = options.encrypt ? started.pop() : undefined;
-    return new Packer(started, sealer);
+    return new Packer(started, sealer, pool);
   }
 
   /** `source` as a series of gzip members, one per {@link BLOCK} bytes (at least one). */
   async *gzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     let first = true;
     const members = inOrder(
-      blocks(source, BLOCK),
+      blocks(source, this.#pool),
       (block) => {
         // An empty last block makes a member only when it is the whole stream.
         if (block.bytes.length === 0 && !first) return Promise.resolve(new Uint8Array(0));
         first = false;
-        if (this.#gzippers.length === 0) return Promise.resolve(gzipMember(block.bytes, LEVEL));
+        if (this.#gzippers.length === 0) {
+          return Promise.resolve(exclusive(gzipMember(block.bytes, LEVEL)));
+        }
         const worker = this.#gzippers[this.#next++ % this.#gzippers.length]!;
         const buffer = own(block.bytes);
         return worker.ask(
@@ -208,7 +241,7 @@ export class Packer {
         );
       };
     }
-    yield* inOrder(blocks(source, BLOCK), work, SEAL_AHEAD);
+    yield* inOrder(blocks(source, this.#pool), work, SEAL_AHEAD);
   }
 
   /** Stops the workers. */

@@ -25,9 +25,9 @@ async function sh(script: string, cwd: string): Promise<Uint8Array> {
   return out.stdout;
 }
 
-/** 2.5 blocks: random bytes (incompressible) alternating with text (compressible). */
+/** At least 2.5 blocks: random bytes (incompressible) alternating with text (compressible). */
 function itemBytes(): Uint8Array {
-  const size = Math.floor(BLOCK * 2.5) + 123;
+  const size = Math.floor(Math.max(9_000_000, BLOCK * 2.5)) + 123;
   const bytes = seededBytes(size, 7);
   const text = new TextEncoder().encode("qubes-recover converts old backups. ".repeat(4096));
   for (let at = 0; at < size; at += 2 * text.length) {
@@ -57,7 +57,7 @@ Deno.test("packer: multi-member gzip and one CBC chain that the real tools read 
         const file = await Deno.open(`${dir}/backup`, { write: true, createNew: true });
         const writer = new BackupWriter(file, {
           passphrase: new TextEncoder().encode(PASS),
-          chunkSize: 1024 * 1024,
+          chunkSize: 512 * 1024,
           ...settings,
         });
         try {
