@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { BackupWriter } from "../../lib/convert/backup_writer.ts";
 import { BLOCK } from "../../lib/convert/packer.ts";
+import { decompressStream } from "../../lib/compress/mod.ts";
 import { seededBytes } from "../support/mod.ts";
 
 const PASS = "pack-Passphrase";
@@ -109,6 +110,14 @@ Deno.test("packer: multi-member gzip and one CBC chain that the real tools read 
             }
           }
           assert.ok(members >= 3, `${members} gzip members`);
+          // Our own reader (what `restore` uses) reads every member too.
+          const ours = new Uint8Array(
+            await new Response(
+              ReadableStream.from([joined]).pipeThrough(decompressStream("gzip")),
+            ).arrayBuffer(),
+          );
+          assert.equal(ours.length, plain.length);
+          assert.ok(ours.every((byte, i) => byte === plain[i]), "our gunzip differs");
         }
       });
     }
