@@ -6,7 +6,10 @@
  * Where no worker can run, the same steps run on the main thread (pack_ops.ts).
  *
  * Memory: at most {@link GZIP_AHEAD} blocks per gzip worker and {@link SEAL_AHEAD} blocks of
- * encryption in flight, 4 MiB each, plus their results.
+ * encryption in flight, 1 MiB each, plus their results. The workers hand each block's buffer
+ * back with its result, and it is reused: a buffer left in a worker is freed only when that
+ * worker's garbage collector runs, which is rarely (measured: 335 MiB peak for 512 MiB through
+ * gzip and encryption when they stayed there, 167-205 MiB now).
  *
  * @module
  */
