@@ -6,7 +6,8 @@
  *
  * Each executable is `release/header.sh` followed by a payload of gzip members: the Deno
  * runtime from the npm registry's `@deno/linux-*-glibc` package (pinned by its integrity hash),
- * the program bundled by `deno bundle`, the HMAC worker bundled on its own, and liblzma's
+ * the program bundled by `deno bundle`, the HMAC worker and `convert`'s pack worker each bundled
+ * on its own, and liblzma's
  * WebAssembly. Why this design, and what happens at run time: docs/release.md.
  *
  * Usage: `deno task release [--arch x86_64|aarch64]... [--out DIR]` (both architectures into
@@ -49,6 +50,8 @@ export const TARGETS: Record<string, Target> = {
 
 /** Where the bundle looks for the HMAC worker (next to itself), as `deno bundle` leaves it. */
 const WORKER_REFERENCE = 'new URL("./hmac_worker.ts", import.meta.url)';
+/** Where the bundle looks for `convert`'s gzip and encryption worker (next to itself). */
+const PACK_WORKER_REFERENCE = 'new URL("./pack_worker.ts", import.meta.url)';
 /** How lib/compress/liblzma.ts finds the WebAssembly; the kit's import map answers it. */
 const WASM_SPECIFIER = "node-liblzma/wasm/liblzma.wasm";
 const WASM_REFERENCE = `import.meta.resolve("${WASM_SPECIFIER}")`;
@@ -158,6 +161,7 @@ function replaceOnce(text: string, from: string, to: string, where: string): str
 /** What a bundle may say about files next to itself: the kit answers each of these. */
 const KNOWN_FILE_REFERENCES = [
   WORKER_REFERENCE,
+  PACK_WORKER_REFERENCE,
   WASM_REFERENCE,
   // liblzma's Emscripten glue: its script location, and its own WASM lookup, unused because
   // lib/compress/liblzma.ts hands it the bytes (wasmBinary)
@@ -179,8 +183,10 @@ export function filesNextToBundle(code: string): string[] {
     .map((line) => line.trim());
 }
 
-/** Bundles the program and the HMAC worker from a staging copy with the commit baked in. */
-async function bundle(commit: string): Promise<{ main: string; worker: string }> {
+/** Bundles the program and its workers from a staging copy with the commit baked in. */
+async function bundle(
+  commit: string,
+): Promise<{ main: string; worker: string; packWorker: string }> {
   const stage = await Deno.makeTempDir({ prefix: "qubes-recover-stage-" });
   const npmCache = JSON.parse(await run(Deno.execPath(), ["info", "--json"])).npmCache as string;
   try {
@@ -203,6 +209,7 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
     const entries: Array<[string, string]> = [
       ["main", "main.ts"],
       ["worker", "lib/verify/hmac_worker.ts"],
+      ["pack_worker", "lib/convert/pack_worker.ts"],
     ];
     for (const [name, entry] of entries) {
       await run(Deno.execPath(), [
@@ -223,8 +230,9 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
       }
       bundled[name] = code;
     }
-    // The two references the kit's layout answers: fail here, not on a user's machine.
+    // The references the kit's layout answers: fail here, not on a user's machine.
     replaceOnce(bundled.main!, WORKER_REFERENCE, WORKER_REFERENCE, "main bundle");
+    replaceOnce(bundled.main!, PACK_WORKER_REFERENCE, PACK_WORKER_REFERENCE, "main bundle");
     replaceOnce(bundled.main!, WASM_REFERENCE, WASM_REFERENCE, "main bundle");
     for (const [name, code] of Object.entries(bundled)) {
       const unknown = filesNextToBundle(code);
@@ -235,7 +243,7 @@ async function bundle(commit: string): Promise<{ main: string; worker: string }>
         );
       }
     }
-    return { main: bundled.main!, worker: bundled.worker! };
+    return { main: bundled.main!, worker: bundled.worker!, packWorker: bundled.pack_worker! };
   } finally {
     await Deno.remove(stage, { recursive: true });
   }
@@ -262,7 +270,7 @@ export async function build(arches: string[], out: string, cache: string): Promi
   const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
   const flags = runFlags(config.tasks.recover);
   const commit = await sourceCommit();
-  const { main, worker } = await bundle(commit);
+  const { main, worker, packWorker } = await bundle(commit);
   const wasm = await Deno.readFile(new URL(import.meta.resolve(WASM_SPECIFIER)));
   const importMap = JSON.stringify({ imports: { [WASM_SPECIFIER]: "./liblzma.wasm" } }) + "\n";
   const template = await Deno.readTextFile(`${root}release/header.sh`);
@@ -275,6 +283,7 @@ export async function build(arches: string[], out: string, cache: string): Promi
       ["main.js", encoder.encode(main)],
       // the bundle loads its worker from "./hmac_worker.ts" (Deno reads plain JavaScript there)
       ["hmac_worker.ts", encoder.encode(worker)],
+      ["pack_worker.ts", encoder.encode(packWorker)],
       ["liblzma.wasm", wasm],
       ["import_map.json", encoder.encode(importMap)],
     ];

@@ -326,6 +326,39 @@ Deno.test("the x86_64 release restores formats 2, 3 and 4 with no Node, Deno, ne
       await assertTmpEmpty(jail);
     });
 
+    await t.step("converts the sample format-2 backup (its workers are in the kit)", async () => {
+      const pass = ["--passphrase-file", "/backups/sample-v2.pass"];
+      const converted = await runInJail(jail, backups, [
+        "convert",
+        "/backups/sample-v2",
+        ...pass,
+        "--compress",
+        "--output",
+        "/out/sample.v3",
+      ]);
+      assert.equal(converted.code, 0, converted.stderr);
+      assert.match(converted.stderr, /format 3, encrypted, compressed, .* verified/);
+      const out = await runInJail(jail, backups, [
+        "restore",
+        "/out/sample.v3",
+        ...pass,
+        "-o",
+        "/out/v2-converted",
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      const before = await listFiles(`${jail}/out/v2`);
+      assert.deepEqual(await listFiles(`${jail}/out/v2-converted`), before);
+      for (const path of before) {
+        const [a, b] = [`${jail}/out/v2${path}`, `${jail}/out/v2-converted${path}`];
+        if ((await Deno.lstat(a)).isSymlink) {
+          assert.equal(await Deno.readLink(b), await Deno.readLink(a), path);
+        } else {
+          assert.equal(sha256(await Deno.readFile(b)), sha256(await Deno.readFile(a)), path);
+        }
+      }
+      await assertTmpEmpty(jail);
+    });
+
     await t.step("restores a format-3 xz backup bit-exact", async () => {
       const out = await runInJail(jail, backups, [
         "restore",

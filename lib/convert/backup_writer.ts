@@ -4,19 +4,19 @@
  * gzip (when asked), encrypted as ONE `openssl enc -aes-256-cbc` stream (MD5 key derivation,
  * `Salted__` and a random salt at its start), cut into 100 MiB chunks `<item>.000`,
  * `<item>.001`, ... each followed by its `.hmac` (`(stdin)= <hex>`, HMAC-SHA512 with the
- * passphrase). Every entry is a `tar -cO --posix`-style archive of its own.
+ * passphrase). Every entry is a `tar -cO --posix`-style archive of its own. Gzip and encryption
+ * run in workers (packer.ts), the HMACs in the HMAC worker.
  *
- * Memory: one chunk's pieces at a time.
+ * Memory: one chunk's pieces at a time, plus the blocks in flight in the workers.
  *
  * @module
  */
 
-import { createHmac, randomBytes } from "node:crypto";
-import { createGzip } from "node:zlib";
-import { evpBytesToKey } from "../crypto/mod.ts";
+import { createHmac } from "node:crypto";
 import { InterruptedError } from "../errors.ts";
 import { OffThreadHmac, useHmacWorker } from "../verify/off_thread_hmac.ts";
 import { outerEntryHead, outerEntryTail } from "./outer_entry.ts";
+import { Packer } from "./packer.ts";
 
 /** Chunk bytes are copied into pieces of this size before hashing and writing. */
 const GATHER = 4 * 1024 * 1024;
@@ -36,6 +36,8 @@ export interface WriterSettings {
   mtime?: number;
   /** Aborts between pieces. */
   signal?: AbortSignal | undefined;
+  /** Gzip and encrypt in workers where they run (default true; tests try false). */
+  workers?: boolean;
 }
 
 /** The `backup-header` text of a format-3 backup with these settings (spec section 3.2). */
@@ -56,101 +58,6 @@ export function chunkName(item: string, index: number): string {
   return `${item}.${String(index).padStart(3, "0")}`;
 }
 
-/** Plaintext gathered before each WebCrypto call. */
-const SLICE = 4 * 1024 * 1024;
-const AES_BLOCK = 16;
-
-/**
- * `openssl enc -e -aes-256-cbc -md md5 -pass pass:P` as a stream (spec section 6): `Salted__`,
- * a random 8-byte salt, then one CBC chain over the whole input with PKCS#7 padding at its end.
- * WebCrypto pads every call, so each slice of whole blocks is encrypted with the previous
- * slice's last ciphertext block as its IV and the padding block it adds is dropped.
- */
-export function opensslEncrypt(passphrase: Uint8Array): TransformStream<Uint8Array, Uint8Array> {
-  const salt = new Uint8Array(randomBytes(8));
-  const { key: raw, iv } = evpBytesToKey("md5", passphrase, salt, 32, 16);
-  let chain: Uint8Array = iv;
-  let key: CryptoKey;
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  const take = (): Uint8Array => {
-    const out = new Uint8Array(pendingBytes);
-    let at = 0;
-    for (const piece of pending) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    pending = [];
-    pendingBytes = 0;
-    return out;
-  };
-  const encrypt = async (plain: Uint8Array): Promise<Uint8Array> =>
-    new Uint8Array(
-      await crypto.subtle.encrypt(
-        { name: "AES-CBC", iv: chain as Uint8Array<ArrayBuffer> },
-        key,
-        plain as Uint8Array<ArrayBuffer>,
-      ),
-    );
-  return new TransformStream({
-    async start(controller) {
-      key = await crypto.subtle.importKey(
-        "raw",
-        raw as Uint8Array<ArrayBuffer>,
-        "AES-CBC",
-        false,
-        ["encrypt"],
-      );
-      const head = new Uint8Array(16);
-      head.set(new TextEncoder().encode("Salted__"));
-      head.set(salt, 8);
-      controller.enqueue(head);
-    },
-    async transform(piece, controller) {
-      pending.push(piece);
-      pendingBytes += piece.length;
-      if (pendingBytes < SLICE) return;
-      const all = take();
-      const whole = all.length - all.length % AES_BLOCK;
-      const rest = all.subarray(whole);
-      if (rest.length > 0) {
-        pending.push(rest);
-        pendingBytes = rest.length;
-      }
-      const out = (await encrypt(all.subarray(0, whole))).subarray(0, whole);
-      chain = out.slice(whole - AES_BLOCK);
-      controller.enqueue(out);
-    },
-    async flush(controller) {
-      controller.enqueue(await encrypt(take()));
-    },
-  });
-}
-
-/** Gzip as a stream (node:zlib, level 1: the fastest; any level reads back with `gzip -d`). */
-export function gzipStream(): TransformStream<Uint8Array, Uint8Array> {
-  const gzip = createGzip({ level: 1, chunkSize: 1024 * 1024 });
-  const ended = new Promise<void>((resolve, reject) => {
-    gzip.on("end", () => resolve());
-    gzip.on("error", reject);
-  });
-  ended.catch(() => {});
-  return new TransformStream({
-    start(controller) {
-      gzip.on("data", (out: Uint8Array) => {
-        controller.enqueue(new Uint8Array(out.buffer, out.byteOffset, out.length));
-      });
-    },
-    async transform(piece) {
-      if (!gzip.write(piece)) await new Promise((resolve) => gzip.once("drain", resolve));
-    },
-    async flush() {
-      gzip.end();
-      await ended;
-    },
-  });
-}
-
 /** The text of a `.hmac` file as OpenSSL 1.0 `openssl dgst -SHA512 -hmac P` printed it. */
 export function hmacText(digestHex: string): string {
   return `(stdin)= ${digestHex}\n`;
@@ -167,6 +74,7 @@ export class BackupWriter {
   /** Chunks written so far (not counting `.hmac` files). */
   chunks = 0;
   readonly #doneWithWorker = useHmacWorker();
+  #packer: Promise<Packer> | undefined;
 
   constructor(file: Deno.FsFile, settings: WriterSettings) {
     this.#file = file;
@@ -203,11 +111,21 @@ export class BackupWriter {
    * complete.
    */
   async writeItem(item: string, tar: ReadableStream<Uint8Array>): Promise<void> {
-    let stream = tar;
-    if (this.#settings.compress) stream = stream.pipeThrough(gzipStream());
-    if (this.#settings.encrypt) {
-      stream = stream.pipeThrough(opensslEncrypt(this.#settings.passphrase));
+    const { compress, encrypt } = this.#settings;
+    let stream: AsyncIterable<Uint8Array> = tar;
+    if (compress || encrypt) {
+      this.#packer ??= Packer.start({
+        compress,
+        encrypt,
+        ...(this.#settings.workers === undefined ? {} : { workers: this.#settings.workers }),
+      });
+      const packer = await this.#packer;
+      if (compress) stream = packer.gzip(stream);
+      if (encrypt) stream = packer.encrypt(stream, this.#settings.passphrase);
     }
+    // The packer's pieces start buffers of their own: they go to the HMAC worker as they are.
+    // The source's pieces may be views of buffers it reuses: those are copied.
+    const owned = compress || encrypt;
     const key = this.#settings.passphrase;
     let index = 0;
     let filled = 0;
@@ -234,8 +152,20 @@ export class BackupWriter {
     };
     for await (let piece of stream) {
       if (this.#settings.signal?.aborted) throw new InterruptedError();
+      if (
+        owned && gathered === 0 && piece.byteOffset === 0 &&
+        piece.length < this.#chunkSize - filled
+      ) {
+        filled += piece.length; // before the piece is transferred (and emptied here)
+        mac.update(piece);
+        continue;
+      }
       while (piece.length > 0) {
-        const take = Math.min(piece.length, gather.length - gathered);
+        const take = Math.min(
+          piece.length,
+          gather.length - gathered,
+          this.#chunkSize - filled,
+        );
         gather.set(piece.subarray(0, take), gathered);
         gathered += take;
         filled += take;
@@ -248,8 +178,9 @@ export class BackupWriter {
     await flush();
   }
 
-  /** Lets the HMAC worker stop once nobody else uses it. */
+  /** Stops the workers (the HMAC worker once nobody else uses it). */
   close(): void {
     this.#doneWithWorker();
+    this.#packer?.then((packer) => packer.close(), () => {});
   }
 }

@@ -17,6 +17,8 @@ export interface Measurement {
   rssProcMiB: number;
   /** Sampled peak of the summed RSS of the process tree, MiB. */
   rssTreeMiB: number;
+  /** User plus system CPU seconds of the process and the children it waited for (GNU time). */
+  cpuSeconds: number;
   code: number;
   stderr: string;
 }
@@ -71,7 +73,7 @@ export async function measure(
   try {
     const start = performance.now();
     const child = new Deno.Command("/usr/bin/time", {
-      args: ["-f", "%M", "-o", timeFile, cmd, ...args],
+      args: ["-f", "%M %U %S", "-o", timeFile, cmd, ...args],
       ...(options.env !== undefined ? { env: options.env } : {}),
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       stdin: "null",
@@ -90,10 +92,12 @@ export async function measure(
     const seconds = (performance.now() - start) / 1000;
     done = true;
     await sampler;
-    const kib = Number((await Deno.readTextFile(timeFile)).trim().split("\n").pop());
+    const last = (await Deno.readTextFile(timeFile)).trim().split("\n").pop() ?? "";
+    const [kib, user, system] = last.split(" ").map(Number) as [number, number, number];
     return {
       seconds,
       rssProcMiB: (kib * 1024) / MIB,
+      cpuSeconds: user + system,
       rssTreeMiB: peakTree / MIB,
       code: out.code,
       stderr: new TextDecoder().decode(out.stderr),

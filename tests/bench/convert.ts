@@ -4,9 +4,10 @@
  * bench's v2 input: gzip then openssl enc per 102 400 000-byte volume) converted to format 3,
  * against `restore` of the same backup and against writing the converted file's bytes
  * (`dd conv=fsync` of it). Target: convert takes no longer than restore plus that write.
- * Rounds alternate restore, convert, write, and convert `--no-compress` (gzip is the costly
- * stage). Every conversion is restored afterwards (not timed) and checked bit-exact against the
- * source image.
+ * Rounds alternate restore, convert, the write, and convert `--no-compress` (gzip is the costly
+ * stage); each run records wall time, user+system CPU seconds, peak RSS and the load average.
+ * Every conversion is restored afterwards (not timed) and checked bit-exact against the source
+ * image.
  *
  * Usage: `deno task bench --convert [--size 1G] [--rounds 3]` (main.ts hands over here), or
  * `deno run --allow-all tests/bench/convert.ts [--size 256M] [--rounds 1] [--quick]`.
@@ -67,17 +68,41 @@ export async function runConvertBench(argv: string[]): Promise<number> {
         (input.backupBytes / 1e6).toFixed(0)
       } MB in ${input.chunks} chunks`,
     );
-    const times: Record<"restore" | "convert" | "write" | "plain", number[]> = {
+    type Kind = "restore" | "convert" | "plain" | "write";
+    const runs: Record<Kind, Array<Measurement & { load: number }>> = {
       restore: [],
       convert: [],
-      write: [],
       plain: [],
+      write: [],
+    };
+    const load = async () => Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+    const timed = async (kind: Kind, cmd: string, args: string[], env?: Record<string, string>) => {
+      const before = await load();
+      const m = await measure(cmd, args, env ? { env } : {});
+      const run = { ...m, load: Math.max(before, await load()) };
+      runs[kind].push(run);
+      return run;
+    };
+    const show = (run: Measurement & { load: number }) =>
+      `${run.seconds.toFixed(2)} s (CPU ${run.cpuSeconds.toFixed(1)} s, RSS ${
+        run.rssProcMiB.toFixed(0)
+      } MiB, load ${run.load.toFixed(1)})`;
+    /** Restores `backup` (not timed) and compares the image with the source. */
+    const restoresExactly = async (backup: string, tag: string) => {
+      const back = `${scratch}/check-${tag}`;
+      const again = await cli(["restore", backup, "--output", back]);
+      const a = await measure(again.cmd, again.args, { env: ENV });
+      const check = a.code === 0
+        ? await checkOutput(back, image.size, sha256)
+        : { bitExact: false, problem: a.stderr };
+      await Deno.remove(back, { recursive: true }).catch(() => {});
+      return check;
     };
     let exact = true;
     for (let round = 1; round <= rounds; round++) {
       const out = `${scratch}/restored-${round}`;
       const restore = await cli(["restore", input.backup, "--output", out]);
-      const r = await measure(restore.cmd, restore.args, { env: ENV });
+      const r = await timed("restore", restore.cmd, restore.args, ENV);
       const rCheck = r.code === 0
         ? await checkOutput(out, image.size, sha256)
         : { bitExact: false, problem: r.stderr };
@@ -85,14 +110,11 @@ export async function runConvertBench(argv: string[]): Promise<number> {
 
       const converted = `${scratch}/converted-${round}.v3`;
       const convert = await cli(["convert", input.backup, "--output", converted]);
-      const c = await measure(convert.cmd, convert.args, { env: ENV });
-      let cCheck = { bitExact: false, problem: c.stderr } as {
-        bitExact: boolean;
-        problem?: string;
-      };
-      let w: Measurement | undefined;
+      const c = await timed("convert", convert.cmd, convert.args, ENV);
+      let cCheck: { bitExact: boolean; problem?: string } = { bitExact: false, problem: c.stderr };
+      let w: (Measurement & { load: number }) | undefined;
       if (c.code === 0) {
-        w = await measure("dd", [
+        w = await timed("write", "dd", [
           `if=${converted}`,
           `of=${converted}.copy`,
           "bs=4M",
@@ -100,53 +122,64 @@ export async function runConvertBench(argv: string[]): Promise<number> {
           "status=none",
         ]);
         await Deno.remove(`${converted}.copy`);
-        const back = `${scratch}/converted-restored-${round}`;
-        const again = await cli(["restore", converted, "--output", back]);
-        const a = await measure(again.cmd, again.args, { env: ENV });
-        cCheck = a.code === 0
-          ? await checkOutput(back, image.size, sha256)
-          : { bitExact: false, problem: a.stderr };
-        await Deno.remove(back, { recursive: true }).catch(() => {});
+        cCheck = await restoresExactly(converted, `c${round}`);
         await Deno.remove(converted);
       }
       const plainFile = `${scratch}/converted-plain-${round}.v3`;
       const plain = await cli(["convert", input.backup, "--output", plainFile, "--no-compress"]);
-      const p = await measure(plain.cmd, plain.args, { env: ENV });
-      if (p.code === 0) times.plain.push(p.seconds);
-      else exact = false;
+      const p = await timed("plain", plain.cmd, plain.args, ENV);
+      const pCheck = p.code === 0
+        ? await restoresExactly(plainFile, `p${round}`)
+        : { bitExact: false, problem: p.stderr };
       await Deno.remove(plainFile).catch(() => {});
-      times.restore.push(r.seconds);
-      times.convert.push(c.seconds);
-      if (w) times.write.push(w.seconds);
-      exact &&= rCheck.bitExact && cCheck.bitExact;
+      exact &&= rCheck.bitExact && cCheck.bitExact && pCheck.bitExact;
+      const verdict = (check: { bitExact: boolean; problem?: string }) =>
+        check.bitExact ? "bit-exact" : `NOT bit-exact: ${check.problem}`;
       console.error(
-        `  round ${round}: restore ${r.seconds.toFixed(2)} s (RSS ${r.rssProcMiB.toFixed(0)} MiB, ${
-          rCheck.bitExact ? "bit-exact" : `NOT bit-exact: ${rCheck.problem}`
-        }), convert ${c.seconds.toFixed(2)} s (RSS ${c.rssProcMiB.toFixed(0)} MiB, ${
-          cCheck.bitExact ? "restores bit-exact" : `NOT bit-exact: ${cCheck.problem}`
-        }), write ${w ? w.seconds.toFixed(2) : "-"} s, convert --no-compress ${
-          p.seconds.toFixed(2)
-        } s (RSS ${p.rssProcMiB.toFixed(0)} MiB)`,
+        `  round ${round}: restore ${show(r)} ${verdict(rCheck)}; convert ${show(c)} ${
+          verdict(cCheck)
+        }; write ${w ? show(w) : "-"}; convert --no-compress ${show(p)} ${verdict(pCheck)}`,
       );
     }
-    const restore = median(times.restore);
-    const convert = median(times.convert);
-    const write = times.write.length > 0 ? median(times.write) : Number.NaN;
-    const plainMedian = times.plain.length > 0 ? median(times.plain) : Number.NaN;
-    const pass = exact && convert <= restore + write;
+    const med = (kind: Kind, pick: (run: Measurement) => number) =>
+      runs[kind].length > 0 ? median(runs[kind].map(pick)) : Number.NaN;
+    const wall = (kind: Kind) => med(kind, (run) => run.seconds);
+    const loads = Object.values(runs).flat().map((run) => run.load);
+    const restoreWall = wall("restore");
+    const target = restoreWall + wall("write");
     console.log(
-      `\nconvert v2 ${sizeLabel(size)} (median of ${rounds}): restore ${restore.toFixed(2)} s, ` +
-        `convert ${convert.toFixed(2)} s (${(convert / restore).toFixed(2)}x restore; ` +
-        `includes reading the result back), writing the output ${write.toFixed(2)} s, ` +
-        `convert --no-compress ${plainMedian.toFixed(2)} s (${
-          (plainMedian / restore).toFixed(2)
-        }x)`,
+      `\nconvert v2 ${sizeLabel(size)}, median of ${rounds} alternating rounds, load average ${
+        Math.min(...loads).toFixed(1)
+      }-${Math.max(...loads).toFixed(1)} (shared machine: CPU seconds are steadier than wall)`,
     );
-    console.log(
-      `${pass ? "PASS" : "FAIL"}: convert <= restore + writing the output (${
-        convert.toFixed(2)
-      } s vs ${(restore + write).toFixed(2)} s)${exact ? "" : "; a result was NOT bit-exact"}`,
-    );
+    const line = (label: string, kind: Kind) => {
+      const cpu = med(kind, (run) => run.cpuSeconds);
+      const rss = Math.max(...runs[kind].map((run) => run.rssProcMiB));
+      const ratio = kind === "restore"
+        ? ""
+        : ` = ${(wall(kind) / restoreWall).toFixed(2)}x restore`;
+      console.log(
+        `  ${label.padEnd(22)} ${wall(kind).toFixed(2).padStart(7)} s wall${ratio}, ${
+          cpu.toFixed(1)
+        } s CPU, peak RSS ${rss.toFixed(0)} MiB`,
+      );
+    };
+    line("restore", "restore");
+    line("convert", "convert");
+    line("convert --no-compress", "plain");
+    line("writing the output", "write");
+    const pass = exact && wall("convert") <= target;
+    for (
+      const [label, kind] of [["convert", "convert"], ["convert --no-compress", "plain"]] as const
+    ) {
+      const ok = wall(kind) <= target;
+      console.log(
+        `${ok ? "PASS" : "FAIL"}: ${label} <= restore + writing the output (${
+          wall(kind).toFixed(2)
+        } s vs ${target.toFixed(2)} s${ok ? "" : `, ${(wall(kind) / target).toFixed(2)}x`})`,
+      );
+    }
+    if (!exact) console.log("FAIL: a result was NOT bit-exact");
     return pass ? 0 : 1;
   } finally {
     await Deno.remove(scratch, { recursive: true });
