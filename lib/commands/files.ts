@@ -9,7 +9,6 @@
  */
 
 import { DamagedError, RecoverError, UsageError } from "../errors.ts";
-import { pipeEvents } from "./run_items.ts";
 import {
   type ExtFileSystem,
   ImageDamage,
@@ -21,9 +20,9 @@ import {
   openImage,
   type PartitionInfo,
 } from "../ext/mod.ts";
-import { lchown } from "node:fs/promises";
+import { lchownSync } from "node:fs";
 import { describeFsError } from "../format/source.ts";
-import { TreeWriter } from "../output/mod.ts";
+import { type TreeWriterOptions, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 
@@ -165,7 +164,7 @@ export async function getFiles(
         starts.push({ inode, out, shown });
       }
       const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
-      const writer = new TreeWriter({
+      const writerOptions: TreeWriterOptions = {
         root: options.output,
         force: options.force ?? false,
         mapName: (name) => name,
@@ -174,13 +173,17 @@ export async function getFiles(
           summary.bytes += size;
           reporter.fileDone?.(file, size);
         },
-      });
+      };
       const owners = await mayChown(options.output) ? [] : undefined;
-      const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary, owners));
-      await pipeEvents(events, writer, options.signal);
+      const events = treeEvents(fs, starts, reporter, summary, owners);
+      await writeTree(writerOptions, events, options.signal);
       for (const { rel, uid, gid } of owners ?? []) {
         // Best effort, like modes and times: lchown never follows a symlink.
-        await lchown(`${options.output}/${rel}`, uid, gid).catch(() => {});
+        try {
+          lchownSync(`${options.output}/${rel}`, uid, gid);
+        } catch {
+          // As for modes and times.
+        }
       }
       return summary;
     } finally {

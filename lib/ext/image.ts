@@ -21,12 +21,15 @@ export interface ByteSource {
 /** Largest single read the reader ever asks for (one directory or data run piece). */
 export const MAX_READ = 8 << 20;
 
-/** A {@link ByteSource} over an open file; reads with positioned `seek` + `read`. */
+/**
+ * A {@link ByteSource} over an open file; reads with `seek` + `read`, synchronously: reading
+ * the image is a stream of small reads (inode tables, tree nodes, files of a few KiB) from the
+ * page cache, where an asynchronous call's trip through the thread pool costs more than the
+ * read itself.
+ */
 export class FileSource implements ByteSource {
   readonly size: number;
   readonly #file: Deno.FsFile;
-  /** Whether a read is in flight: reads are serialised because seek + read share the position. */
-  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -47,18 +50,20 @@ export class FileSource implements ByteSource {
   }
 
   readAt(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(offset, length, this.size);
-    const result = this.#queue.then(() => this.#read(offset, length));
-    this.#queue = result.catch(() => {});
-    return result;
+    try {
+      checkRange(offset, length, this.size);
+      return Promise.resolve(this.#read(offset, length));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async #read(offset: number, length: number): Promise<Uint8Array> {
+  #read(offset: number, length: number): Uint8Array {
     const buffer = new Uint8Array(length);
-    await this.#file.seek(offset, Deno.SeekMode.Start);
+    this.#file.seekSync(offset, Deno.SeekMode.Start);
     let done = 0;
     while (done < length) {
-      const n = await this.#file.read(buffer.subarray(done));
+      const n = this.#file.readSync(buffer.subarray(done));
       if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
       done += n;
     }

@@ -29,8 +29,13 @@ let fallbackCounter = 0;
 /** The temporary name for `name`: `.<name>.qubes-recover-partial`, shortened if too long. */
 export function partialName(name: string): string {
   const wanted = `.${name}${PARTIAL_SUFFIX}`;
-  if (new TextEncoder().encode(wanted).length <= NAME_MAX) return wanted;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most names need no encoding to be sure.
+  if (wanted.length * 3 <= NAME_MAX || utf8Length(wanted) <= NAME_MAX) return wanted;
   return `.${Deno.pid}-${++fallbackCounter}${PARTIAL_SUFFIX}`;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
 }
 
 /**
@@ -186,7 +191,14 @@ export class PartialFile {
 }
 
 /** `link()` failures that mean "this file system has no hard links", not "it exists". */
-const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK", "ENOSYS"]);
+export const LINK_UNSUPPORTED = new Set([
+  "EPERM",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+  "EXDEV",
+  "EMLINK",
+  "ENOSYS",
+]);
 
 /** Whether anything (including a dangling symlink) exists at `path`. */
 export async function exists(path: string): Promise<boolean> {

@@ -15,5 +15,6 @@ export {
   OutputRun,
   TreeWriter,
   type TreeWriterOptions,
+  writeTree,
 } from "./tree_writer.ts";
 export { type NodeInfo, realFs, type SinkFile, VirtualFs, type WriterFs } from "./writer_fs.ts";

@@ -7,6 +7,7 @@
 import {
   DamagedError,
   IncompleteError,
+  InterruptedError,
   OutputError,
   RecoverError,
   UnsupportedError,
@@ -114,6 +115,42 @@ export class TreeWriter extends WritableStream<TarEvent> {
   get restored(): readonly string[] {
     return this.#restorer.restored;
   }
+}
+
+/** How often {@link writeTree} lets the event loop run (signals, timers), in milliseconds. */
+const YIELD_EVERY_MS = 20;
+
+/**
+ * Restores `events` as piping them into a {@link TreeWriter} would, without the stream
+ * machinery: for sources of many small members (`files get`), whose steps are otherwise mostly
+ * promise hops. Lets the event loop run every few milliseconds, so a signal is seen even when
+ * every step completes at once; `signal`'s abort stops it with {@link InterruptedError}.
+ *
+ * @returns The output-relative paths restored, in order.
+ */
+export async function writeTree(
+  options: TreeWriterOptions,
+  events: AsyncIterable<TarEvent>,
+  signal?: AbortSignal,
+): Promise<readonly string[]> {
+  const restorer = new TreeRestorer(options);
+  await restorer.start();
+  let yielded = performance.now();
+  try {
+    for await (const event of events) {
+      if (performance.now() - yielded > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        yielded = performance.now();
+      }
+      if (signal?.aborted) throw new InterruptedError();
+      await restorer.write(event);
+    }
+  } catch (error) {
+    await restorer.abort();
+    throw error;
+  }
+  await restorer.close();
+  return restorer.restored;
 }
 
 /** The state and steps behind {@link TreeWriter}. */
@@ -237,7 +274,7 @@ class TreeRestorer {
         return { kind: "ignore" };
       case "file": {
         const replace = await this.#checkTarget(rel, path);
-        const file = await this.#fs.createFile(dir, name);
+        const file = await this.#fs.createFile(dir, name, entry.size);
         return { kind: "file", rel, path, entry, file, replace };
       }
     }
@@ -391,6 +428,11 @@ class TreeRestorer {
    * it may be replaced (`force`, and not a directory); throws otherwise.
    */
   async #checkTarget(rel: string, path: string): Promise<boolean> {
+    // In a folder this run created, only this run made names, and `run.made` refused a second
+    // one already; whatever else might appear meanwhile, the link that publishes never replaces.
+    if (this.#createdDirectories.has(rel.slice(0, Math.max(rel.lastIndexOf("/"), 0)))) {
+      return false;
+    }
     const info = await this.#fs.lstat(path);
     if (info === undefined) return false;
     if (!this.#options.force) throw existsError(rel);

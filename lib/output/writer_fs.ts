@@ -8,6 +8,7 @@
  */
 
 import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
+import { SMALL_FILE, SmallFile } from "./_small_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -37,38 +38,66 @@ export interface WriterFs {
   remove(path: string): Promise<void>;
   /** Creates `path` with `create`, first removing a non-directory left there by a crash. */
   createExclusive<T>(path: string, create: () => Promise<T>): Promise<T>;
-  /** Opens `dir/<temporary name>` for the file `name`. */
-  createFile(dir: string, name: string): Promise<SinkFile>;
+  /** Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. */
+  createFile(dir: string, name: string, size: number): Promise<SinkFile>;
   /** Gives a directory its mode and time (best effort). */
   setDirectoryMeta(path: string, mode: number, mtime: number): Promise<void>;
 }
 
-/** The real file system; temporary files are opened with `open` (`Deno.open` by default). */
+/**
+ * The real file system; temporary files are opened with `open` (`Deno.open` by default).
+ * Metadata calls and small files (see `SmallFile`) are synchronous: each is a few
+ * microseconds, far less than an asynchronous call's trip through the thread pool.
+ */
 export function realFs(open: OpenFile = Deno.open): WriterFs {
   return {
     mkdirAll: (path) => Deno.mkdir(path, { recursive: true }),
-    async lstat(path) {
-      try {
-        return await Deno.lstat(path);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
-      }
-    },
-    mkdir: (path, mode) => Deno.mkdir(path, mode === undefined ? {} : { mode }),
-    symlink: (target, path) => Deno.symlink(target, path),
-    link: (existing, path) => Deno.link(existing, path),
-    rename: (from, to) => Deno.rename(from, to),
-    remove: (path) => Deno.remove(path),
+    lstat: (path) =>
+      sync(() => {
+        try {
+          return Deno.lstatSync(path);
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound) return undefined;
+          throw error;
+        }
+      }),
+    mkdir: (path, mode) => sync(() => Deno.mkdirSync(path, mode === undefined ? {} : { mode })),
+    symlink: (target, path) => sync(() => Deno.symlinkSync(target, path)),
+    link: (existing, path) => sync(() => Deno.linkSync(existing, path)),
+    rename: (from, to) => sync(() => Deno.renameSync(from, to)),
+    remove: (path) => sync(() => Deno.removeSync(path)),
     createExclusive,
-    createFile: (dir, name) => PartialFile.create(dir, name, open),
-    async setDirectoryMeta(path, mode, mtime) {
-      const info = await Deno.lstat(path);
-      if (!info.isDirectory) return;
-      await Deno.chmod(path, mode & 0o777);
-      await Deno.utime(path, mtime, mtime);
+    createFile: (dir, name, size) =>
+      open === Deno.open && size <= SMALL_FILE
+        ? sync(() => smallSink(SmallFile.create(dir, name)))
+        : PartialFile.create(dir, name, open),
+    setDirectoryMeta(path, mode, mtime) {
+      return sync(() => {
+        if (!Deno.lstatSync(path).isDirectory) return;
+        Deno.chmodSync(path, mode & 0o777);
+        Deno.utimeSync(path, mtime, mtime);
+      });
     },
   };
+}
+
+/** A {@link SinkFile} over a synchronous {@link SmallFile}. */
+function smallSink(file: SmallFile): SinkFile {
+  return {
+    write: (offset, bytes) => sync(() => file.write(offset, bytes)),
+    commit: (size, mode, mtime) => sync(() => file.commit(size, mode, mtime)),
+    publish: (finalPath, replace) => sync(() => file.publish(finalPath, replace)),
+    discard: () => sync(() => file.discard()),
+  };
+}
+
+/** The result of a synchronous call as a promise (a throw becomes a rejection). */
+function sync<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 type Kind = "file" | "directory" | "symlink";
