@@ -193,7 +193,8 @@ export async function getFiles(
 }
 
 /**
- * Writes the file at `path` inside the image to `write`, holes as zeros.
+ * Writes the file at `path` inside the image to `write`, holes as zeros. The bytes handed to
+ * `write` are reused once its promise resolves: keep a copy to keep them.
  *
  * @throws {UsageError} When the path is not there or is not a regular file.
  */
@@ -223,7 +224,7 @@ export async function catFile(
           at += n;
         }
       };
-      for await (const piece of fs.chunks(inode)) {
+      for await (const piece of fs.chunks(inode, true)) {
         await fill(piece.offset);
         await write(piece.bytes);
         at += piece.bytes.length;
@@ -408,7 +409,8 @@ class TreeWalker {
         }
         await this.#fs.check(inode);
         yield entryEvent(out, "file", inode);
-        for await (const piece of this.#fs.chunks(inode)) {
+        // One reused buffer: the writer is done with a piece's bytes when its write resolves.
+        for await (const piece of this.#fs.chunks(inode, true)) {
           yield { type: "data", offset: piece.offset, bytes: piece.bytes };
         }
         yield { type: "end" };

@@ -16,6 +16,12 @@ export interface ByteSource {
    * @throws {ImageDamage} When the range lies outside the source.
    */
   readAt(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads exactly `target.length` bytes at `offset` into `target` (a buffer the caller reuses).
+   *
+   * @throws {ImageDamage} When the range lies outside the source.
+   */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
 }
 
 /** Largest single read the reader ever asks for (one directory or data run piece). */
@@ -52,22 +58,32 @@ export class FileSource implements ByteSource {
   readAt(offset: number, length: number): Promise<Uint8Array> {
     try {
       checkRange(offset, length, this.size);
-      return Promise.resolve(this.#read(offset, length));
+      const buffer = new Uint8Array(length);
+      this.#read(offset, buffer);
+      return Promise.resolve(buffer);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #read(offset: number, length: number): Uint8Array {
-    const buffer = new Uint8Array(length);
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    try {
+      checkRange(offset, target.length, this.size);
+      this.#read(offset, target);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #read(offset: number, buffer: Uint8Array): void {
     this.#file.seekSync(offset, Deno.SeekMode.Start);
     let done = 0;
-    while (done < length) {
+    while (done < buffer.length) {
       const n = this.#file.readSync(buffer.subarray(done));
       if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
       done += n;
     }
-    return buffer;
   }
 
   /** Closes the file. */
@@ -101,6 +117,11 @@ export class SliceSource implements ByteSource {
     checkRange(offset, length, this.size);
     return this.#inner.readAt(this.#start + offset, length);
   }
+
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(offset, target.length, this.size);
+    return this.#inner.readInto(this.#start + offset, target);
+  }
 }
 
 /** A {@link ByteSource} over bytes in memory (tests, the fuzzer). */
@@ -116,6 +137,12 @@ export class MemorySource implements ByteSource {
   readAt(offset: number, length: number): Promise<Uint8Array> {
     checkRange(offset, length, this.size);
     return Promise.resolve(this.#bytes.slice(offset, offset + length));
+  }
+
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(offset, target.length, this.size);
+    target.set(this.#bytes.subarray(offset, offset + target.length));
+    return Promise.resolve();
   }
 }
 
