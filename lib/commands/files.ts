@@ -22,7 +22,7 @@ import {
 } from "../ext/mod.ts";
 import { lchownSync } from "node:fs";
 import { describeFsError } from "../format/source.ts";
-import { type TreeWriterOptions, writeTree } from "../output/mod.ts";
+import { backgroundFs, type TreeWriterOptions, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 
@@ -166,6 +166,9 @@ export async function getFiles(
       const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
       const writerOptions: TreeWriterOptions = {
         root: options.output,
+        // Small files are written several at a time: a tree of thousands of them is otherwise
+        // one wait for the output disk after the other.
+        fs: backgroundFs(),
         force: options.force ?? false,
         mapName: (name) => name,
         onFileDone: (file, size) => {
@@ -240,7 +243,9 @@ export async function catFile(
 /**
  * The events `files get` hands to {@link TreeWriter} for the trees at `starts`, without writing
  * anything (the fuzzer drives the reader through this). Damaged entries are reported through
- * `reporter` and counted in `summary`.
+ * `reporter` and counted in `summary`. The bytes of a data event are read into one reused
+ * buffer: they are valid until the next event is asked for (the writer is done with them
+ * when its write resolves).
  */
 export function treeEvents(
   fs: ExtFileSystem,

@@ -11,7 +11,7 @@
  */
 
 import { errnoCode } from "./_fs_error.ts";
-import { LINK_UNSUPPORTED, partialName } from "./_partial_file.ts";
+import { createExclusive, LINK_UNSUPPORTED, partialName } from "./_partial_file.ts";
 
 /** Files of at most this many bytes are written with synchronous calls. */
 export const SMALL_FILE = 256 * 1024;
@@ -48,6 +48,19 @@ export class SmallFile {
     const file = createExclusiveSync(
       tempPath,
       () => Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 }),
+    );
+    return new SmallFile(tempPath, file);
+  }
+
+  /**
+   * As {@link create}, but waiting for the creation asynchronously: on a busy disk creating a
+   * file is the call that waits (for the journal), and several can wait at once.
+   */
+  static async open(dir: string, name: string): Promise<SmallFile> {
+    const tempPath = `${dir}/${partialName(name)}`;
+    const file = await createExclusive(
+      tempPath,
+      () => Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 }),
     );
     return new SmallFile(tempPath, file);
   }

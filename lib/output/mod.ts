@@ -17,4 +17,11 @@ export {
   type TreeWriterOptions,
   writeTree,
 } from "./tree_writer.ts";
-export { type NodeInfo, realFs, type SinkFile, VirtualFs, type WriterFs } from "./writer_fs.ts";
+export {
+  backgroundFs,
+  type NodeInfo,
+  realFs,
+  type SinkFile,
+  VirtualFs,
+  type WriterFs,
+} from "./writer_fs.ts";

@@ -14,6 +14,7 @@ import {
 } from "../errors.ts";
 import type { TarEntry, TarEvent } from "../tar/events.ts";
 import { toOutputError } from "./_fs_error.ts";
+import { BACKGROUND_WINDOW } from "./_background_file.ts";
 import { type OpenFile, partialName } from "./_partial_file.ts";
 import { safeRelativePath } from "./safe_path.ts";
 import { realFs, type SinkFile, type WriterFs } from "./writer_fs.ts";
@@ -171,6 +172,10 @@ class TreeRestorer {
   readonly #createdDirectories = new Map<string, DirectoryMeta>();
   /** Regular files restored in this run: the only allowed hard-link targets. */
   readonly #restoredFiles = new Set<string>();
+  /** Files being published in the background (see `BackgroundFile`), by output-relative path. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+  /** The first failure of a file published in the background. */
+  #failure: unknown;
 
   constructor(options: TreeWriterOptions) {
     this.#options = options;
@@ -204,6 +209,7 @@ class TreeRestorer {
       }
     } catch (error) {
       await this.#discard();
+      await this.#drain();
       throw error instanceof RecoverError ? error : toOutputError(error, this.#currentRel);
     }
   }
@@ -212,15 +218,36 @@ class TreeRestorer {
     const current = this.#current;
     if (current !== undefined) {
       await this.#discard();
+      await this.#drain();
       if (current.kind === "file") {
         throw new IncompleteError(`Cannot restore "${current.rel}": the backup ends inside it`);
       }
     }
+    await this.#drain();
+    this.#throwFailure();
     await this.#applyDirectoryMeta();
   }
 
   async abort(): Promise<void> {
     await this.#discard();
+    await this.#drain();
+  }
+
+  /** Wait until no file is being published in the background (failures are kept). */
+  async #drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight.values());
+  }
+
+  #throwFailure(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Bookkeeping once the file at `rel` has its final name. */
+  #published(rel: string, size: number): void {
+    this.#run.made.set(rel, "file");
+    this.#restoredFiles.add(rel);
+    this.restored.push(rel);
+    this.#options.onFileDone?.(rel, size);
   }
 
   async #discard(): Promise<void> {
@@ -230,6 +257,7 @@ class TreeRestorer {
   }
 
   async #begin(entry: TarEntry): Promise<Current> {
+    this.#throwFailure();
     const mapped = this.#options.mapName(entry.name);
     if (mapped === undefined) return { kind: "ignore" };
     const parts = safeRelativePath(mapped);
@@ -300,11 +328,27 @@ class TreeRestorer {
     if (current.kind === "file") {
       const { rel, path, entry, file, replace } = current;
       await file.commit(entry.size, entry.mode, entry.mtime);
+      if (file.background) {
+        // The name is taken now; the file is the background's from here.
+        this.#run.made.set(rel, "file");
+        this.#current = undefined;
+        const job = file.publish(path, replace).then(
+          (ok) => {
+            if (!ok) throw existsError(rel);
+            this.#published(rel, entry.size);
+          },
+        ).catch((error) => {
+          this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
+        }).finally(() => this.#inFlight.delete(rel));
+        this.#inFlight.set(rel, job);
+        while (this.#inFlight.size >= BACKGROUND_WINDOW) {
+          await Promise.race(this.#inFlight.values());
+        }
+        this.#throwFailure();
+        return;
+      }
       if (!(await file.publish(path, replace))) throw existsError(rel);
-      this.#run.made.set(rel, "file");
-      this.#restoredFiles.add(rel);
-      this.restored.push(rel);
-      this.#options.onFileDone?.(rel, entry.size);
+      this.#published(rel, entry.size);
     }
     this.#current = undefined;
   }
@@ -314,6 +358,9 @@ class TreeRestorer {
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       if (this.#knownDirectories.has(parent)) continue;
+      if (this.#inFlight.has(parent)) {
+        throw new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`);
+      }
       const path = this.#abs(parent);
       let info = await this.#fs.lstat(path);
       if (info === undefined) {
@@ -410,6 +457,11 @@ class TreeRestorer {
 
   async #makeHardLink(rel: string, dir: string, name: string, entry: TarEntry): Promise<void> {
     const target = this.#linkTarget(entry);
+    const pending = target === undefined ? undefined : this.#inFlight.get(target);
+    if (pending !== undefined) {
+      await pending;
+      this.#throwFailure();
+    }
     if (target === undefined || !this.#restoredFiles.has(target)) {
       throw new DamagedError(
         `Cannot restore "${rel}": its hard link target "${entry.linkname}" was not restored before it`,

@@ -9,6 +9,7 @@
 
 import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
 import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { BackgroundFile } from "./_background_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -19,6 +20,12 @@ export interface NodeInfo {
 
 /** A file being written under a temporary name (see `PartialFile`). */
 export interface SinkFile {
+  /**
+   * Whether {@link publish} works in the background (see `BackgroundFile`): the writer may go
+   * on before it settles, and must wait for it before it finishes.
+   */
+  readonly background?: boolean;
+  /** Write `bytes` at `offset`; the caller may reuse `bytes` once this resolves. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
   commit(size: number, mode: number, mtime: number): Promise<void>;
   /** Gives the file its final name; false when something is there and `replace` is false. */
@@ -78,6 +85,22 @@ export function realFs(open: OpenFile = Deno.open): WriterFs {
         Deno.utimeSync(path, mtime, mtime);
       });
     },
+  };
+}
+
+/**
+ * The real file system, with small files written in the background, several at a time (see
+ * `BackgroundFile`): for `files get`, whose trees hold thousands of small files.
+ */
+export function backgroundFs(): WriterFs {
+  const fs = realFs();
+  const createFile = fs.createFile;
+  return {
+    ...fs,
+    createFile: (dir, name, size) =>
+      size <= SMALL_FILE
+        ? Promise.resolve(new BackgroundFile(dir, name))
+        : createFile(dir, name, size),
   };
 }
 

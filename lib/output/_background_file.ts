@@ -1,0 +1,104 @@
+/**
+ * Small files written in the background, several at a time: for `files get`, whose home trees
+ * hold thousands of files of a few KiB. Creating a file is a journal transaction on the output
+ * file system, and on a busy disk each `open(O_CREAT)` can wait a millisecond for it; one file
+ * after the other, a tree of 20 000 files waits 20 000 times. Here the data of a small file is
+ * gathered in memory, and {@link BackgroundFile.publish} runs the protocol of `SmallFile`
+ * (exclusive create of a temporary name, data, exact length, time, mode, `link()` to the final
+ * name, which never replaces anything) with the creation as an asynchronous call, which Deno
+ * runs on its thread pool while the writer goes on with the next files. `TreeWriter`
+ * keeps at most {@link BACKGROUND_WINDOW} of them in flight and waits for all before it
+ * finishes (directory times, the end of the run) or gives up.
+ *
+ * @module
+ */
+
+import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+
+/** How many small files `TreeWriter` lets be written in the background at once. */
+export const BACKGROUND_WINDOW = 8;
+
+/** Buffers of {@link SMALL_FILE} bytes, reused: one per file in flight, plus the one filling. */
+const spare: Uint8Array[] = [];
+
+/** A small file gathered in memory, then written and published in the background. */
+export class BackgroundFile {
+  /** Written in the background: the writer may go on before {@link publish} settles. */
+  readonly background = true;
+  readonly #dir: string;
+  readonly #name: string;
+  #buffer: Uint8Array | undefined;
+  /** The ranges written, `[start, end)`, in order; a gap between two stays a hole. */
+  #ranges: Array<[number, number]> = [];
+  #size = 0;
+  #mode = 0;
+  #mtime = 0;
+
+  constructor(dir: string, name: string) {
+    this.#dir = dir;
+    this.#name = name;
+    this.#buffer = spare.pop() ?? new Uint8Array(SMALL_FILE);
+  }
+
+  /** Copy `bytes` to `offset` (the caller may reuse `bytes` at once). */
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    const buffer = this.#open();
+    if (offset + bytes.length > buffer.length) {
+      return Promise.reject(new RangeError(`a small file holds at most ${SMALL_FILE} bytes`));
+    }
+    if (bytes.length === 0) return Promise.resolve();
+    buffer.set(bytes, offset);
+    const end = offset + bytes.length;
+    const last = this.#ranges.at(-1);
+    if (last !== undefined && last[1] === offset) last[1] = end;
+    else this.#ranges.push([offset, end]);
+    return Promise.resolve();
+  }
+
+  /** Remember the length, permission bits and time the file gets when it is written. */
+  commit(size: number, mode: number, mtime: number): Promise<void> {
+    this.#open();
+    this.#size = size;
+    this.#mode = mode & 0o777;
+    this.#mtime = mtime;
+    return Promise.resolve();
+  }
+
+  /**
+   * Write the file under its temporary name and give it `finalPath` (by `link()`, or by rename
+   * with `replace`); false when something is at `finalPath` and `replace` is false. Nothing is
+   * left under the temporary name when it settles, whatever the outcome. Only the creation is
+   * asynchronous (it is what waits on a busy disk); the rest are quick synchronous calls.
+   */
+  async publish(finalPath: string, replace: boolean): Promise<boolean> {
+    const buffer = this.#open();
+    this.#buffer = undefined;
+    try {
+      const file = await SmallFile.open(this.#dir, this.#name);
+      try {
+        for (const [start, end] of this.#ranges) file.write(start, buffer.subarray(start, end));
+        file.commit(this.#size, this.#mode, this.#mtime);
+        const published = file.publish(finalPath, replace);
+        if (!published) file.discard();
+        return published;
+      } catch (error) {
+        file.discard();
+        throw error;
+      }
+    } finally {
+      spare.push(buffer);
+    }
+  }
+
+  /** Drop the gathered data (nothing is on disk before {@link publish}); never throws. */
+  discard(): Promise<void> {
+    if (this.#buffer !== undefined) spare.push(this.#buffer);
+    this.#buffer = undefined;
+    return Promise.resolve();
+  }
+
+  #open(): Uint8Array {
+    if (this.#buffer === undefined) throw new TypeError("BackgroundFile is closed");
+    return this.#buffer;
+  }
+}
