@@ -429,7 +429,7 @@ class TreeWalker {
         if (target.includes(0) || target.length === 0) {
           throw new ImageDamage("its symlink target is empty or contains NUL");
         }
-        const linkname = new TextDecoder().decode(target);
+        const linkname = UTF8.decode(target);
         yield { type: "entry", entry: { ...baseEntry(out, inode), kind: "symlink", linkname } };
         yield { type: "end" };
         this.#own(out, inode);
@@ -561,10 +561,14 @@ function joinShown(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
 }
 
+/** Decoders made once: a tree has thousands of names. */
+const UTF8 = new TextDecoder();
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Whether `bytes` are valid UTF-8. */
 function isUtf8(bytes: Uint8Array): boolean {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    STRICT_UTF8.decode(bytes);
     return true;
   } catch {
     return false;
@@ -573,7 +577,7 @@ function isUtf8(bytes: Uint8Array): boolean {
 
 /** A name's bytes as text (invalid UTF-8 becomes U+FFFD). */
 function decodeName(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return UTF8.decode(bytes);
 }
 
 function kindWord(kind: InodeKind): string {
