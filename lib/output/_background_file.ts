@@ -1,5 +1,6 @@
 /**
- * Small files written in the background, several at a time: for `files get`, whose home trees
+ * Small files written in the background, several at a time, when the disk is busy: for `files
+ * get`, whose home trees
  * hold thousands of files of a few KiB. Creating a file is a journal transaction on the output
  * file system, and on a busy disk each `open(O_CREAT)` can wait a millisecond for it; one file
  * after the other, a tree of 20 000 files waits 20 000 times. Here the data of a small file is
@@ -17,6 +18,35 @@ import { SMALL_FILE, SmallFile } from "./_small_file.ts";
 
 /** How many small files `TreeWriter` lets be written in the background at once. */
 export const BACKGROUND_WINDOW = 8;
+
+/** A synchronous create slower than this (milliseconds, on average) means a busy disk. */
+const SLOW_CREATE_MS = 0.1;
+/** While files go to the background, every this many is still created synchronously, to see. */
+const PROBE_EVERY = 32;
+
+/**
+ * Chooses, file by file, whether a small file goes to the background. On a quiet disk creating
+ * a file takes a few microseconds and the synchronous path (`SmallFile`) costs less than a trip
+ * through the thread pool; when the synchronous creates become slow (they wait for a busy
+ * disk's journal), the files go to the background, where several such waits overlap. Every
+ * {@link PROBE_EVERY}th file is still created synchronously, to notice when the disk is quiet
+ * again.
+ */
+export class CreatePace {
+  /** Moving average of synchronous create times, milliseconds. */
+  #average = 0;
+  #count = 0;
+
+  /** Whether the next small file should go to the background. */
+  background(): boolean {
+    return this.#average > SLOW_CREATE_MS && ++this.#count % PROBE_EVERY !== 0;
+  }
+
+  /** Notes how long a synchronous create took, in milliseconds. */
+  record(ms: number): void {
+    this.#average = this.#average * 0.8 + ms * 0.2;
+  }
+}
 
 /** Buffers of {@link SMALL_FILE} bytes, reused: one per file in flight, plus the one filling. */
 const spare: Uint8Array[] = [];

@@ -9,7 +9,7 @@
 
 import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
 import { SMALL_FILE, SmallFile } from "./_small_file.ts";
-import { BackgroundFile } from "./_background_file.ts";
+import { BackgroundFile, CreatePace } from "./_background_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -89,18 +89,28 @@ export function realFs(open: OpenFile = Deno.open): WriterFs {
 }
 
 /**
- * The real file system, with small files written in the background, several at a time (see
- * `BackgroundFile`): for `files get`, whose trees hold thousands of small files.
+ * The real file system, with small files written in the background, several at a time, when
+ * creating them one after the other has become slow (see `CreatePace`, `BackgroundFile`): for
+ * `files get`, whose trees hold thousands of small files. With `always`, every small file goes to
+ * the background (for tests).
  */
-export function backgroundFs(): WriterFs {
+export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
   const fs = realFs();
-  const createFile = fs.createFile;
+  const pace = new CreatePace();
   return {
     ...fs,
-    createFile: (dir, name, size) =>
-      size <= SMALL_FILE
-        ? Promise.resolve(new BackgroundFile(dir, name))
-        : createFile(dir, name, size),
+    createFile(dir, name, size) {
+      if (size > SMALL_FILE) return fs.createFile(dir, name, size);
+      if (options.always || pace.background()) {
+        return Promise.resolve(new BackgroundFile(dir, name));
+      }
+      return sync(() => {
+        const started = performance.now();
+        const file = SmallFile.create(dir, name);
+        pace.record(performance.now() - started);
+        return smallSink(file);
+      });
+    },
   };
 }
 
