@@ -19,32 +19,40 @@ import { SMALL_FILE, SmallFile } from "./_small_file.ts";
 /** How many small files `TreeWriter` lets be written in the background at once. */
 export const BACKGROUND_WINDOW = 8;
 
-/** A synchronous create slower than this (milliseconds, on average) means a busy disk. */
+/** A synchronous create slower than this (milliseconds) waited for the disk. */
 const SLOW_CREATE_MS = 0.1;
+/** How many recent synchronous creates decide; at least half of them slow means a busy disk. */
+const RECENT = 8;
 /** While files go to the background, every this many is still created synchronously, to see. */
 const PROBE_EVERY = 32;
 
 /**
  * Chooses, file by file, whether a small file goes to the background. On a quiet disk creating
  * a file takes a few microseconds and the synchronous path (`SmallFile`) costs less than a trip
- * through the thread pool; when the synchronous creates become slow (they wait for a busy
- * disk's journal), the files go to the background, where several such waits overlap. Every
- * {@link PROBE_EVERY}th file is still created synchronously, to notice when the disk is quiet
- * again.
+ * through the thread pool; when most recent synchronous creates were slow (they waited for a
+ * busy disk's journal), the files go to the background, where several such waits overlap.
+ * One slow create (the process was descheduled) changes nothing. Every {@link PROBE_EVERY}th
+ * file is still created synchronously, to notice when the disk is quiet again.
  */
 export class CreatePace {
-  /** Moving average of synchronous create times, milliseconds. */
-  #average = 0;
+  /** Whether each of the last {@link RECENT} synchronous creates was slow (a ring). */
+  readonly #slow: boolean[] = [];
+  #next = 0;
+  #slowCount = 0;
   #count = 0;
 
   /** Whether the next small file should go to the background. */
   background(): boolean {
-    return this.#average > SLOW_CREATE_MS && ++this.#count % PROBE_EVERY !== 0;
+    return this.#slowCount * 2 >= RECENT && ++this.#count % PROBE_EVERY !== 0;
   }
 
   /** Notes how long a synchronous create took, in milliseconds. */
   record(ms: number): void {
-    this.#average = this.#average * 0.8 + ms * 0.2;
+    const slow = ms > SLOW_CREATE_MS;
+    if (this.#slow[this.#next]) this.#slowCount--;
+    this.#slow[this.#next] = slow;
+    if (slow) this.#slowCount++;
+    this.#next = (this.#next + 1) % RECENT;
   }
 }
 

@@ -189,9 +189,12 @@ for (const always of [true, false]) {
 Deno.test("CreatePace sends files to the background only while synchronous creates are slow", () => {
   const pace = new CreatePace();
   assert.equal(pace.background(), false);
-  for (let i = 0; i < 5; i++) pace.record(2); // 2 ms per create: a busy disk
+  pace.record(20); // one slow create (descheduled): nothing changes
+  for (let i = 0; i < 3; i++) pace.record(0.01);
+  assert.equal(pace.background(), false);
+  for (let i = 0; i < 4; i++) pace.record(2); // 2 ms per create: a busy disk
   const choices = Array.from({ length: 64 }, () => pace.background());
   assert.equal(choices.filter((c) => !c).length, 2); // one probe in every 32
-  for (let i = 0; i < 30; i++) pace.record(0.01); // quiet again
+  for (let i = 0; i < 5; i++) pace.record(0.01); // quiet again: 5 of the last 8 fast
   assert.equal(pace.background(), false);
 });
