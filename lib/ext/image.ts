@@ -36,6 +36,8 @@ export const MAX_READ = 8 << 20;
 export class FileSource implements ByteSource {
   readonly size: number;
   readonly #file: Deno.FsFile;
+  /** Where the next read starts without a seek; -1 when not known. */
+  #position = -1;
 
   private constructor(file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -77,13 +79,17 @@ export class FileSource implements ByteSource {
   }
 
   #read(offset: number, buffer: Uint8Array): void {
-    this.#file.seekSync(offset, Deno.SeekMode.Start);
+    // Unknown while a read is under way: a failed one leaves the position anywhere.
+    const position = this.#position;
+    this.#position = -1;
+    if (offset !== position) this.#file.seekSync(offset, Deno.SeekMode.Start);
     let done = 0;
     while (done < buffer.length) {
       const n = this.#file.readSync(buffer.subarray(done));
       if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
       done += n;
     }
+    this.#position = offset + done;
   }
 
   /** Closes the file. */

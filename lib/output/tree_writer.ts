@@ -355,6 +355,10 @@ class TreeRestorer {
 
   /** Make sure every parent of `rel` is a real directory, creating missing ones. */
   async #ensureParents(parts: string[], rel: string): Promise<void> {
+    // A folder becomes known only once all of its parents are: a known parent is enough.
+    if (parts.length === 1 || this.#knownDirectories.has(rel.slice(0, rel.lastIndexOf("/")))) {
+      return;
+    }
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       if (this.#knownDirectories.has(parent)) continue;

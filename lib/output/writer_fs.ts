@@ -97,6 +97,7 @@ export function realFs(open: OpenFile = Deno.open): WriterFs {
 export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
   const fs = realFs();
   const pace = new CreatePace();
+  let created = 0;
   return {
     ...fs,
     createFile(dir, name, size) {
@@ -105,6 +106,8 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
         return Promise.resolve(new BackgroundFile(dir, name));
       }
       return sync(() => {
+        // Reading the clock is a call too: every fourth create is timed.
+        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name));
         const started = performance.now();
         const file = SmallFile.create(dir, name);
         pace.record(performance.now() - started);
