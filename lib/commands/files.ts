@@ -9,7 +9,6 @@
  */
 
 import { DamagedError, RecoverError, UsageError } from "../errors.ts";
-import { pipeEvents } from "./run_items.ts";
 import {
   type ExtFileSystem,
   ImageDamage,
@@ -21,9 +20,9 @@ import {
   openImage,
   type PartitionInfo,
 } from "../ext/mod.ts";
-import { lchown } from "node:fs/promises";
+import { lchownSync } from "node:fs";
 import { describeFsError } from "../fs_errors.ts";
-import { TreeWriter } from "../output/mod.ts";
+import { backgroundFs, type TreeWriterOptions, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 
@@ -165,8 +164,11 @@ export async function getFiles(
         starts.push({ inode, out, shown });
       }
       const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
-      const writer = new TreeWriter({
+      const writerOptions: TreeWriterOptions = {
         root: options.output,
+        // Small files are written several at a time: a tree of thousands of them is otherwise
+        // one wait for the output disk after the other.
+        fs: backgroundFs(),
         force: options.force ?? false,
         mapName: (name) => name,
         onFileDone: (file, size) => {
@@ -174,13 +176,17 @@ export async function getFiles(
           summary.bytes += size;
           reporter.fileDone?.(file, size);
         },
-      });
+      };
       const owners = await mayChown(options.output) ? [] : undefined;
-      const events = ReadableStream.from(treeEvents(fs, starts, reporter, summary, owners));
-      await pipeEvents(events, writer, options.signal);
+      const events = treeEvents(fs, starts, reporter, summary, owners);
+      await writeTree(writerOptions, events, options.signal);
       for (const { rel, uid, gid } of owners ?? []) {
         // Best effort, like modes and times: lchown never follows a symlink.
-        await lchown(`${options.output}/${rel}`, uid, gid).catch(() => {});
+        try {
+          lchownSync(`${options.output}/${rel}`, uid, gid);
+        } catch {
+          // As for modes and times.
+        }
       }
       return summary;
     } finally {
@@ -190,7 +196,8 @@ export async function getFiles(
 }
 
 /**
- * Writes the file at `path` inside the image to `write`, holes as zeros.
+ * Writes the file at `path` inside the image to `write`, holes as zeros. The bytes handed to
+ * `write` are reused once its promise resolves: keep a copy to keep them.
  *
  * @throws {UsageError} When the path is not there or is not a regular file.
  */
@@ -220,7 +227,7 @@ export async function catFile(
           at += n;
         }
       };
-      for await (const piece of fs.chunks(inode)) {
+      for await (const piece of fs.chunks(inode, true)) {
         await fill(piece.offset);
         await write(piece.bytes);
         at += piece.bytes.length;
@@ -236,7 +243,9 @@ export async function catFile(
 /**
  * The events `files get` hands to {@link TreeWriter} for the trees at `starts`, without writing
  * anything (the fuzzer drives the reader through this). Damaged entries are reported through
- * `reporter` and counted in `summary`.
+ * `reporter` and counted in `summary`. The bytes of a data event are read into one reused
+ * buffer: they are valid until the next event is asked for (the writer is done with them
+ * when its write resolves).
  */
 export function treeEvents(
   fs: ExtFileSystem,
@@ -405,7 +414,8 @@ class TreeWalker {
         }
         await this.#fs.check(inode);
         yield entryEvent(out, "file", inode);
-        for await (const piece of this.#fs.chunks(inode)) {
+        // One reused buffer: the writer is done with a piece's bytes when its write resolves.
+        for await (const piece of this.#fs.chunks(inode, true)) {
           yield { type: "data", offset: piece.offset, bytes: piece.bytes };
         }
         yield { type: "end" };
@@ -419,7 +429,7 @@ class TreeWalker {
         if (target.includes(0) || target.length === 0) {
           throw new ImageDamage("its symlink target is empty or contains NUL");
         }
-        const linkname = new TextDecoder().decode(target);
+        const linkname = UTF8.decode(target);
         yield { type: "entry", entry: { ...baseEntry(out, inode), kind: "symlink", linkname } };
         yield { type: "end" };
         this.#own(out, inode);
@@ -551,10 +561,14 @@ function joinShown(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
 }
 
+/** Decoders made once: a tree has thousands of names. */
+const UTF8 = new TextDecoder();
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Whether `bytes` are valid UTF-8. */
 function isUtf8(bytes: Uint8Array): boolean {
   try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    STRICT_UTF8.decode(bytes);
     return true;
   } catch {
     return false;
@@ -563,7 +577,7 @@ function isUtf8(bytes: Uint8Array): boolean {
 
 /** A name's bytes as text (invalid UTF-8 becomes U+FFFD). */
 function decodeName(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return UTF8.decode(bytes);
 }
 
 function kindWord(kind: InodeKind): string {

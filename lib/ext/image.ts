@@ -16,17 +16,28 @@ export interface ByteSource {
    * @throws {ImageDamage} When the range lies outside the source.
    */
   readAt(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads exactly `target.length` bytes at `offset` into `target` (a buffer the caller reuses).
+   *
+   * @throws {ImageDamage} When the range lies outside the source.
+   */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
 }
 
 /** Largest single read the reader ever asks for (one directory or data run piece). */
 export const MAX_READ = 8 << 20;
 
-/** A {@link ByteSource} over an open file; reads with positioned `seek` + `read`. */
+/**
+ * A {@link ByteSource} over an open file; reads with `seek` + `read`, synchronously: reading
+ * the image is a stream of small reads (inode tables, tree nodes, files of a few KiB) from the
+ * page cache, where an asynchronous call's trip through the thread pool costs more than the
+ * read itself.
+ */
 export class FileSource implements ByteSource {
   readonly size: number;
   readonly #file: Deno.FsFile;
-  /** Whether a read is in flight: reads are serialised because seek + read share the position. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Where the next read starts without a seek; -1 when not known. */
+  #position = -1;
 
   private constructor(file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -47,22 +58,38 @@ export class FileSource implements ByteSource {
   }
 
   readAt(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(offset, length, this.size);
-    const result = this.#queue.then(() => this.#read(offset, length));
-    this.#queue = result.catch(() => {});
-    return result;
+    try {
+      checkRange(offset, length, this.size);
+      const buffer = new Uint8Array(length);
+      this.#read(offset, buffer);
+      return Promise.resolve(buffer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async #read(offset: number, length: number): Promise<Uint8Array> {
-    const buffer = new Uint8Array(length);
-    await this.#file.seek(offset, Deno.SeekMode.Start);
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    try {
+      checkRange(offset, target.length, this.size);
+      this.#read(offset, target);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #read(offset: number, buffer: Uint8Array): void {
+    // Unknown while a read is under way: a failed one leaves the position anywhere.
+    const position = this.#position;
+    this.#position = -1;
+    if (offset !== position) this.#file.seekSync(offset, Deno.SeekMode.Start);
     let done = 0;
-    while (done < length) {
-      const n = await this.#file.read(buffer.subarray(done));
+    while (done < buffer.length) {
+      const n = this.#file.readSync(buffer.subarray(done));
       if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
       done += n;
     }
-    return buffer;
+    this.#position = offset + done;
   }
 
   /** Closes the file. */
@@ -96,6 +123,11 @@ export class SliceSource implements ByteSource {
     checkRange(offset, length, this.size);
     return this.#inner.readAt(this.#start + offset, length);
   }
+
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(offset, target.length, this.size);
+    return this.#inner.readInto(this.#start + offset, target);
+  }
 }
 
 /** A {@link ByteSource} over bytes in memory (tests, the fuzzer). */
@@ -111,6 +143,12 @@ export class MemorySource implements ByteSource {
   readAt(offset: number, length: number): Promise<Uint8Array> {
     checkRange(offset, length, this.size);
     return Promise.resolve(this.#bytes.slice(offset, offset + length));
+  }
+
+  readInto(offset: number, target: Uint8Array): Promise<void> {
+    checkRange(offset, target.length, this.size);
+    target.set(this.#bytes.subarray(offset, offset + target.length));
+    return Promise.resolve();
   }
 }
 

@@ -89,7 +89,8 @@ export async function readInode(
   const byte = index * sb.inodeSize;
   const block = await readBlock(table + Math.floor(byte / sb.blockSize));
   const at = byte % sb.blockSize;
-  return decodeInode(block.slice(at, at + sb.inodeSize), number);
+  // A view, not a copy: cached blocks are never changed, and the inode only reads them.
+  return decodeInode(block.subarray(at, at + sb.inodeSize), number);
 }
 
 /** Decodes the raw bytes of inode `number` (`bytes.length` is the inode size, >= 128). */

@@ -170,4 +170,8 @@ export class OverlaySource implements ByteSource {
     }
     return bytes;
   }
+
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    target.set(await this.readAt(offset, target.length));
+  }
 }

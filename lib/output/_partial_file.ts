@@ -4,7 +4,6 @@
  * @module
  */
 
-import { concat } from "../streams/mod.ts";
 import { errnoCode } from "../fs_errors.ts";
 
 /** The part of `Deno.FsFile` the writer uses; lets tests stand in a failing or counting file. */
@@ -29,8 +28,13 @@ let fallbackCounter = 0;
 /** The temporary name for `name`: `.<name>.qubes-recover-partial`, shortened if too long. */
 export function partialName(name: string): string {
   const wanted = `.${name}${PARTIAL_SUFFIX}`;
-  if (new TextEncoder().encode(wanted).length <= NAME_MAX) return wanted;
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: most names need no encoding to be sure.
+  if (wanted.length * 3 <= NAME_MAX || utf8Length(wanted) <= NAME_MAX) return wanted;
   return `.${Deno.pid}-${++fallbackCounter}${PARTIAL_SUFFIX}`;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
 }
 
 /**
@@ -52,7 +56,7 @@ export async function createExclusive<T>(path: string, create: () => Promise<T>)
 /**
  * A file written at arbitrary offsets through one handle, then published under its final name.
  *
- * Small contiguous pieces are gathered into writes of about 1 MiB; gaps between pieces are
+ * Small contiguous pieces are gathered (copied) into writes of at most 1 MiB; gaps between pieces are
  * skipped with a seek, so they stay holes. {@link commit} sets the exact logical size with
  * `ftruncate` (a trailing hole stays a hole) and the metadata; {@link publish} renames.
  */
@@ -61,7 +65,8 @@ export class PartialFile {
   readonly tempPath: string;
   #file: OutputFile | undefined;
   #position = 0;
-  #pending: Uint8Array[] = [];
+  /** Small pieces are copied here until written: a caller may reuse its buffer after write. */
+  #gather: Uint8Array | undefined;
   #pendingStart = 0;
   #pendingLength = 0;
 
@@ -80,10 +85,17 @@ export class PartialFile {
     return new PartialFile(tempPath, file);
   }
 
-  /** Write `bytes` at logical `offset`; the buffer is kept, not copied, until written. */
+  /**
+   * Write `bytes` at logical `offset`. When the promise resolves, `bytes` is no longer needed
+   * (small pieces are copied into the gathering buffer, large ones written).
+   */
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
-    if (this.#pendingLength > 0 && offset !== this.#pendingStart + this.#pendingLength) {
+    if (
+      this.#pendingLength > 0 &&
+      (offset !== this.#pendingStart + this.#pendingLength ||
+        this.#pendingLength + bytes.length > WRITE_PIECE)
+    ) {
       await this.#flush();
     }
     if (bytes.length >= DIRECT_WRITE) {
@@ -92,7 +104,8 @@ export class PartialFile {
       return;
     }
     if (this.#pendingLength === 0) this.#pendingStart = offset;
-    this.#pending.push(bytes);
+    this.#gather ??= new Uint8Array(WRITE_PIECE);
+    this.#gather.set(bytes, this.#pendingLength);
     this.#pendingLength += bytes.length;
     if (this.#pendingLength >= WRITE_PIECE) await this.#flush();
   }
@@ -148,7 +161,8 @@ export class PartialFile {
   async discard(): Promise<void> {
     const file = this.#file;
     this.#file = undefined;
-    this.#pending = [];
+    this.#gather = undefined;
+    this.#pendingLength = 0;
     try {
       file?.close();
     } catch {
@@ -168,12 +182,9 @@ export class PartialFile {
 
   async #flush(): Promise<void> {
     if (this.#pendingLength === 0) return;
-    const pieces = this.#pending;
-    const start = this.#pendingStart;
     const length = this.#pendingLength;
-    this.#pending = [];
     this.#pendingLength = 0;
-    await this.#writeAt(start, concat(pieces, length));
+    await this.#writeAt(this.#pendingStart, this.#gather!.subarray(0, length));
   }
 
   async #writeAt(offset: number, bytes: Uint8Array): Promise<void> {
@@ -186,7 +197,14 @@ export class PartialFile {
 }
 
 /** `link()` failures that mean "this file system has no hard links", not "it exists". */
-const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK", "ENOSYS"]);
+export const LINK_UNSUPPORTED = new Set([
+  "EPERM",
+  "ENOTSUP",
+  "EOPNOTSUPP",
+  "EXDEV",
+  "EMLINK",
+  "ENOSYS",
+]);
 
 /** Whether anything (including a dangling symlink) exists at `path`. */
 export async function exists(path: string): Promise<boolean> {

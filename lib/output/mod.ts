@@ -15,5 +15,13 @@ export {
   OutputRun,
   TreeWriter,
   type TreeWriterOptions,
+  writeTree,
 } from "./tree_writer.ts";
-export { type NodeInfo, realFs, type SinkFile, VirtualFs, type WriterFs } from "./writer_fs.ts";
+export {
+  backgroundFs,
+  type NodeInfo,
+  realFs,
+  type SinkFile,
+  VirtualFs,
+  type WriterFs,
+} from "./writer_fs.ts";

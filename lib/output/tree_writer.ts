@@ -7,12 +7,14 @@
 import {
   DamagedError,
   IncompleteError,
+  InterruptedError,
   OutputError,
   RecoverError,
   UnsupportedError,
 } from "../errors.ts";
 import type { TarEntry, TarEvent } from "../tar/events.ts";
 import { toOutputError } from "../fs_errors.ts";
+import { BACKGROUND_WINDOW } from "./_background_file.ts";
 import { type OpenFile, partialName } from "./_partial_file.ts";
 import { safeRelativePath } from "./safe_path.ts";
 import { realFs, type SinkFile, type WriterFs } from "./writer_fs.ts";
@@ -116,6 +118,44 @@ export class TreeWriter extends WritableStream<TarEvent> {
   }
 }
 
+/** How often {@link writeTree} lets the event loop run (signals, timers), in milliseconds. */
+const YIELD_EVERY_MS = 20;
+
+/**
+ * Restores `events` as piping them into a {@link TreeWriter} would, without the stream
+ * machinery: for sources of many small members (`files get`), whose steps are otherwise mostly
+ * promise hops. Lets the event loop run every few milliseconds, so a signal is seen even when
+ * every step completes at once; `signal`'s abort stops it with {@link InterruptedError}.
+ *
+ * @returns The output-relative paths restored, in order.
+ */
+export async function writeTree(
+  options: TreeWriterOptions,
+  events: AsyncIterable<TarEvent>,
+  signal?: AbortSignal,
+): Promise<readonly string[]> {
+  const restorer = new TreeRestorer(options);
+  await restorer.start();
+  let yielded = performance.now();
+  let count = 0;
+  try {
+    for await (const event of events) {
+      // Reading the clock costs a call too: look at it every 64 events.
+      if ((++count & 63) === 0 && performance.now() - yielded > YIELD_EVERY_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        yielded = performance.now();
+      }
+      if (signal?.aborted) throw new InterruptedError();
+      await restorer.write(event);
+    }
+  } catch (error) {
+    await restorer.abort();
+    throw error;
+  }
+  await restorer.close();
+  return restorer.restored;
+}
+
 /** The state and steps behind {@link TreeWriter}. */
 class TreeRestorer {
   readonly restored: string[] = [];
@@ -132,6 +172,10 @@ class TreeRestorer {
   readonly #createdDirectories = new Map<string, DirectoryMeta>();
   /** Regular files restored in this run: the only allowed hard-link targets. */
   readonly #restoredFiles = new Set<string>();
+  /** Files being published in the background (see `BackgroundFile`), by output-relative path. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+  /** The first failure of a file published in the background. */
+  #failure: unknown;
 
   constructor(options: TreeWriterOptions) {
     this.#options = options;
@@ -165,6 +209,7 @@ class TreeRestorer {
       }
     } catch (error) {
       await this.#discard();
+      await this.#drain();
       throw error instanceof RecoverError ? error : toOutputError(error, this.#currentRel);
     }
   }
@@ -173,15 +218,36 @@ class TreeRestorer {
     const current = this.#current;
     if (current !== undefined) {
       await this.#discard();
+      await this.#drain();
       if (current.kind === "file") {
         throw new IncompleteError(`Cannot restore "${current.rel}": the backup ends inside it`);
       }
     }
+    await this.#drain();
+    this.#throwFailure();
     await this.#applyDirectoryMeta();
   }
 
   async abort(): Promise<void> {
     await this.#discard();
+    await this.#drain();
+  }
+
+  /** Wait until no file is being published in the background (failures are kept). */
+  async #drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight.values());
+  }
+
+  #throwFailure(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Bookkeeping once the file at `rel` has its final name. */
+  #published(rel: string, size: number): void {
+    this.#run.made.set(rel, "file");
+    this.#restoredFiles.add(rel);
+    this.restored.push(rel);
+    this.#options.onFileDone?.(rel, size);
   }
 
   async #discard(): Promise<void> {
@@ -191,6 +257,7 @@ class TreeRestorer {
   }
 
   async #begin(entry: TarEntry): Promise<Current> {
+    this.#throwFailure();
     const mapped = this.#options.mapName(entry.name);
     if (mapped === undefined) return { kind: "ignore" };
     const parts = safeRelativePath(mapped);
@@ -237,7 +304,7 @@ class TreeRestorer {
         return { kind: "ignore" };
       case "file": {
         const replace = await this.#checkTarget(rel, path);
-        const file = await this.#fs.createFile(dir, name);
+        const file = await this.#fs.createFile(dir, name, entry.size);
         return { kind: "file", rel, path, entry, file, replace };
       }
     }
@@ -261,20 +328,43 @@ class TreeRestorer {
     if (current.kind === "file") {
       const { rel, path, entry, file, replace } = current;
       await file.commit(entry.size, entry.mode, entry.mtime);
+      if (file.background) {
+        // The name is taken now; the file is the background's from here.
+        this.#run.made.set(rel, "file");
+        this.#current = undefined;
+        const job = file.publish(path, replace).then(
+          (ok) => {
+            if (!ok) throw existsError(rel);
+            this.#published(rel, entry.size);
+          },
+        ).catch((error) => {
+          this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
+        }).finally(() => this.#inFlight.delete(rel));
+        this.#inFlight.set(rel, job);
+        while (this.#inFlight.size >= BACKGROUND_WINDOW) {
+          await Promise.race(this.#inFlight.values());
+        }
+        this.#throwFailure();
+        return;
+      }
       if (!(await file.publish(path, replace))) throw existsError(rel);
-      this.#run.made.set(rel, "file");
-      this.#restoredFiles.add(rel);
-      this.restored.push(rel);
-      this.#options.onFileDone?.(rel, entry.size);
+      this.#published(rel, entry.size);
     }
     this.#current = undefined;
   }
 
   /** Make sure every parent of `rel` is a real directory, creating missing ones. */
   async #ensureParents(parts: string[], rel: string): Promise<void> {
+    // A folder becomes known only once all of its parents are: a known parent is enough.
+    if (parts.length === 1 || this.#knownDirectories.has(rel.slice(0, rel.lastIndexOf("/")))) {
+      return;
+    }
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       if (this.#knownDirectories.has(parent)) continue;
+      if (this.#inFlight.has(parent)) {
+        throw new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`);
+      }
       const path = this.#abs(parent);
       let info = await this.#fs.lstat(path);
       if (info === undefined) {
@@ -371,6 +461,11 @@ class TreeRestorer {
 
   async #makeHardLink(rel: string, dir: string, name: string, entry: TarEntry): Promise<void> {
     const target = this.#linkTarget(entry);
+    const pending = target === undefined ? undefined : this.#inFlight.get(target);
+    if (pending !== undefined) {
+      await pending;
+      this.#throwFailure();
+    }
     if (target === undefined || !this.#restoredFiles.has(target)) {
       throw new DamagedError(
         `Cannot restore "${rel}": its hard link target "${entry.linkname}" was not restored before it`,
@@ -391,6 +486,11 @@ class TreeRestorer {
    * it may be replaced (`force`, and not a directory); throws otherwise.
    */
   async #checkTarget(rel: string, path: string): Promise<boolean> {
+    // In a folder this run created, only this run made names, and `run.made` refused a second
+    // one already; whatever else might appear meanwhile, the link that publishes never replaces.
+    if (this.#createdDirectories.has(rel.slice(0, Math.max(rel.lastIndexOf("/"), 0)))) {
+      return false;
+    }
     const info = await this.#fs.lstat(path);
     if (info === undefined) return false;
     if (!this.#options.force) throw existsError(rel);

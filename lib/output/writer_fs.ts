@@ -8,6 +8,8 @@
  */
 
 import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
+import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { BackgroundFile, CreatePace } from "./_background_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -18,6 +20,12 @@ export interface NodeInfo {
 
 /** A file being written under a temporary name (see `PartialFile`). */
 export interface SinkFile {
+  /**
+   * Whether {@link publish} works in the background (see `BackgroundFile`): the writer may go
+   * on before it settles, and must wait for it before it finishes.
+   */
+  readonly background?: boolean;
+  /** Write `bytes` at `offset`; the caller may reuse `bytes` once this resolves. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
   commit(size: number, mode: number, mtime: number): Promise<void>;
   /** Gives the file its final name; false when something is there and `replace` is false. */
@@ -37,38 +45,95 @@ export interface WriterFs {
   remove(path: string): Promise<void>;
   /** Creates `path` with `create`, first removing a non-directory left there by a crash. */
   createExclusive<T>(path: string, create: () => Promise<T>): Promise<T>;
-  /** Opens `dir/<temporary name>` for the file `name`. */
-  createFile(dir: string, name: string): Promise<SinkFile>;
+  /** Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. */
+  createFile(dir: string, name: string, size: number): Promise<SinkFile>;
   /** Gives a directory its mode and time (best effort). */
   setDirectoryMeta(path: string, mode: number, mtime: number): Promise<void>;
 }
 
-/** The real file system; temporary files are opened with `open` (`Deno.open` by default). */
+/**
+ * The real file system; temporary files are opened with `open` (`Deno.open` by default).
+ * Metadata calls and small files (see `SmallFile`) are synchronous: each is a few
+ * microseconds, far less than an asynchronous call's trip through the thread pool.
+ */
 export function realFs(open: OpenFile = Deno.open): WriterFs {
   return {
     mkdirAll: (path) => Deno.mkdir(path, { recursive: true }),
-    async lstat(path) {
-      try {
-        return await Deno.lstat(path);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
-      }
-    },
-    mkdir: (path, mode) => Deno.mkdir(path, mode === undefined ? {} : { mode }),
-    symlink: (target, path) => Deno.symlink(target, path),
-    link: (existing, path) => Deno.link(existing, path),
-    rename: (from, to) => Deno.rename(from, to),
-    remove: (path) => Deno.remove(path),
+    lstat: (path) =>
+      sync(() => {
+        try {
+          return Deno.lstatSync(path);
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound) return undefined;
+          throw error;
+        }
+      }),
+    mkdir: (path, mode) => sync(() => Deno.mkdirSync(path, mode === undefined ? {} : { mode })),
+    symlink: (target, path) => sync(() => Deno.symlinkSync(target, path)),
+    link: (existing, path) => sync(() => Deno.linkSync(existing, path)),
+    rename: (from, to) => sync(() => Deno.renameSync(from, to)),
+    remove: (path) => sync(() => Deno.removeSync(path)),
     createExclusive,
-    createFile: (dir, name) => PartialFile.create(dir, name, open),
-    async setDirectoryMeta(path, mode, mtime) {
-      const info = await Deno.lstat(path);
-      if (!info.isDirectory) return;
-      await Deno.chmod(path, mode & 0o777);
-      await Deno.utime(path, mtime, mtime);
+    createFile: (dir, name, size) =>
+      open === Deno.open && size <= SMALL_FILE
+        ? sync(() => smallSink(SmallFile.create(dir, name)))
+        : PartialFile.create(dir, name, open),
+    setDirectoryMeta(path, mode, mtime) {
+      return sync(() => {
+        if (!Deno.lstatSync(path).isDirectory) return;
+        Deno.chmodSync(path, mode & 0o777);
+        Deno.utimeSync(path, mtime, mtime);
+      });
     },
   };
+}
+
+/**
+ * The real file system, with small files written in the background, several at a time, when
+ * creating them one after the other has become slow (see `CreatePace`, `BackgroundFile`): for
+ * `files get`, whose trees hold thousands of small files. With `always`, every small file goes to
+ * the background (for tests).
+ */
+export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
+  const fs = realFs();
+  const pace = new CreatePace();
+  let created = 0;
+  return {
+    ...fs,
+    createFile(dir, name, size) {
+      if (size > SMALL_FILE) return fs.createFile(dir, name, size);
+      if (options.always || pace.background()) {
+        return Promise.resolve(new BackgroundFile(dir, name));
+      }
+      return sync(() => {
+        // Reading the clock is a call too: every fourth create is timed.
+        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name));
+        const started = performance.now();
+        const file = SmallFile.create(dir, name);
+        pace.record(performance.now() - started);
+        return smallSink(file);
+      });
+    },
+  };
+}
+
+/** A {@link SinkFile} over a synchronous {@link SmallFile}. */
+function smallSink(file: SmallFile): SinkFile {
+  return {
+    write: (offset, bytes) => sync(() => file.write(offset, bytes)),
+    commit: (size, mode, mtime) => sync(() => file.commit(size, mode, mtime)),
+    publish: (finalPath, replace) => sync(() => file.publish(finalPath, replace)),
+    discard: () => sync(() => file.discard()),
+  };
+}
+
+/** The result of a synchronous call as a promise (a throw becomes a rejection). */
+function sync<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
 
 type Kind = "file" | "directory" | "symlink";

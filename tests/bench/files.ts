@@ -66,12 +66,41 @@ function quote(word: string): string {
   return `'${word.replaceAll("'", "'\\''")}'`;
 }
 
-function line(label: string, runs: Measurement[]): string {
+/** A {@link Measurement} with the user + system CPU seconds of the command and its children. */
+type Timed = Measurement & { cpu: number };
+
+/** Runs `cmd args` through {@link measure}, also taking its CPU time (GNU time `%U %S`). */
+async function measureCpu(
+  cmd: string,
+  args: string[],
+  options: Parameters<typeof measure>[2] = {},
+): Promise<Timed> {
+  const cpuFile = await Deno.makeTempFile({ prefix: "qr-bench-cpu-" });
+  try {
+    const result = await measure(
+      "/usr/bin/time",
+      ["-f", "%U %S", "-o", cpuFile, cmd, ...args],
+      options,
+    );
+    const [user, sys] = (await Deno.readTextFile(cpuFile)).trim().split("\n").pop()!.split(" ");
+    return { ...result, cpu: Number(user) + Number(sys) };
+  } finally {
+    await Deno.remove(cpuFile);
+  }
+}
+
+/** The 1-minute load average, for the report: figures on a busy machine are noisy. */
+async function load(): Promise<string> {
+  return (await Deno.readTextFile("/proc/loadavg")).split(" ")[0]!;
+}
+
+function line(label: string, runs: Timed[]): string {
   const seconds = median(runs.map((r) => r.seconds));
+  const cpu = median(runs.map((r) => r.cpu));
   const rss = Math.max(...runs.map((r) => r.rssProcMiB));
-  return `${label.padEnd(34)} ${seconds.toFixed(2).padStart(7)} s  peak RSS ${
-    rss.toFixed(0).padStart(4)
-  } MiB`;
+  return `${label.padEnd(34)} ${seconds.toFixed(2).padStart(7)} s  CPU ${
+    cpu.toFixed(2).padStart(6)
+  } s  peak RSS ${rss.toFixed(0).padStart(4)} MiB`;
 }
 
 /**
@@ -97,8 +126,9 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     );
     const main = new URL("../../main.ts", import.meta.url).pathname;
     const flags = await recoverFlags();
-    const ours: Measurement[] = [];
-    const theirs: Measurement[] = [];
+    const ours: Timed[] = [];
+    const theirs: Timed[] = [];
+    const loads = [await load()];
     for (let round = 0; round < options.rounds; round++) {
       for (const tool of round % 2 === 0 ? ["ours", "debugfs"] : ["debugfs", "ours"]) {
         const out = join(root, `out-${tool}`);
@@ -106,7 +136,7 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
         await Deno.mkdir(out);
         await new Deno.Command("sync").output();
         const result = tool === "ours"
-          ? await measure(Deno.execPath(), [
+          ? await measureCpu(Deno.execPath(), [
             "run",
             "--quiet",
             ...flags,
@@ -118,12 +148,17 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
             "--output",
             out,
           ], { env: { NO_COLOR: "1", HOME: Deno.env.get("HOME") ?? "/root" } })
-          : await measure("debugfs", ["-R", `rdump /home/user ${out}`, image]);
+          : await measureCpu("debugfs", ["-R", `rdump /home/user ${out}`, image]);
         if (result.code !== 0) throw new Error(`${tool} failed: ${result.stderr.trim()}`);
         (tool === "ours" ? ours : theirs).push(result);
-        options.log(`round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s`);
+        options.log(
+          `round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s, CPU ${
+            result.cpu.toFixed(2)
+          } s, load ${await load()}`,
+        );
       }
     }
+    loads.push(await load());
     const same = JSON.stringify([...await describeFull(join(root, "out-ours"))]) ===
       JSON.stringify([...await describeFull(join(root, "out-debugfs"))]);
     if (!same) throw new Error("files get and debugfs rdump wrote different trees");
@@ -141,8 +176,9 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
         HOME: Deno.env.get("HOME") ?? "/root",
         QUBES_BACKUP_PASSPHRASE: PASSPHRASE,
       };
-      const direct: Measurement[] = [];
-      const twoStep: Measurement[] = [];
+      const direct: Timed[] = [];
+      const twoStep: Timed[] = [];
+      loads.push(await load());
       for (let round = 0; round < options.rounds; round++) {
         for (const tool of round % 2 === 0 ? ["direct", "two-step"] : ["two-step", "direct"]) {
           const out = join(root, `out-v${format}-${tool}`);
@@ -159,14 +195,18 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
               quote(`rdump /home/user ${out}/work`)
             } ${quote(`${out}-img/work/private.img`)} && rm -rf ${quote(`${out}-img`)}`;
           await new Deno.Command("sync").output();
-          const result = await measure("bash", ["-c", script], {
+          const result = await measureCpu("bash", ["-c", script], {
             env: { ...env, PATH: Deno.env.get("PATH") ?? "" },
           });
           if (result.code !== 0) {
             throw new Error(`${tool} v${format} failed: ${result.stderr.trim()}`);
           }
           (tool === "direct" ? direct : twoStep).push(result);
-          options.log(`v${format} round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s`);
+          options.log(
+            `v${format} round ${round + 1} ${tool}: ${result.seconds.toFixed(2)} s, CPU ${
+              result.cpu.toFixed(2)
+            } s, load ${await load()}`,
+          );
         }
       }
       const same =
@@ -179,16 +219,17 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
         line(`v${format} restore, then debugfs rdump`, twoStep),
         `v${format} ratio ${r.toFixed(2)}; both copies identical`,
       );
+      loads.push(await load());
     }
     return [
       `files get vs debugfs rdump: ${files} files, ${
         (options.treeBytes / MIB).toFixed(0)
-      } MiB, ${options.rounds} rounds (medians)`,
+      } MiB, ${options.rounds} rounds (medians); load average ${loads.join(" -> ")}`,
       line("qubes-recover files get", ours),
       line("debugfs rdump", theirs),
-      `ratio ours/debugfs ${
-        ratio.toFixed(2)
-      }; both copies identical (content, modes, times, links)`,
+      `ratio ours/debugfs ${ratio.toFixed(2)} (CPU ${
+        (median(ours.map((r) => r.cpu)) / median(theirs.map((r) => r.cpu))).toFixed(2)
+      }); both copies identical (content, modes, times, links)`,
       ...backupLines,
       `${ratio <= 1 ? "PASS" : "FAIL"} files get at least as fast as debugfs rdump`,
     ];

@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { DamagedError, InterruptedError, OutputError } from "../../lib/errors.ts";
+import { CreatePace } from "../../lib/output/_background_file.ts";
+import { backgroundFs, writeTree } from "../../lib/output/mod.ts";
+import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
+
+// TreeWriter with small files published in the background (files get) and writeTree, which
+// drives it without streams: the same outcomes as one file after the other.
+
+function entry(name: string, fields: Partial<TarEntry> = {}): TarEvent {
+  const kind = fields.kind ?? "file";
+  return {
+    type: "entry",
+    entry: {
+      name,
+      kind,
+      typeflag: kind === "directory" ? "5" : "0",
+      mode: kind === "directory" ? 0o755 : 0o644,
+      mtime: 1_400_000_000,
+      linkname: "",
+      size: 0,
+      sparse: false,
+      ...fields,
+    },
+  };
+}
+
+function* file(
+  name: string,
+  size: number,
+  pieces: Array<[number, Uint8Array]>,
+  fields: Partial<TarEntry> = {},
+): Generator<TarEvent> {
+  yield entry(name, { size, ...fields });
+  // One buffer reused for every piece, as files get reads them.
+  const scratch = new Uint8Array(64 * 1024);
+  for (const [offset, bytes] of pieces) {
+    scratch.set(bytes);
+    yield { type: "data", offset, bytes: scratch.subarray(0, bytes.length) };
+    scratch.fill(0xee);
+  }
+  yield { type: "end" };
+}
+
+function bytes(length: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (i * 7 + seed * 13) & 0xff);
+}
+
+/** The events of `parts` in order, each generated only when the writer asks for it. */
+async function* events(parts: Array<TarEvent | Iterable<TarEvent>>): AsyncGenerator<TarEvent> {
+  for (const part of parts) {
+    if (Symbol.iterator in part) yield* part;
+    else yield part;
+  }
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "background_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+for (const always of [true, false]) {
+  const mode = always ? "every small file in the background" : "as the disk's pace decides";
+
+  Deno.test(`background (${mode}): many small files keep content, holes, modes, times and hard links`, async () => {
+    await withTempDir(async (root) => {
+      const list: Array<TarEvent | Iterable<TarEvent>> = [
+        entry("d", { kind: "directory", mode: 0o750, mtime: 1_300_000_000 }),
+        { type: "end" },
+      ];
+      for (let i = 0; i < 50; i++) {
+        list.push(
+          file(`d/f${i}`, 1000 + i, [[0, bytes(1000 + i, i)]], { mode: 0o600 + (i % 2) * 0o44 }),
+        );
+      }
+      // A small sparse file: data, a hole, data, and a trailing hole.
+      list.push(file("d/sparse", 40_000, [[0, bytes(4096, 1)], [20_480, bytes(4096, 2)]]));
+      list.push(file("d/empty", 0, []));
+      // A hard link to a file that may still be in flight, and a large file (not in background).
+      list.push(entry("d/link", { kind: "hardlink", linkname: "d/f49" }), { type: "end" });
+      list.push(file("d/large", 300_000, [[0, bytes(60_000, 3)], [60_000, bytes(60_000, 4)]]));
+      const done: string[] = [];
+      const restored = await writeTree(
+        { root, mapName: (n) => n, fs: backgroundFs({ always }), onFileDone: (p) => done.push(p) },
+        events(list),
+      );
+      assert.equal(done.length, 53);
+      assert.equal(restored.length, 1 + 53 + 1);
+      for (let i = 0; i < 50; i++) {
+        const path = `${root}/d/f${i}`;
+        assert.deepEqual(await Deno.readFile(path), bytes(1000 + i, i));
+        const info = await Deno.lstat(path);
+        assert.equal(info.mode! & 0o777, 0o600 + (i % 2) * 0o44);
+        assert.equal(info.mtime!.getTime(), 1_400_000_000_000);
+      }
+      const sparse = await Deno.readFile(`${root}/d/sparse`);
+      assert.equal(sparse.length, 40_000);
+      assert.deepEqual(sparse.subarray(0, 4096), bytes(4096, 1));
+      assert.deepEqual(sparse.subarray(4096, 20_480), new Uint8Array(20_480 - 4096));
+      assert.deepEqual(sparse.subarray(20_480, 24_576), bytes(4096, 2));
+      assert.deepEqual(sparse.subarray(24_576), new Uint8Array(40_000 - 24_576));
+      // Holes stay holes: two 4 KiB pieces of data, not 40 000 bytes, are allocated.
+      assert.ok((await Deno.lstat(`${root}/d/sparse`)).blocks! * 512 <= 16_384);
+      assert.equal((await Deno.readFile(`${root}/d/empty`)).length, 0);
+      assert.equal(
+        (await Deno.lstat(`${root}/d/link`)).ino,
+        (await Deno.lstat(`${root}/d/f49`)).ino,
+      );
+      const large = await Deno.readFile(`${root}/d/large`);
+      assert.deepEqual(large.subarray(60_000, 120_000), bytes(60_000, 4));
+      const dir = await Deno.lstat(`${root}/d`);
+      assert.equal(dir.mode! & 0o777, 0o750);
+      assert.equal(dir.mtime!.getTime(), 1_300_000_000_000);
+      assert.ok(!(await names(`${root}/d`)).some((n) => n.includes("qubes-recover-partial")));
+    });
+  });
+
+  Deno.test(`background (${mode}): an existing file is not replaced, nothing partial is left`, async () => {
+    await withTempDir(async (root) => {
+      await Deno.mkdir(`${root}/d`);
+      await Deno.writeTextFile(`${root}/d/f3`, "mine");
+      const list = () =>
+        Array.from({ length: 20 }, (_, i) => file(`d/f${i}`, 10, [[0, bytes(10, i)]]));
+      await assert.rejects(
+        () => writeTree({ root, mapName: (n) => n, fs: backgroundFs({ always }) }, events(list())),
+        (error: unknown) =>
+          error instanceof OutputError && /"d\/f3": it exists/.test(error.message),
+      );
+      assert.equal(await Deno.readTextFile(`${root}/d/f3`), "mine");
+      assert.ok(!(await names(`${root}/d`)).some((n) => n.includes("qubes-recover-partial")));
+      // With force it is replaced.
+      await writeTree(
+        { root, mapName: (n) => n, fs: backgroundFs({ always }), force: true },
+        events(list()),
+      );
+      assert.deepEqual(await Deno.readFile(`${root}/d/f3`), bytes(10, 3));
+    });
+  });
+
+  Deno.test(`background (${mode}): a file then a folder of the same name is damage`, async () => {
+    await withTempDir(async (root) => {
+      const list = [
+        entry("d", { kind: "directory" }),
+        { type: "end" } as const,
+        file("d/x", 10, [[0, bytes(10, 1)]]),
+        file("d/x/y", 10, [[0, bytes(10, 2)]]),
+      ];
+      await assert.rejects(
+        () => writeTree({ root, mapName: (n) => n, fs: backgroundFs({ always }) }, events(list)),
+        DamagedError,
+      );
+      assert.deepEqual(await names(`${root}/d`), ["x"]);
+    });
+  });
+
+  Deno.test(`writeTree (${mode}) stops with InterruptedError when its signal is aborted`, async () => {
+    await withTempDir(async (root) => {
+      const controller = new AbortController();
+      async function* slow(): AsyncGenerator<TarEvent> {
+        for (let i = 0;; i++) {
+          yield* file(`f${i}`, 10, [[0, bytes(10, i)]]);
+          if (i === 5) controller.abort();
+        }
+      }
+      await assert.rejects(
+        () =>
+          writeTree(
+            { root, mapName: (n) => n, fs: backgroundFs({ always }) },
+            slow(),
+            controller.signal,
+          ),
+        InterruptedError,
+      );
+      assert.ok(!(await names(root)).some((n) => n.includes("qubes-recover-partial")));
+    });
+  });
+}
+
+Deno.test("CreatePace sends files to the background only while synchronous creates are slow", () => {
+  const pace = new CreatePace();
+  assert.equal(pace.background(), false);
+  pace.record(20); // one slow create (descheduled): nothing changes
+  for (let i = 0; i < 3; i++) pace.record(0.01);
+  assert.equal(pace.background(), false);
+  for (let i = 0; i < 4; i++) pace.record(2); // 2 ms per create: a busy disk
+  const choices = Array.from({ length: 64 }, () => pace.background());
+  assert.equal(choices.filter((c) => !c).length, 2); // one probe in every 32
+  for (let i = 0; i < 5; i++) pace.record(0.01); // quiet again: 5 of the last 8 fast
+  assert.equal(pace.background(), false);
+});
