@@ -6,6 +6,7 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
+import { type Problem, problemEvent, problemLine } from "../commands/problems.ts";
 import { restoreFiles } from "../commands/restore_files.ts";
 import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
@@ -60,6 +61,11 @@ function itemHooks(context: CommandContext, verb: string) {
   return {
     onItemStart: (item: { name: string; vm: string | undefined }) =>
       context.console.progress.setItem(label(item)),
+    onProblem: (problem: Problem) => {
+      context.console.progress.setItem(undefined);
+      context.console.error(`problem: ${problemLine(problem)}`);
+      context.console.event(problemEvent(problem));
+    },
     onItemDone: (item: { name: string; vm: string | undefined }) => {
       context.console.progress.setItem(undefined);
       if (verb === "") {

@@ -12,6 +12,7 @@
 
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
+import type { RecoverError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";
 import type { BackupHeader } from "./header.ts";
@@ -65,6 +66,14 @@ export interface BackupItem {
    * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
    */
   plainTar?(): ReadableStream<Uint8Array>;
+  /**
+   * After `events()` or `plainTar()` failed: stops reading the item and passes over the rest
+   * of it, so that the next item can be read (on a file by skipping, on standard input by
+   * reading past). With `onProblem`, every remaining chunk is checked on its own first and
+   * each damaged or missing one is told (`verify`). Absent: the item holds no outer entries
+   * (format 1), nothing to pass over.
+   */
+  drain?(onProblem?: (error: RecoverError) => void): Promise<void>;
 }
 
 /**
@@ -82,6 +91,11 @@ export interface FormatReader {
   plainTar(item: string): ReadableStream<Uint8Array>;
   /** The item's inner tar events (members checked against the item); chunk 0 is next. */
   events(item: string): ReadableStream<TarEvent>;
+  /**
+   * Checks the chunks of `item` still in the outer archive each on its own (after its read
+   * failed, see {@linkcode BackupItem.drain}), telling each damaged or missing one.
+   */
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void>;
 }
 
 /** The largest `qubes.xml` read (any format). */

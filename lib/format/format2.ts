@@ -16,12 +16,17 @@
 
 import { decompressStream, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
-import { DamagedError } from "../errors.ts";
+import { DamagedError, type RecoverError } from "../errors.ts";
 import { sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { joinVolumes, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
-import { chunkMemory, hmacVerifiedChunks, type VerifiedChunk } from "./chunks.ts";
+import {
+  checkRemainingChunks,
+  chunkMemory,
+  hmacVerifiedChunks,
+  type VerifiedChunk,
+} from "./chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { tarEvents } from "./item_events.ts";
 import { decrypt, EMPTY, isHeaderBlock, piecesStream } from "./payload.ts";
@@ -41,12 +46,19 @@ export class FormatTwoReader implements FormatReader {
   }
 
   plainTar(item: string, starts?: VolumeStarts): ReadableStream<Uint8Array> {
-    const chunks = hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory);
+    const chunks = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
     const ctx = this.#ctx;
     async function* volumes() {
       for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
     }
     return joinVolumes(volumes(), starts);
+  }
+
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
+    return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
   }
 
   events(item: string): ReadableStream<TarEvent> {

@@ -18,7 +18,12 @@ import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import type { FormatReader } from "./backup.ts";
-import { chunkMemory, hmacVerifiedChunks, type VerifiedChunk } from "./chunks.ts";
+import {
+  checkRemainingChunks,
+  chunkMemory,
+  hmacVerifiedChunks,
+  type VerifiedChunk,
+} from "./chunks.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -41,7 +46,14 @@ export class FormatThreeReader implements FormatReader {
   plainTar(item: string): ReadableStream<Uint8Array> {
     const ctx = this.#ctx;
     const chunks = uniformChunks(
-      warnUnorderable(item, hmacVerifiedChunks(this.#queue, item, ctx, this.#memory), ctx),
+      warnUnorderable(
+        item,
+        this.#queue.reading(
+          hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
+          () => this.#memory.budget.releaseAll(),
+        ),
+        ctx,
+      ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
       (chunk) => chunk.name,
     );
@@ -50,6 +62,10 @@ export class FormatThreeReader implements FormatReader {
       const plain = await decryptItem(item, stored, ctx);
       return await decompressed(item, plain, ctx.header);
     });
+  }
+
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
+    return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
   }
 
   events(item: string): ReadableStream<TarEvent> {
