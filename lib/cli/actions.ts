@@ -164,6 +164,9 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
   if (force && skipExisting) {
     throw new CommandLineError("--force and --skip-existing exclude each other", "restore");
   }
+  if (dryRun && flagOption(values, "salvage")) {
+    throw new CommandLineError("--dry-run and --salvage exclude each other", "restore");
+  }
   const verbose = flagOption(values, "verbose");
   const files = listOption(values, "files");
   if (files.length > 0) return await restoreFilesCommand(context, output, files);
@@ -183,6 +186,17 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
     force,
     skipExisting,
     dryRun,
+    salvage: flagOption(values, "salvage"),
+    onSalvaged: (file) => {
+      const lost = file.lost.reduce((sum, range) => sum + range.length, 0);
+      console.event({ type: "salvaged", path: `${file.file}.salvaged`, ...file });
+      console.warn(
+        `salvaged ${file.file}.salvaged: ${formatSize(lost)} lost in ${
+          plural(file.lost.length, "range")
+        }, zeros there (listed in ${file.file}.salvaged.json)`,
+      );
+    },
+    onNotSalvaged: (item, why) => console.warn(`not salvaged "${item}": ${why}`),
     onRestoredOther: (path, kind) => {
       console.event({ type: "file", kind, path });
       if (verbose) console.say(`restored ${kind} ${path}${kind === "folder" ? "/" : ""}`);
@@ -296,7 +310,7 @@ async function restoreFilesCommand(
   files: string[],
 ): Promise<void> {
   const { console, values } = context;
-  for (const name of ["skip-existing", "dry-run", "exclude", "no-dom0-home"]) {
+  for (const name of ["skip-existing", "dry-run", "exclude", "no-dom0-home", "salvage"]) {
     if (values[name] !== undefined) {
       throw new CommandLineError(`--files does not go with --${name}`, "restore");
     }

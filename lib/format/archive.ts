@@ -55,6 +55,12 @@ class ArchiveItem implements BackupItem {
     return this.broken ? failing(this.broken) : this.reader.plainTar(this.name);
   }
 
+  salvageTar(): ReadableStream<Uint8Array> | undefined {
+    const tar = this.reader.salvageTar?.(this.name);
+    if (tar !== undefined) this.#use("read");
+    return tar;
+  }
+
   /** Whether the item was read and not drained yet. */
   get undrained(): boolean {
     return this.#state === "read" && !this.#drained;

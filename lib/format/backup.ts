@@ -74,6 +74,12 @@ export interface BackupItem {
    * (format 1), nothing to pass over.
    */
   drain?(onProblem?: (error: RecoverError) => void): Promise<void>;
+  /**
+   * `restore --salvage`: the item's inner tar stream with every byte that did not verify as
+   * zeros marked lost (see `lib/salvage/lost.ts`), instead of `events()`; undefined (and the
+   * item not used) where the format does not tell lost ranges exactly.
+   */
+  salvageTar?(): ReadableStream<Uint8Array> | undefined;
 }
 
 /**
@@ -96,6 +102,12 @@ export interface FormatReader {
    * failed, see {@linkcode BackupItem.drain}), telling each damaged or missing one.
    */
   checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void>;
+  /**
+   * `restore --salvage`: the item's inner tar stream where every chunk that does not verify is
+   * zeros marked lost (`lib/salvage/lost.ts`); undefined where the format or variant does not
+   * tell lost ranges exactly (docs/salvage.md). Chunk 0 is next.
+   */
+  salvageTar?(item: string): ReadableStream<Uint8Array> | undefined;
 }
 
 /** The largest `qubes.xml` read (any format). */

@@ -139,7 +139,7 @@ export async function* hmacVerifiedChunks(
 }
 
 /** Reads chunk `index` of `item` and its `.hmac`, and checks them; undefined after the last. */
-async function readVerifiedChunk(
+export async function readVerifiedChunk(
   queue: EntryQueue,
   item: string,
   index: number,

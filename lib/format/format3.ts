@@ -22,8 +22,10 @@ import {
   checkRemainingChunks,
   chunkMemory,
   hmacVerifiedChunks,
+  readVerifiedChunk,
   type VerifiedChunk,
 } from "./chunks.ts";
+import { salvagedChunks } from "../salvage/chunks.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -70,6 +72,23 @@ export class FormatThreeReader implements FormatReader {
 
   events(item: string): ReadableStream<TarEvent> {
     return tarEvents(item, this.plainTar(item));
+  }
+
+  salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
+    // A lost range is known only where a chunk is a byte range of the inner tar itself.
+    if (this.#ctx.header?.encrypted !== false || this.#ctx.header.compressed !== false) {
+      return undefined;
+    }
+    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    return ReadableStream.from(salvagedChunks(queue, item, {
+      enc: false,
+      plainSize: (size) => size,
+      async take(index) {
+        const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+        chunk?.release(Infinity);
+        return chunk?.pieces ?? [];
+      },
+    }));
   }
 }
 

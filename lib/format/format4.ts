@@ -21,7 +21,8 @@ import { concat } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import type { FormatReader } from "./backup.ts";
 import { aboutChunk, nextChunkOf } from "./chunks.ts";
-import { checkChunkEntrySize, uniformChunks } from "./chunk_sizes.ts";
+import { checkChunkEntrySize, SCRYPT_OVERHEAD, uniformChunks } from "./chunk_sizes.ts";
+import { salvagedChunks } from "../salvage/chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { BackupHeader } from "./header.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -92,6 +93,20 @@ export class FormatFourReader implements FormatReader {
 
   events(item: string): ReadableStream<TarEvent> {
     return tarEvents(item, this.plainTar(item));
+  }
+
+  salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
+    // A lost range is known only where a chunk is a byte range of the inner tar itself.
+    if (this.#header.compressed !== false) return undefined;
+    const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
+    return ReadableStream.from(salvagedChunks(queue, item, {
+      enc: true,
+      plainSize: (size) => size - SCRYPT_OVERHEAD,
+      async take() {
+        const entry = (await queue.next())!;
+        return [await decryptChunkEntry(entry, scrypt)];
+      },
+    }));
   }
 }
 

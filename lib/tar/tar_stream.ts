@@ -96,7 +96,7 @@ const enum State {
 }
 
 /** The state machine behind {@link TarStream}; header bytes are the only ones it copies. */
-class TarParser {
+export class TarParser {
   readonly #emit: (event: TarEvent) => void;
   #state = State.Header;
   /** Bytes of the stream consumed so far (for messages). */
