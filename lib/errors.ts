@@ -91,7 +91,7 @@ export const REASONS = {
   truncated: ExitCode.Incomplete,
   /** A format, variant, cipher, digest or compression this tool does not read. */
   unsupported: ExitCode.Unsupported,
-  /** A cost (memory, work) beyond what this tool or the user allows. */
+  /** A cost (scrypt memory, work) beyond the bounds the user can raise (`--max-scrypt-memory`). */
   "beyond-limit": ExitCode.Unsupported,
   /** The output cannot be written for a reason not named below. */
   "write-failed": ExitCode.Output,

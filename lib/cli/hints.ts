@@ -9,10 +9,18 @@
 import { RecoverError } from "../errors.ts";
 
 /** The way out of an `exists` error for commands that replace files with `--force`. */
-export const FORCE_HINT = "(use --force to replace it)";
+export const FORCE_HINT = " (use --force to replace it)";
 /** The way out of an `exists` error in `restore`, which can also resume. */
 export const RESUME_HINT =
-  "(use --skip-existing to keep it and restore the rest, or --force to replace it)";
+  " (use --skip-existing to keep it and restore the rest, or --force to replace it)";
+/** The way out of a scrypt cost beyond the bounds (`beyond-limit`). */
+export const SCRYPT_HINT = "; allow it with --max-scrypt-memory if you trust this backup";
+
+/** The general hint of each reason that has one, with its separator. */
+const HINTS: Partial<Record<RecoverError["reason"], string>> = {
+  exists: FORCE_HINT,
+  "beyond-limit": SCRYPT_HINT,
+};
 
 const chosen = new WeakMap<RecoverError, string>();
 
@@ -24,11 +32,11 @@ export function withHint(error: unknown, reason: RecoverError["reason"], hint: s
 
 /** The hint for an error, or undefined. */
 export function hintFor(error: RecoverError): string | undefined {
-  return chosen.get(error) ?? (error.reason === "exists" ? FORCE_HINT : undefined);
+  return chosen.get(error) ?? HINTS[error.reason];
 }
 
 /** The error's message with its hint, as the user sees it. */
 export function messageWithHint(error: RecoverError): string {
   const hint = hintFor(error);
-  return hint === undefined ? error.message : `${error.message} ${hint}`;
+  return hint === undefined ? error.message : `${error.message}${hint}`;
 }

@@ -9,8 +9,8 @@
  */
 
 import { InterruptedError, UsageError } from "../errors.ts";
-import { concat } from "../streams/concat.ts";
-import { describeFsError } from "../format/source.ts";
+import { concat } from "../streams/mod.ts";
+import { describeFsError } from "../fs_errors.ts";
 
 /** The environment variable read for the passphrase. */
 export const PASSPHRASE_ENV = "QUBES_BACKUP_PASSPHRASE";

@@ -22,7 +22,7 @@ import {
   type PartitionInfo,
 } from "../ext/mod.ts";
 import { lchown } from "node:fs/promises";
-import { describeFsError } from "../format/source.ts";
+import { describeFsError } from "../fs_errors.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/events.ts";

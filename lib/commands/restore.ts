@@ -9,7 +9,7 @@ import { ownerOf } from "../catalog/mod.ts";
 import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup } from "../format/open.ts";
-import { describeFsError } from "../format/source.ts";
+import { describeFsError } from "../fs_errors.ts";
 import { OutputRun, TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/run.ts";

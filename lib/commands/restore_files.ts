@@ -9,7 +9,7 @@
 
 import { OutputError, UsageError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
-import { describeFsError } from "../format/source.ts";
+import { describeFsError } from "../fs_errors.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { getFiles, type GetSummary } from "./files.ts";

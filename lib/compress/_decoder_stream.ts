@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concat } from "../streams/concat.ts";
+import { concat } from "../streams/mod.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 
@@ -102,5 +102,7 @@ async function* gather(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8A
 
 /** The message tail used by every codec when the input stops inside a member, stream or frame. */
 export function endsEarly(kind: Compression, where: string): IncompleteError {
-  return new IncompleteError(`Cannot decompress ${kind} data: it ends early, inside ${where}`);
+  return new IncompleteError(`Cannot decompress ${kind} data: it ends early, inside ${where}`, {
+    reason: "truncated",
+  });
 }

@@ -10,7 +10,7 @@
  */
 
 import { DamagedError } from "../errors.ts";
-import { concat } from "../streams/concat.ts";
+import { concat } from "../streams/mod.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /** Input kept before a block is decoded: more than the largest possible compressed block. */

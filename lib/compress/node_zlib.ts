@@ -15,8 +15,7 @@
 
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
-import { concat } from "../streams/concat.ts";
-import { recycle } from "../streams/piece_pool.ts";
+import { concat, recycle } from "../streams/mod.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /**

@@ -19,8 +19,8 @@ import {
   UsageError,
 } from "../errors.ts";
 import { openBackup } from "../format/open.ts";
-import { describeFsError } from "../format/source.ts";
-import { toOutputError } from "../output/_fs_error.ts";
+import { describeFsError } from "../fs_errors.ts";
+import { toOutputError } from "../fs_errors.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import { BackupWriter } from "./backup_writer.ts";
 import { checkedTar } from "./checked_tar.ts";

@@ -8,7 +8,7 @@
 
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import { DamagedError } from "../errors.ts";
-import { describeFsError } from "../format/source.ts";
+import { describeFsError } from "../fs_errors.ts";
 
 /** One item to write: its name, the file or folder it comes from, its member name. */
 export interface PlannedItem {

@@ -10,7 +10,7 @@
 
 import { DamagedError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
-import { describeFsError } from "../format/source.ts";
+import { describeFsError } from "../fs_errors.ts";
 import { archiveEnd, type MemberHeader, memberHeader, padding } from "./tar_writer.ts";
 
 /** Hole granularity: a 4096-byte block of zeros is left out of sparse members. */

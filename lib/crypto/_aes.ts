@@ -6,7 +6,7 @@
  * @module
  */
 
-import { soleView } from "../streams/piece_pool.ts";
+import { soleView } from "../streams/mod.ts";
 
 /** AES block size in bytes. */
 export const BLOCK = 16;

@@ -9,7 +9,7 @@
 import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
 import { BLOCK, CbcChain, CtrCipher, SLICE_BYTES } from "./_aes.ts";
 import { evpBytesToKey, type KdfDigest } from "./evp_bytes_to_key.ts";
-import { recycle, scratchAfter } from "../streams/piece_pool.ts";
+import { recycle, scratchAfter } from "../streams/mod.ts";
 
 /** The ASCII magic `Salted__` that starts every `openssl enc` output with a salt. */
 export const OPENSSL_MAGIC: Uint8Array = new TextEncoder().encode("Salted__");

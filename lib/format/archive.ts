@@ -11,7 +11,7 @@ import { type Catalog, ownerOf, parseQubesXml } from "../catalog/mod.ts";
 import { DamagedError, IncompleteError, type RecoverError } from "../errors.ts";
 import { parseChunkName } from "../outer/mod.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import { type Backup, type BackupItem, type FormatReader, MAX_QUBES_XML } from "./backup.ts";
 import { skipChunks } from "./chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";

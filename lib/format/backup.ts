@@ -14,7 +14,7 @@ import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { RecoverError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** How to open a backup. */

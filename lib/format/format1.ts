@@ -10,9 +10,9 @@
 import { catalogForFormat1, ownerOf } from "../catalog/mod.ts";
 import { DamagedError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEntry, TarEvent } from "../tar/events.ts";
+import type { TarEntry, TarEvent } from "../tar/mod.ts";
 import { type Backup, type BackupItem, MAX_QUBES_XML } from "./backup.ts";
-import { describeFsError } from "./source.ts";
+import { describeFsError } from "../fs_errors.ts";
 
 const VM_FOLDERS = ["appvms", "servicevms", "vm-templates"];
 const BLOCK = 1024 * 1024;

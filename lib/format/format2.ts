@@ -18,8 +18,7 @@ import { decompressStream, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
 import { DamagedError, type RecoverError } from "../errors.ts";
 import { sniff } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
-import { joinVolumes, VolumeStarts } from "../tar/mod.ts";
+import { joinVolumes, type TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,

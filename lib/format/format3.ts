@@ -16,7 +16,7 @@
 import { hasOpensslMagic } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,

@@ -18,7 +18,7 @@ import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError, PassphraseError, type RecoverError } from "../errors.ts";
 import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { concat } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import { aboutChunk, nextChunkOf } from "./chunks.ts";
 import { checkChunkEntrySize, SCRYPT_OVERHEAD, uniformChunks } from "./chunk_sizes.ts";

@@ -7,8 +7,7 @@
 
 import { DamagedError, RecoverError } from "../errors.ts";
 import { mapErrors } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
-import { TarStream, type VolumeStarts } from "../tar/mod.ts";
+import { type TarEvent, TarStream, type VolumeStarts } from "../tar/mod.ts";
 import { memberInItem } from "./item_scope.ts";
 
 /**
@@ -24,18 +23,9 @@ function withItemName(item: string, error: unknown): unknown {
 export function deferred(
   make: () => Promise<ReadableStream<Uint8Array>>,
 ): ReadableStream<Uint8Array> {
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      reader ??= (await make()).getReader();
-      const next = await reader.read();
-      if (next.done) controller.close();
-      else controller.enqueue(next.value);
-    },
-    async cancel(reason) {
-      await reader?.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+  return ReadableStream.from((async function* () {
+    yield* await make();
+  })());
 }
 
 /**

@@ -28,25 +28,21 @@ import type { ReadContext } from "./read_context.ts";
  * or is cancelled.
  */
 export function piecesStream(chunk: VerifiedChunk): ReadableStream<Uint8Array> {
-  let at = 0;
-  let handedOut = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      chunk.release(handedOut);
-      handedOut = 0;
-      const piece = chunk.pieces[at];
-      if (piece === undefined) {
-        controller.close();
-        return;
-      }
-      chunk.pieces[at++] = EMPTY; // The stream alone holds it now...
-      handedOut = piece.length;
-      controller.enqueue(handOver(piece)); // ...until the next stage takes it.
-    },
-    cancel() {
-      chunk.release(Infinity);
-    },
-  }, { highWaterMark: 0 });
+  return ReadableStream.from(piecesOf(chunk));
+}
+
+/** The pull source of {@linkcode piecesStream} (pull sources are generators, read lazily). */
+function* piecesOf(chunk: VerifiedChunk): Generator<Uint8Array> {
+  try {
+    for (let at = 0; at < chunk.pieces.length; at++) {
+      const piece = chunk.pieces[at]!;
+      chunk.pieces[at] = EMPTY; // The generator alone holds it now...
+      yield handOver(piece); // ...until the next stage takes it.
+      chunk.release(piece.length); // Asked for the next one: the last one has been taken.
+    }
+  } finally {
+    chunk.release(Infinity); // Ended or given up: nothing of the chunk is held any more.
+  }
 }
 
 /** An empty piece. */
@@ -54,32 +50,11 @@ export const EMPTY = new Uint8Array(0);
 
 /** A stream of the chunks' bytes, one chunk after another. */
 export function chunksStream(chunks: AsyncIterable<VerifiedChunk>): ReadableStream<Uint8Array> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        if (current === undefined) {
-          const next = await iterator.next();
-          if (next.done) {
-            controller.close();
-            return;
-          }
-          current = piecesStream(next.value).getReader();
-        }
-        const piece = await current.read();
-        if (!piece.done) {
-          controller.enqueue(piece.value);
-          return;
-        }
-        current = undefined;
-      }
-    },
-    async cancel(reason) {
-      await current?.cancel(reason);
-      await iterator.return?.();
-    },
-  }, { highWaterMark: 0 });
+  return ReadableStream.from(chunkPieces(chunks));
+}
+
+async function* chunkPieces(chunks: AsyncIterable<VerifiedChunk>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) yield* piecesOf(chunk);
 }
 
 /** A decrypted format-4 chunk as a chunk of 4 MiB views (its memory is not budgeted). */

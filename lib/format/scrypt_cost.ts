@@ -79,7 +79,7 @@ function check(name: string, params: ScryptParams, limit: ScryptCost, what: stri
       size(cost.memory)
     } of memory, ${size(cost.work)} of work), more than ${what} (${size(limit.memory)}, ${
       size(limit.work)
-    }); allow it with --max-scrypt-memory if you trust this backup`,
+    })`,
   });
 }
 

@@ -10,8 +10,9 @@
  * @module
  */
 
-import { detectCompression } from "../compress/detect.ts";
+import { detectCompression } from "../compress/mod.ts";
 import { IncompleteError, UnsupportedError, UsageError } from "../errors.ts";
+import { describeFsError } from "../fs_errors.ts";
 import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";
 import {
   type ByteReader,
@@ -223,13 +224,4 @@ function fromReader(
       close();
     },
   };
-}
-
-/** A short reason for a file-system error, without the stack or the OS error number. */
-export function describeFsError(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.NotCapable) return "not permitted by Deno's permissions";
-  if (error instanceof Error) return error.message.replace(/ \(os error \d+\).*$/, "");
-  return String(error);
 }

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { concat } from "../streams/concat.ts";
-import { errnoCode } from "./_fs_error.ts";
+import { concat } from "../streams/mod.ts";
+import { errnoCode } from "../fs_errors.ts";
 
 /** The part of `Deno.FsFile` the writer uses; lets tests stand in a failing or counting file. */
 export type OutputFile = Pick<Deno.FsFile, "write" | "seek" | "truncate" | "utime" | "close">;

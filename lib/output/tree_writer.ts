@@ -12,7 +12,7 @@ import {
   UnsupportedError,
 } from "../errors.ts";
 import type { TarEntry, TarEvent } from "../tar/events.ts";
-import { toOutputError } from "./_fs_error.ts";
+import { toOutputError } from "../fs_errors.ts";
 import { type OpenFile, partialName } from "./_partial_file.ts";
 import { safeRelativePath } from "./safe_path.ts";
 import { realFs, type SinkFile, type WriterFs } from "./writer_fs.ts";

@@ -49,11 +49,10 @@ export class PieceOwnershipError extends Error {
 let checks = checksFromEnvironment();
 
 function checksFromEnvironment(): boolean {
-  try {
-    return Deno.env.get("QUBES_RECOVER_PIECE_CHECKS") === "1";
-  } catch {
-    return false; // No permission to read it: the release binary runs without checks.
-  }
+  const variable = "QUBES_RECOVER_PIECE_CHECKS";
+  // Asked without a prompt: the release binary may not read it, and runs without checks.
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return false;
+  return Deno.env.get(variable) === "1";
 }
 
 /**

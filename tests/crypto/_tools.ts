@@ -5,6 +5,7 @@
  */
 
 import { concat as concatPieces } from "../../lib/streams/mod.ts";
+import { xorshiftBytes } from "../support/xorshift.ts";
 
 /** Options of {@linkcode runTool}. */
 export interface RunToolOptions {
@@ -57,17 +58,7 @@ export function opensslEncrypt(
 
 /** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
 export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  const words = new Uint32Array(out.buffer, 0, Math.floor(length / 4));
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    words[i] = x >>> 0;
-  }
-  for (let i = words.length * 4; i < length; i++) out[i] = i & 0xff;
-  return out;
+  return xorshiftBytes(length, seed);
 }
 
 /** Concatenate byte pieces. */

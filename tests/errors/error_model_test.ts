@@ -157,9 +157,9 @@ Deno.test("errors: CLI hints are chosen by reason, not by text", () => {
     detail: "it exists",
   });
   assert.equal(exists.message, 'Cannot restore "vm5/a": it exists');
-  assert.equal(messageWithHint(exists), `Cannot restore "vm5/a": it exists ${FORCE_HINT}`);
+  assert.equal(messageWithHint(exists), `Cannot restore "vm5/a": it exists${FORCE_HINT}`);
   withHint(exists, "exists", RESUME_HINT);
-  assert.equal(messageWithHint(exists), `Cannot restore "vm5/a": it exists ${RESUME_HINT}`);
+  assert.equal(messageWithHint(exists), `Cannot restore "vm5/a": it exists${RESUME_HINT}`);
   // Another output error, even one whose text says "it exists", gets no hint.
   const other = new OutputError('Cannot write "x": it exists');
   assert.equal(messageWithHint(other), other.message);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { OutputError } from "../../lib/errors.ts";
-import { toOutputError } from "../../lib/output/_fs_error.ts";
+import { toOutputError } from "../../lib/fs_errors.ts";
 
 Deno.test("toOutputError() names the path and the reason for errno codes", async (t) => {
   const cases: [string, string][] = [
@@ -49,7 +49,7 @@ Deno.test("toOutputError() maps a real EACCES from Deno", async () => {
 });
 
 Deno.test("toOutputError() reads the errno from '(os error N)' when the error has no code", async () => {
-  const { toOutputError } = await import("../../lib/output/_fs_error.ts");
+  const { toOutputError } = await import("../../lib/fs_errors.ts");
   const { OutputError } = await import("../../lib/errors.ts");
   const mapped = toOutputError(new Error("File too large (os error 27)"), "work/huge.img");
   if (!(mapped instanceof OutputError)) throw new Error(`not mapped: ${mapped}`);

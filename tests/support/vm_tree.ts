@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { sha256File } from "./ext4.ts";
+import { xorshift32 } from "./xorshift.ts";
 
 /** The fixed modification time given to every entry of a made tree (2014-07-01T12:00:00Z). */
 export const TREE_MTIME = new Date("2014-07-01T12:00:00Z");
@@ -27,15 +28,8 @@ export const LONG_NAME = `${"long-name-".repeat(11)}0123456789.txt`;
  */
 export function seededBytes(length: number, seed: number): Uint8Array {
   const words = new Uint32Array(Math.ceil(length / 4));
-  let x = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    words[i] = x;
-  }
+  const next = xorshift32(seed ^ 0x9e3779b9);
+  for (let i = 0; i < words.length; i++) words[i] = next();
   return new Uint8Array(words.buffer, 0, length);
 }
 

@@ -6,6 +6,7 @@
  */
 
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
+import { xorshiftBytes } from "../support/xorshift.ts";
 
 /** Runs a command, failing the test with its stderr if it does not succeed. */
 export async function run(cmd: string, args: string[], cwd?: string): Promise<Uint8Array> {
@@ -24,19 +25,7 @@ export async function run(cmd: string, args: string[], cwd?: string): Promise<Ui
 
 /** Deterministic pseudo-random bytes (xorshift), fast enough for megabytes. */
 export function randomBytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  const words = new Uint32Array(out.buffer, 0, length >>> 2);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    words[i] = x;
-  }
-  for (let i = words.length * 4; i < length; i++) out[i] = i & 0xff;
-  return out;
+  return xorshiftBytes(length, seed);
 }
 
 /** Creates a file of `size` bytes with holes everywhere except the given runs. */

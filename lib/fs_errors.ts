@@ -1,10 +1,12 @@
 /**
- * Turning operating-system errors from the output side into {@link OutputError}s.
+ * File-system errors in words, in one place: {@linkcode describeFsError} for what cannot be
+ * read (a backup, a passphrase file, an image), {@linkcode toOutputError} for what cannot be
+ * written (the restore's output, with a reason code).
  *
  * @module
  */
 
-import { OutputError } from "../errors.ts";
+import { OutputError } from "./errors.ts";
 
 /** Words for the `errno` codes a restore can meet, phrased for the end of an error message. */
 const REASONS: Readonly<Record<string, string>> = {
@@ -83,4 +85,13 @@ function reasonOf(code: string): "no-space" | "no-permission" | "write-failed" {
   if (code === "ENOSPC" || code === "EDQUOT") return "no-space";
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") return "no-permission";
   return "write-failed";
+}
+
+/** A short reason for a file-system error, without the stack or the OS error number. */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) return "not permitted by Deno's permissions";
+  if (error instanceof Error) return error.message.replace(/ \(os error \d+\).*$/, "");
+  return String(error);
 }
