@@ -13,7 +13,8 @@
  * @module
  */
 
-import { hasOpensslMagic } from "../crypto/mod.ts";
+import { hasOpensslMagic, opensslCipher } from "../crypto/mod.ts";
+import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
@@ -75,12 +76,16 @@ export class FormatThreeReader implements FormatReader {
   }
 
   salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
-    // A lost range is known only where a chunk is a byte range of the inner tar itself.
-    if (this.#ctx.header?.encrypted !== false || this.#ctx.header.compressed !== false) {
+    // A lost range is known only where a chunk is a byte range of the inner tar (or of its
+    // CBC ciphertext) itself.
+    const header = this.#ctx.header;
+    if (header === undefined || header.compressed !== false) return undefined;
+    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    const cipher = opensslCipher(ctx.cipher);
+    if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
     }
-    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
-    return ReadableStream.from(salvagedChunks(queue, item, {
+    const chunks = salvagedChunks(queue, item, {
       enc: false,
       plainSize: (size) => size,
       async take(index) {
@@ -88,7 +93,11 @@ export class FormatThreeReader implements FormatReader {
         chunk?.release(Infinity);
         return chunk?.pieces ?? [];
       },
-    }));
+    });
+    if (header.encrypted === false) return ReadableStream.from(chunks);
+    return ReadableStream.from(
+      cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item }),
+    );
   }
 }
 

@@ -89,12 +89,7 @@ export async function salvageItems(
 /** Why an item of `backup` is not salvaged. */
 function notBuilt(backup: Backup): string {
   if (backup.format === 1) return "a format-1 file that cannot be read has nothing to salvage";
-  const header = backup.header;
-  const variant = backup.format === 3 && header?.encrypted !== false
-    ? "encrypted"
-    : header?.compressed !== false
-    ? "compressed"
-    : "this";
+  const variant = backup.header?.compressed !== false ? "compressed" : "this kind of";
   return `salvage of ${variant} format-${backup.format} backups is not built yet (docs/salvage.md)`;
 }
 
