@@ -130,32 +130,40 @@ for (const { label, spec, cbc } of VARIANTS) {
         return record.lost;
       };
 
-      await t.step("a flipped byte in chunk 2: exactly chunk 2's bytes lost (and one block, CBC)", async () => {
-        const file = await variant(async (dir, kept) => {
-          await sh(
-            `printf '\\x5a' | dd of='${dir}/${chunks[2]}' bs=1 seek=1000 conv=notrunc status=none`,
-          );
-          return kept;
-        });
-        const lost = await salvage(file, 4);
-        assert.deepEqual(lost, [{
-          offset: chunkAt(2),
-          length: L,
-          reason: "hmac-mismatch",
-          chunk: chunks[2],
-        }]);
-      });
+      await t.step(
+        "a flipped byte in chunk 2: exactly chunk 2's bytes lost (and one block, CBC)",
+        async () => {
+          const file = await variant(async (dir, kept) => {
+            await sh(
+              `printf '\\x5a' | dd of='${dir}/${
+                chunks[2]
+              }' bs=1 seek=1000 conv=notrunc status=none`,
+            );
+            return kept;
+          });
+          const lost = await salvage(file, 4);
+          assert.deepEqual(lost, [{
+            offset: chunkAt(2),
+            length: L,
+            reason: "hmac-mismatch",
+            chunk: chunks[2],
+          }]);
+        },
+      );
 
-      await t.step("chunk 3 missing: exactly chunk 3's bytes lost (and one block, CBC)", async () => {
-        const file = await variant((_, kept) => Promise.resolve(without(kept, chunks[3]!)));
-        const lost = await salvage(file, 5);
-        assert.deepEqual(lost, [{
-          offset: chunkAt(3),
-          length: L,
-          reason: "missing",
-          chunk: chunks[3],
-        }]);
-      });
+      await t.step(
+        "chunk 3 missing: exactly chunk 3's bytes lost (and one block, CBC)",
+        async () => {
+          const file = await variant((_, kept) => Promise.resolve(without(kept, chunks[3]!)));
+          const lost = await salvage(file, 5);
+          assert.deepEqual(lost, [{
+            offset: chunkAt(3),
+            length: L,
+            reason: "missing",
+            chunk: chunks[3],
+          }]);
+        },
+      );
 
       await t.step("chunks 1 and 3 damaged: two ranges", async () => {
         const file = await variant(async (dir, kept) => {
