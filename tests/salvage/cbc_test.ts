@@ -23,7 +23,7 @@ Deno.test("cbcSalvaged: a lost chunk costs its bytes and one block; the rest is 
     );
     const cipherText = await Deno.readFile(`${dir}/enc`);
     for (const [lostChunk, absent] of [[3, false], [9, false], [9, true]] as const) {
-      async function* input() {
+      const input = async function* () {
         for (let at = 0, k = 0; at < cipherText.length; at += MiB, k++) {
           const chunk = cipherText.subarray(at, Math.min(at + MiB, cipherText.length));
           if (k === lostChunk && absent) return;
@@ -31,7 +31,7 @@ Deno.test("cbcSalvaged: a lost chunk costs its bytes and one block; the rest is 
             yield* lostBytes(chunk.length, { reason: "missing", chunk: `c${k}` });
           } else yield chunk;
         }
-      }
+      };
       const out: Uint8Array[] = [];
       for await (
         const piece of cbcSalvaged(input(), {
