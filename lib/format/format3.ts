@@ -85,15 +85,18 @@ export class FormatThreeReader implements FormatReader {
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
     }
-    const chunks = salvagedChunks(queue, item, {
-      enc: false,
-      plainSize: (size) => size,
-      async take(index) {
-        const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
-        chunk?.release(Infinity);
-        return chunk?.pieces ?? [];
-      },
-    });
+    const chunks = queue.reading(
+      salvagedChunks(queue, item, {
+        enc: false,
+        plainSize: (size) => size,
+        async take(index) {
+          const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+          chunk?.release(Infinity);
+          return chunk?.pieces ?? [];
+        },
+      }),
+      () => memory.budget.releaseAll(),
+    );
     if (header.encrypted === false) return ReadableStream.from(chunks);
     return ReadableStream.from(
       cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item }),

@@ -99,14 +99,14 @@ export class FormatFourReader implements FormatReader {
     // A lost range is known only where a chunk is a byte range of the inner tar itself.
     if (this.#header.compressed !== false) return undefined;
     const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
-    return ReadableStream.from(salvagedChunks(queue, item, {
+    return ReadableStream.from(queue.reading(salvagedChunks(queue, item, {
       enc: true,
       plainSize: (size) => size - SCRYPT_OVERHEAD,
       async take() {
         const entry = (await queue.next())!;
         return [await decryptChunkEntry(entry, scrypt)];
       },
-    }));
+    })));
   }
 }
 
