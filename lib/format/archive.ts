@@ -14,6 +14,7 @@ import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import { type Backup, type BackupItem, type FormatReader, MAX_QUBES_XML } from "./backup.ts";
 import { skipChunks } from "./chunks.ts";
+import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { ReadContext } from "./read_context.ts";
 
@@ -55,8 +56,8 @@ class ArchiveItem implements BackupItem {
     return this.broken ? failing(this.broken) : this.reader.plainTar(this.name);
   }
 
-  salvageTar(): ReadableStream<Uint8Array> | undefined {
-    const tar = this.reader.salvageTar?.(this.name);
+  salvageTar(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined {
+    const tar = this.reader.salvageTar?.(this.name, probe);
     if (tar !== undefined) this.#use("read");
     return tar;
   }

@@ -13,6 +13,7 @@
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { RecoverError } from "../errors.ts";
+import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { BackupHeader } from "./header.ts";
@@ -79,7 +80,7 @@ export interface BackupItem {
    * zeros marked lost (see `lib/salvage/lost.ts`), instead of `events()`; undefined (and the
    * item not used) where the format does not tell lost ranges exactly.
    */
-  salvageTar?(): ReadableStream<Uint8Array> | undefined;
+  salvageTar?(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
 }
 
 /**
@@ -107,7 +108,7 @@ export interface FormatReader {
    * zeros marked lost (`lib/salvage/lost.ts`); undefined where the format or variant does not
    * tell lost ranges exactly (docs/salvage.md). Chunk 0 is next.
    */
-  salvageTar?(item: string): ReadableStream<Uint8Array> | undefined;
+  salvageTar?(item: string, probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
 }
 
 /** The largest `qubes.xml` read (any format). */

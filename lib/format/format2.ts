@@ -16,7 +16,8 @@
 
 import { decompressStream, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
-import { DamagedError, type RecoverError } from "../errors.ts";
+import { DamagedError, RecoverError } from "../errors.ts";
+import { salvagedVolumes, type SalvageProbe } from "../salvage/chunks.ts";
 import { sniff } from "../streams/mod.ts";
 import { joinVolumes, type TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
@@ -24,6 +25,7 @@ import {
   checkRemainingChunks,
   chunkMemory,
   hmacVerifiedChunks,
+  readVerifiedChunk,
   type VerifiedChunk,
 } from "./chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
@@ -58,6 +60,32 @@ export class FormatTwoReader implements FormatReader {
 
   checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
     return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
+  }
+
+  salvageTar(item: string, probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined {
+    if (probe === undefined) return undefined;
+    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    const decode = async (index: number) => {
+      const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+      if (chunk === undefined) return new Uint8Array(0);
+      try {
+        const volume = await decodeVolume(chunk, ctx);
+        return new Uint8Array(await new Response(volume).arrayBuffer());
+      } catch (error) {
+        if (error instanceof RecoverError) throw error;
+        throw new DamagedError({
+          reason: "damaged",
+          action: "decode chunk",
+          subject: { kind: "chunk", name: chunk.name },
+          detail: error instanceof Error ? error.message : String(error),
+        });
+      } finally {
+        chunk.release(Infinity);
+      }
+    };
+    return ReadableStream.from(
+      queue.reading(salvagedVolumes(queue, item, decode, probe), () => memory.budget.releaseAll()),
+    );
   }
 
   events(item: string): ReadableStream<TarEvent> {

@@ -10,6 +10,7 @@ import { isItemProblem } from "../commands/problems.ts";
 import { DamagedError, InterruptedError } from "../errors.ts";
 import { memberInItem } from "../format/item_scope.ts";
 import { TarParser } from "../tar/tar_stream.ts";
+import { VolumeStarts } from "../tar/mod.ts";
 import type { TarEvent } from "../tar/events.ts";
 import { openBackupRetrying, type RetryOptions } from "../commands/open_retry.ts";
 import type { Backup } from "../format/open.ts";
@@ -51,7 +52,10 @@ export async function salvageItems(
         continue;
       }
       left.delete(item.name);
-      const tar = item.salvageTar?.();
+      const starts = new VolumeStarts();
+      let events: TarEvent[] = [];
+      const parser = new TarParser((event) => events.push(event), starts);
+      const tar = item.salvageTar?.({ starts, boundary: () => parser.boundary });
       if (tar === undefined) {
         options.onNotSalvaged?.(item.name, notBuilt(backup));
         await item.skip();
@@ -68,7 +72,18 @@ export async function salvageItems(
         },
       });
       try {
-        await parseInto(item.name, tar, writer, options.signal);
+        await parseInto(
+          item.name,
+          tar,
+          parser,
+          () => {
+            const taken = events;
+            events = [];
+            return taken;
+          },
+          writer,
+          options.signal,
+        );
         await writer.close();
       } catch (error) {
         if (options.signal?.aborted || !isItemProblem(error)) {
@@ -101,15 +116,13 @@ function notBuilt(backup: Backup): string {
 async function parseInto(
   item: string,
   tar: ReadableStream<Uint8Array>,
+  parser: TarParser,
+  take: () => TarEvent[],
   writer: SalvageWriter,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  let events: TarEvent[] = [];
-  const parser = new TarParser((event) => events.push(event));
   const flush = async () => {
-    const ready = events;
-    events = [];
-    for (const event of ready) {
+    for (const event of take()) {
       if (event.type === "entry" && !memberInItem(item, event.entry.name)) {
         throw new DamagedError({
           reason: "out-of-place",

@@ -136,6 +136,17 @@ export class TarParser {
     this.#volumes = volumes;
   }
 
+  /**
+   * Where the parser is, for salvage (`lib/salvage/`): inside a member's data (a volume that
+   * started here would open with an `M` header), between members (at a header's first byte),
+   * or elsewhere.
+   */
+  get boundary(): "data" | "between" | "other" {
+    if (this.#state === State.Data || this.#state === State.SkipData) return "data";
+    if (this.#state === State.Header && this.#blockFill === 0) return "between";
+    return "other";
+  }
+
   push(piece: Uint8Array): void {
     const starts = this.#volumes?.starts;
     if (starts === undefined) return this.#push(piece);
