@@ -19,7 +19,12 @@ const HEADER_DIGESTS = ["sha512", "sha1", "sha256", "sha384", "sha224", "md5", "
 
 async function readSmall(entry: OuterEntry, limit: number): Promise<Uint8Array> {
   if (entry.size > limit) {
-    throw new DamagedError(`Cannot read "${entry.name}": it is ${entry.size} bytes long`);
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read",
+      subject: { kind: "entry", name: entry.name },
+      detail: `it is ${entry.size} bytes long`,
+    });
   }
   return await entry.read();
 }
@@ -45,7 +50,12 @@ export async function readHeader(
   const headerBytes = await readSmall(headerEntry, MAX_HEADER_SIZE);
   const hmacEntry = await queue.next();
   if (hmacEntry?.name !== "backup-header.hmac") {
-    throw new IncompleteError(`Cannot verify "backup-header": "backup-header.hmac" is missing`);
+    throw new IncompleteError({
+      reason: "missing",
+      action: "verify",
+      subject: { kind: "entry", name: "backup-header" },
+      detail: `"backup-header.hmac" is missing`,
+    });
   }
   const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_SIZE);
   if (isScryptFile(hmacBytes)) {
@@ -66,9 +76,12 @@ export async function readHeader(
       throw error;
     }
     if (authentic.length !== headerBytes.length || authentic.some((b, i) => b !== headerBytes[i])) {
-      throw new DamagedError(
-        `Cannot verify "backup-header": it differs from its authenticated copy in "backup-header.hmac"`,
-      );
+      throw new DamagedError({
+        reason: "hmac-mismatch",
+        action: "verify",
+        subject: { kind: "entry", name: "backup-header" },
+        detail: `it differs from its authenticated copy in "backup-header.hmac"`,
+      });
     }
     const header = parseBackupHeader(authentic);
     if (header.version !== 4 || !header.backupId) {
