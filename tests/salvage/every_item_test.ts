@@ -154,6 +154,19 @@ for (const { label, spec } of VARIANTS) {
         assert.match(result.stderr, new RegExp(`"${chunks[2]!.replace(/\./g, "\\.")}" is missing`));
       });
 
+      if (spec.format !== 4) {
+        await t.step("a chunk's .hmac missing: exit 5, every other item restored", async () => {
+          const file = await variant((_, kept) =>
+            Promise.resolve(kept.filter((name) => name !== `${chunks[1]}.hmac`))
+          );
+          const out = `${root}/out${n}`;
+          const result = await runCli(["restore", file, "-o", out], { passphrase: PASS });
+          assert.equal(result.code, 5, result.stderr);
+          await assertOthersExact(out, world, root);
+          assert.ok(result.stderr.includes(`"${chunks[1]}.hmac" is missing`), result.stderr);
+        });
+      }
+
       await t.step("a truncated chunk and a missing one: the worst (damaged, 4) wins", async () => {
         const file = await variant(async (dir, kept) => {
           await sh(`truncate -s -100 '${dir}/${chunks[1]}'`);
