@@ -41,7 +41,8 @@ export interface ItemHooks {
 export interface RunOptions extends ItemHooks {
   /**
    * After an item failed, check each of its remaining chunks on its own and tell every
-   * damaged or missing one (`verify`), instead of only passing over them.
+   * damaged or missing one (default), rather than only passing over them (`false`). `verify` and
+   * `restore` both check, so they give the same verdict (exit code) on the same backup.
    */
   checkRest?: boolean;
 }
@@ -188,7 +189,9 @@ export async function forEachItem(
       record(problemOf(error, about));
       try {
         await item.drain?.(
-          options.checkRest ? (more) => record(problemOf(more as typeof error, about)) : undefined,
+          options.checkRest ?? true
+            ? (more) => record(problemOf(more as typeof error, about))
+            : undefined,
         );
       } catch (drainError) {
         if (signal?.aborted || !isItemProblem(drainError)) throw drainError;
