@@ -64,16 +64,18 @@ export class EntryQueue {
   reading<T>(source: AsyncGenerator<T>, onStop?: () => void): AsyncGenerator<T> {
     let pending: Promise<unknown> = Promise.resolve();
     let stopped = false;
-    const reader = {
-      async stop() {
-        if (stopped) return;
+    let closing: Promise<void> | undefined;
+    // Once: frees what a read ahead may wait for, waits for the step in progress, then runs
+    // the reader's own cleanup (it waits for a chunk it reads ahead).
+    let finished = false;
+    const close = () =>
+      closing ??= (async () => {
         stopped = true;
-        onStop?.();
+        if (!finished) onStop?.();
         await pending.catch(() => {});
-        // Runs the reader's own cleanup (it waits for a chunk it reads ahead).
         await source.return(undefined).catch(() => {});
-      },
-    };
+      })();
+    const reader = { stop: close };
     this.#reader = reader;
     const forget = () => {
       if (this.#reader === reader) this.#reader = undefined;
@@ -85,12 +87,16 @@ export class EntryQueue {
           const step = source.next();
           pending = step;
           const result = await step;
-          if (result.done) return;
+          if (result.done) {
+            finished = true; // Read to its end: nothing is left to free.
+            return;
+          }
           yield result.value;
         }
       } finally {
+        // Also when the consumer cancels: the reader is known until it holds no entry.
+        await close();
         forget();
-        if (!stopped) await source.return(undefined);
       }
     })();
   }
