@@ -91,6 +91,7 @@ export function pieceChecks(): boolean {
  */
 export class PiecePool {
   #free: ArrayBuffer[] = [];
+  #created = 0;
 
   /**
    * @param pieceSize The longest piece.
@@ -101,9 +102,19 @@ export class PiecePool {
   /** A view of `length` bytes (contents undefined) at the start of a pooled buffer. */
   take(length: number): Uint8Array {
     if (length > this.pieceSize) return new Uint8Array(length);
-    const buffer = this.#free.pop() ?? new ArrayBuffer(this.pieceSize + SCRATCH_BYTES);
+    const buffer = this.#free.pop() ?? this.#create();
     loans.set(buffer, { pool: this, end: length });
     return new Uint8Array(buffer, 0, length);
+  }
+
+  /** How many buffers the pool has made: the rest of what it lent were reused. */
+  get created(): number {
+    return this.#created;
+  }
+
+  #create(): ArrayBuffer {
+    this.#created++;
+    return new ArrayBuffer(this.pieceSize + SCRATCH_BYTES);
   }
 
   /**

@@ -9,7 +9,6 @@ import {
 import type { KdfDigest } from "../../lib/crypto/evp_bytes_to_key.ts";
 import { DamagedError, IncompleteError, UnsupportedError } from "../../lib/errors.ts";
 import { pooledPieces } from "../streams/_pooled.ts";
-import { setPieceChecks } from "../../lib/streams/piece_pool.ts";
 import {
   concatBytes,
   cutBytes,
@@ -94,15 +93,12 @@ Deno.test("OpensslDecryptStream decrypts pooled pieces in place and reuses their
   // Read like chunks are: each piece read into a pool buffer, the header in the first one.
   const plain = pseudoRandomBytes(9 * MiB + 100, 44);
   const cipher = await opensslEncrypt(plain, PASSPHRASE);
-  // Buffer objects are counted: the pool's normal mode, without the ownership checks (which
-  // move each recycled buffer to a new object; see tests/streams/piece_ownership_test.ts).
-  const checks = setPieceChecks(false);
   const { stream: pieces, buffers } = pooledPieces(cipher, MiB);
   const out = await Array.fromAsync(
     pieces.pipeThrough(
       new OpensslDecryptStream({ password: encoder.encode(PASSPHRASE), digest: "md5" }),
     ),
-  ).finally(() => setPieceChecks(checks));
+  );
   ok(sameBytes(concatBytes(out), plain));
   // Ten pieces went through a handful of buffers: each was decrypted, then given back.
   ok(buffers.size < 6, `${buffers.size} buffers`);
