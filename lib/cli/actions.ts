@@ -6,6 +6,7 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
+import { type Problem, problemEvent, problemLine } from "../commands/problems.ts";
 import { restoreFiles } from "../commands/restore_files.ts";
 import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
@@ -60,6 +61,11 @@ function itemHooks(context: CommandContext, verb: string) {
   return {
     onItemStart: (item: { name: string; vm: string | undefined }) =>
       context.console.progress.setItem(label(item)),
+    onProblem: (problem: Problem) => {
+      context.console.progress.setItem(undefined);
+      context.console.error(`problem: ${problemLine(problem)}`);
+      context.console.event(problemEvent(problem));
+    },
     onItemDone: (item: { name: string; vm: string | undefined }) => {
       context.console.progress.setItem(undefined);
       if (verb === "") {
@@ -158,6 +164,9 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
   if (force && skipExisting) {
     throw new CommandLineError("--force and --skip-existing exclude each other", "restore");
   }
+  if (dryRun && flagOption(values, "salvage")) {
+    throw new CommandLineError("--dry-run and --salvage exclude each other", "restore");
+  }
   const verbose = flagOption(values, "verbose");
   const files = listOption(values, "files");
   if (files.length > 0) return await restoreFilesCommand(context, output, files);
@@ -177,6 +186,17 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
     force,
     skipExisting,
     dryRun,
+    salvage: flagOption(values, "salvage"),
+    onSalvaged: (file) => {
+      const lost = file.lost.reduce((sum, range) => sum + range.length, 0);
+      console.event({ type: "salvaged", path: `${file.file}.salvaged`, ...file });
+      console.warn(
+        `salvaged ${file.file}.salvaged: ${formatSize(lost)} lost in ${
+          plural(file.lost.length, "range")
+        }, zeros there (listed in ${file.file}.salvaged.json)`,
+      );
+    },
+    onNotSalvaged: (item, why) => console.warn(`not salvaged "${item}": ${why}`),
     onRestoredOther: (path, kind) => {
       console.event({ type: "file", kind, path });
       if (verbose) console.say(`restored ${kind} ${path}${kind === "folder" ? "/" : ""}`);
@@ -290,7 +310,7 @@ async function restoreFilesCommand(
   files: string[],
 ): Promise<void> {
   const { console, values } = context;
-  for (const name of ["skip-existing", "dry-run", "exclude", "no-dom0-home"]) {
+  for (const name of ["skip-existing", "dry-run", "exclude", "no-dom0-home", "salvage"]) {
     if (values[name] !== undefined) {
       throw new CommandLineError(`--files does not go with --${name}`, "restore");
     }

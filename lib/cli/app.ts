@@ -6,6 +6,7 @@
  * @module
  */
 
+import { problemLine, problemsOf } from "../commands/problems.ts";
 import { ExitCode, RecoverError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import { versionLines } from "../version.ts";
@@ -217,6 +218,13 @@ async function runCommand(
     const failure = failureOf(error, options);
     code = failure.code;
     const message = failure.message;
+    const problems = problemsOf(error);
+    if (problems !== undefined) {
+      // Every item was tried: the summary lists each problem met, one line each.
+      summary.problems = problems.length;
+      console.error(`${problems.length === 1 ? "1 problem" : `${problems.length} problems`}:`);
+      for (const problem of problems) console.error(`  ${problemLine(problem)}`);
+    }
     console.error(`qubes-recover: ${message}`);
     if (error instanceof CommandLineError) {
       for (const usage of usageLines(command)) console.error(usage);

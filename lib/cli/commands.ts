@@ -100,6 +100,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       "files are never replaced without --force. An interrupted restore is resumed with",
       "--skip-existing. --dry-run verifies everything and tells what would be written.",
       "--files takes only PATH from inside one VM's private.img (files --help says more).",
+      "A damaged item stops only itself; --salvage then also writes what verifies of it as",
+      "NAME.salvaged, lost bytes as zeros, listed in NAME.salvaged.json (docs/salvage.md).",
     ],
     options: [
       "output",
@@ -108,6 +110,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "force",
       "skip-existing",
       "dry-run",
+      "salvage",
       "passphrase-file",
       "max-scrypt-memory",
       "verbose",

@@ -74,6 +74,10 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
       help: "keep files that exist in DIR, restore the rest (resume)",
     },
     {
+      name: "salvage",
+      help: "also write what verifies of damaged files as NAME.salvaged (+ .json)",
+    },
+    {
       name: "dry-run",
       short: "n",
       help: "verify all, write nothing; list files and space needed",

@@ -12,6 +12,9 @@ import type { Backup } from "../format/open.ts";
 import { describeFsError } from "../fs_errors.ts";
 import { OutputRun, TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
+import { salvageItems } from "../salvage/run.ts";
+import type { SalvagedFile } from "../salvage/writer.ts";
+import { problemsOf } from "./problems.ts";
 import { DryRunWriter, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import {
@@ -40,6 +43,15 @@ export interface RestoreOptions extends RetryOptions, SelectionOptions, ItemHook
   onPlanned?(file: PlannedFile): void;
   /** Aborts the restore; partial files are removed. */
   signal?: AbortSignal;
+  /**
+   * After items failed: read them again and write what verifies of them as `NAME.salvaged`
+   * with `NAME.salvaged.json` (see `lib/salvage/`). Needs the backup as a file.
+   */
+  salvage?: boolean;
+  /** `salvage`: told each salvaged file. */
+  onSalvaged?(file: SalvagedFile): void;
+  /** `salvage`: told each failed item that cannot be salvaged, and why. */
+  onNotSalvaged?(item: string, why: string): void;
 }
 
 /** What a restore did (or, for a dry run, would do). */
@@ -112,6 +124,8 @@ export async function restoreBackup(
       });
     }
     const filesDone = new Set<string>();
+    /** `salvage`: items read and not restored whole (yet). */
+    const salvageable = new Set<string>();
     const onFileDone = (file: string, size: number) => {
       filesDone.add(file);
       summary.files++;
@@ -133,6 +147,7 @@ export async function restoreBackup(
       writerOptions.run.made.set("qubes.xml", "file");
     }
     await forEachItem(backup, selection, options.signal, async (item) => {
+      if (options.salvage && options.signal?.aborted !== true) salvageable.add(item.name);
       if (item.owner === undefined) {
         reporter.warn(
           oneLine(`Restoring "${item.name}" under its own name: no VM in qubes.xml owns it`),
@@ -155,12 +170,48 @@ export async function restoreBackup(
         else summary.links++;
         options.onRestoredOther?.(rel, kind);
       }
+      salvageable.delete(item.name);
       summary.items++;
-    }, options);
+    }, options).catch(async (error) => {
+      const failed = new Set(
+        (problemsOf(error) ?? []).map((p) => p.item).filter((name) => name !== undefined)
+          .filter((name) => salvageable.has(name)),
+      );
+      if (options.salvage && failed.size > 0) {
+        await backup.close();
+        await salvageAfter(path, failed, options);
+      }
+      throw error;
+    });
     return summary;
   } finally {
     await backup.close();
   }
+}
+
+/** `--salvage`: the failed items read again into `.salvaged` files (not from standard input). */
+async function salvageAfter(
+  path: string,
+  items: Set<string>,
+  options: RestoreOptions,
+): Promise<void> {
+  if (path === "-") {
+    for (const item of items) {
+      options.onNotSalvaged?.(
+        item,
+        "salvage reads the damaged items again: it needs the backup as a file, not standard input",
+      );
+    }
+    return;
+  }
+  await salvageItems(path, items, {
+    ...options,
+    outputPathFor,
+    ...(options.onSalvaged ? { onSalvaged: (file) => options.onSalvaged!(file) } : {}),
+    ...(options.onNotSalvaged
+      ? { onNotSalvaged: (item, why) => options.onNotSalvaged!(item, why) }
+      : {}),
+  });
 }
 
 /**

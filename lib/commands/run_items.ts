@@ -6,6 +6,8 @@
 
 import { type ExpectedItem, expectedItems } from "../catalog/expected.ts";
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
+import { memberInItem } from "../format/item_scope.ts";
+import { isItemProblem, type Problem, problemOf, problemsError } from "./problems.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup, BackupItem } from "../format/open.ts";
 import type { TarEvent } from "../tar/events.ts";
@@ -28,6 +30,21 @@ export interface ItemHooks {
   onItemDone?(item: { name: string; vm: string | undefined }): void;
   /** An item was passed over because it is not selected. */
   onItemSkipped?(item: { name: string; vm: string | undefined }): void;
+  /**
+   * A problem was met: a damaged, missing or undecodable chunk (it stopped its item; the run
+   * goes on with the next one), or an item missing from the backup (told at the end).
+   */
+  onProblem?(problem: Problem): void;
+}
+
+/** How {@link forEachItem} goes over the items. */
+export interface RunOptions extends ItemHooks {
+  /**
+   * After an item failed, check each of its remaining chunks on its own and tell every
+   * damaged or missing one (default), rather than only passing over them (`false`). `verify` and
+   * `restore` both check, so they give the same verdict (exit code) on the same backup.
+   */
+  checkRest?: boolean;
 }
 
 /** The names a selection can use: every VM with data in the backup, and `dom0`. */
@@ -89,9 +106,15 @@ export function ownerName(item: BackupItem): string | undefined {
  * says a selected VM has (see `expectedItems`) was there: a member of that name came out of
  * an item read to its end.
  *
- * @throws {IncompleteError} When a selected VM is listed but none of its items was found,
- *   when the backup holds no item at all (0 restored items is never a success), or when an
- *   item a selected VM must have is not in the backup (after every other item was processed).
+ * Every item is tried: a damaged, missing or undecodable chunk (a {@link DamagedError} or
+ * {@link IncompleteError} from `process`) stops only its item, which is passed over (see
+ * `BackupItem.drain`); the run goes on with the next one, and fails at the end with the worst
+ * problem, carrying them all (see `problems.ts`). Any other error ends the run at once.
+ *
+ * @throws {DamagedError | IncompleteError} After every item was tried, when any problem was
+ *   met: damaged or missing chunks, a selected VM listed but none of its items found, a
+ *   backup that holds no item at all (0 restored items is never a success), or an item a
+ *   selected VM must have that is not in the backup. `problemsOf(error)` lists them all.
  * @throws {InterruptedError} When `signal` aborts.
  */
 export async function forEachItem(
@@ -99,10 +122,16 @@ export async function forEachItem(
   selection: Set<string> | undefined,
   signal: AbortSignal | undefined,
   process: (item: BackupItem) => Promise<void>,
-  hooks: ItemHooks = {},
+  options: RunOptions = {},
 ): Promise<void> {
   const seen = new Set<string>();
   let processed = 0;
+  const problems: Problem[] = [];
+  const failed: string[] = [];
+  const record = (problem: Problem) => {
+    problems.push(problem);
+    options.onProblem?.(problem);
+  };
   // Expected items are found by their members (`vm5/private.img`; a folder item by its
   // folder's own member, `vm3/./` -> `vm3`), once the item that holds them was read whole.
   // An image must come out as a file, a folder item as a folder: a link in its place is not it.
@@ -110,56 +139,95 @@ export async function forEachItem(
     expectedItems(backup.catalog).map((e) => [normaliseName(e.name), kindOf(e)]),
   );
   const found = new Set<string>();
-  for await (const item of backup.items()) {
+  const items = backup.items();
+  for (;;) {
+    let step: IteratorResult<BackupItem>;
+    try {
+      step = await items.next();
+    } catch (error) {
+      // The backup itself ends early or breaks between items: nothing more can be read.
+      if (signal?.aborted || !isItemProblem(error)) throw error;
+      record(problemOf(error, undefined));
+      break;
+    }
+    if (step.done) break;
+    const item = step.value;
     if (signal?.aborted) throw new InterruptedError();
     const owner = ownerName(item);
     const about = { name: item.name, vm: owner };
     if (selection !== undefined && (owner === undefined || !selection.has(owner))) {
-      hooks.onItemSkipped?.(about);
+      options.onItemSkipped?.(about);
       await item.skip();
       continue;
     }
     if (owner !== undefined) seen.add(owner);
-    hooks.onItemStart?.(about);
+    options.onItemStart?.(about);
     const members: string[] = [];
-    await process({
-      name: item.name,
-      owner: item.owner,
-      skip: () => item.skip(),
-      events: () =>
-        item.events().pipeThrough(
-          new TransformStream<TarEvent, TarEvent>({
-            transform(event, controller) {
-              if (event.type === "entry") {
-                const name = normaliseName(event.entry.name);
-                if (expected.get(name) === event.entry.kind) members.push(name);
-              }
-              controller.enqueue(event);
-            },
-          }),
-        ),
-    });
-    for (const name of members) found.add(name);
     processed++;
-    hooks.onItemDone?.(about);
+    try {
+      await process({
+        name: item.name,
+        owner: item.owner,
+        skip: () => item.skip(),
+        events: () =>
+          item.events().pipeThrough(
+            new TransformStream<TarEvent, TarEvent>({
+              transform(event, controller) {
+                if (event.type === "entry") {
+                  const name = normaliseName(event.entry.name);
+                  if (expected.get(name) === event.entry.kind) members.push(name);
+                }
+                controller.enqueue(event);
+              },
+            }),
+          ),
+      });
+    } catch (error) {
+      if (signal?.aborted || !isItemProblem(error)) throw error;
+      // Only this item is lost: tell it, pass over the rest of it, go on with the next one.
+      failed.push(item.name);
+      record(problemOf(error, about));
+      try {
+        await item.drain?.(
+          options.checkRest ?? true
+            ? (more) => record(problemOf(more as typeof error, about))
+            : undefined,
+        );
+      } catch (drainError) {
+        if (signal?.aborted || !isItemProblem(drainError)) throw drainError;
+        record(problemOf(drainError, about));
+        break;
+      }
+      continue;
+    }
+    for (const name of members) found.add(name);
+    options.onItemDone?.(about);
   }
   const wanted = selection ?? availableNames(backup);
   const missing = [...wanted].filter((name) => !seen.has(name));
   if (missing.length > 0) {
-    throw new IncompleteError(
-      `Cannot restore ${missing.map((name) => `"${name}"`).join(", ")}: listed in qubes.xml, but ${
-        missing.length === 1 ? "its" : "their"
-      } data is not in the backup`,
-    );
+    record(problemOf(
+      new IncompleteError(
+        `Cannot restore ${
+          missing.map((name) => `"${name}"`).join(", ")
+        }: listed in qubes.xml, but ${
+          missing.length === 1 ? "its" : "their"
+        } data is not in the backup`,
+      ),
+      undefined,
+    ));
   }
-  if (processed === 0) {
+  if (processed === 0 && problems.length === 0) {
     throw new IncompleteError(
       `Cannot find any VM data in the backup: it holds only its VM list (qubes.xml)`,
     );
   }
+  // Items that were there but failed are told already, not again as absent.
   const absent = expectedItems(backup.catalog).filter((item) => {
     const owner = item.vm.kind === "admin" ? "dom0" : item.vm.name;
-    return wanted.has(owner) && !found.has(normaliseName(item.name));
+    // A VM with no data at all is told above, not again item by item.
+    return wanted.has(owner) && seen.has(owner) && !found.has(normaliseName(item.name)) &&
+      !failed.some((name) => memberInItem(name, item.name));
   });
   if (absent.length > 0) {
     const list = absent.map((item) =>
@@ -167,12 +235,16 @@ export async function forEachItem(
         ? `the dom0 home "${item.name}"`
         : `"${item.name}" of VM "${item.vm.name}"`
     );
-    throw new IncompleteError(
-      `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
-        absent.length === 1 ? "" : ` (${absent.length} items missing)`
-      }`,
-    );
+    record(problemOf(
+      new IncompleteError(
+        `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+          absent.length === 1 ? "" : ` (${absent.length} items missing)`
+        }`,
+      ),
+      undefined,
+    ));
   }
+  if (problems.length > 0) throw problemsError(problems, processed);
 }
 
 function kindOf(item: ExpectedItem): "file" | "directory" {

@@ -45,7 +45,9 @@ export interface VerifySummary {
  * gives the same verdict.
  *
  * @param path Backup file, `-`, or directory.
- * @throws {DamagedError | IncompleteError | PassphraseError} At the first problem found.
+ * @throws {PassphraseError} When the passphrase does not open the backup.
+ * @throws {DamagedError | IncompleteError} After every item was tried, with the worst problem
+ *   found; every damaged or missing chunk is told to `onProblem` as it is found.
  */
 export async function verifyBackup(path: string, options: VerifyOptions): Promise<VerifySummary> {
   const backup = await openBackupRetrying(path, options);
@@ -79,7 +81,7 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
       summary.members += counts.members;
       summary.bytes += counts.bytes;
       options.onItemVerified?.({ name: item.name, vm: ownerName(item), ...counts });
-    }, options);
+    }, { ...options, checkRest: true }); // Every damaged or missing chunk is told.
     if (backup.format === 2 || backup.format === 3) {
       (options.reporter ?? silentReporter).info(
         `Not checkable in format ${backup.format}: that each chunk belongs to this backup (a chunk of another backup made with the same passphrase and item name passes its HMAC)`,

@@ -8,12 +8,13 @@
  */
 
 import { type Catalog, ownerOf, parseQubesXml } from "../catalog/mod.ts";
-import { DamagedError, IncompleteError } from "../errors.ts";
+import { DamagedError, IncompleteError, type RecoverError } from "../errors.ts";
 import { parseChunkName } from "../outer/mod.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import { type Backup, type BackupItem, type FormatReader, MAX_QUBES_XML } from "./backup.ts";
 import { skipChunks } from "./chunks.ts";
+import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { ReadContext } from "./read_context.ts";
 
@@ -24,12 +25,18 @@ type ItemState = "unread" | "read" | "skipped";
 class ArchiveItem implements BackupItem {
   readonly owner: BackupItem["owner"];
   #state: ItemState = "unread";
+  #drained = false;
 
+  /**
+   * @param broken Why the item cannot be read (its first chunk is missing): reading it fails
+   *   with this error, and `drain()` passes over what there is of it.
+   */
   constructor(
     readonly name: string,
     catalog: Catalog | undefined,
     readonly reader: FormatReader,
     readonly queue: EntryQueue,
+    readonly broken?: RecoverError,
   ) {
     this.owner = catalog && ownerOf(catalog, name);
   }
@@ -41,12 +48,32 @@ class ArchiveItem implements BackupItem {
 
   events(): ReadableStream<TarEvent> {
     this.#use("read");
-    return this.reader.events(this.name);
+    return this.broken ? failing(this.broken) : this.reader.events(this.name);
   }
 
   plainTar(): ReadableStream<Uint8Array> {
     this.#use("read");
-    return this.reader.plainTar(this.name);
+    return this.broken ? failing(this.broken) : this.reader.plainTar(this.name);
+  }
+
+  salvageTar(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined {
+    const tar = this.reader.salvageTar?.(this.name, probe);
+    if (tar !== undefined) this.#use("read");
+    return tar;
+  }
+
+  /** Whether the item was read and not drained yet. */
+  get undrained(): boolean {
+    return this.#state === "read" && !this.#drained;
+  }
+
+  async drain(onProblem?: (error: RecoverError) => void): Promise<void> {
+    if (this.#state !== "read") throw new Error(`Item "${this.name}" was not read`);
+    if (this.#drained) return;
+    this.#drained = true;
+    await this.queue.stopReading();
+    if (onProblem !== undefined) await this.reader.checkRest(this.name, onProblem);
+    await skipChunks(this.queue, this.name, this.reader.encChunks);
   }
 
   async skip(): Promise<void> {
@@ -107,34 +134,61 @@ export async function openArchiveBackup(
         const parsed = parseChunkName(entry.name, enc);
         if (parsed === undefined) {
           const base = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : undefined;
-          if (base !== undefined && parseChunkName(base, false) !== undefined) {
-            throw new IncompleteError({
-              reason: "missing",
-              action: "read the backup",
-              detail: `chunk "${base}" is missing ("${entry.name}" is there)`,
-            });
+          const orphan = base === undefined ? undefined : parseChunkName(base, false);
+          if (orphan !== undefined) {
+            // The item is tried like any other: reading it fails, the backup goes on.
+            yield* tried(
+              new ArchiveItem(
+                orphan.item,
+                catalog,
+                reader,
+                queue,
+                new IncompleteError({
+                  reason: "missing",
+                  action: "read item",
+                  subject: { kind: "item", name: orphan.item },
+                  detail: `chunk "${base}" is missing ("${entry.name}" is there)`,
+                }),
+              ),
+            );
+            continue;
           }
           reporter.warn(`Skipping "${entry.name}": not a chunk of any item`);
           await queue.next();
           await entry.skip();
           continue;
         }
-        if (parsed.index !== 0) {
-          throw new IncompleteError({
-            reason: "missing",
-            action: "read item",
-            subject: { kind: "item", name: parsed.item },
-            detail: `its first chunk is missing (found "${entry.name}")`,
-          });
-        }
-        const item = new ArchiveItem(parsed.item, catalog, reader, queue);
-        yield item;
-        // An item the caller neither read nor skipped is skipped here.
-        if (item.unread) await item.skip();
+        const broken = parsed.index === 0 ? undefined : new IncompleteError({
+          reason: "missing",
+          action: "read item",
+          subject: { kind: "item", name: parsed.item },
+          detail: `its first chunk is missing (found "${entry.name}")`,
+        });
+        yield* tried(new ArchiveItem(parsed.item, catalog, reader, queue, broken));
       }
     },
     close,
   };
+}
+
+/**
+ * Hands out one item; an item the caller neither read nor skipped is skipped after, and one
+ * whose read failed and was not drained is drained (without checking), so the next item
+ * starts where it belongs.
+ */
+async function* tried(item: ArchiveItem): AsyncGenerator<ArchiveItem> {
+  yield item;
+  if (item.unread) await item.skip();
+  else if (item.undrained) await item.drain();
+}
+
+/** A stream that fails with `error` when read. */
+function failing<T>(error: unknown): ReadableStream<T> {
+  return new ReadableStream<T>({
+    pull() {
+      throw error;
+    },
+  });
 }
 
 /** The bytes of member `qubes.xml` in the first item's tar events. */

@@ -12,6 +12,8 @@
 
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
+import type { RecoverError } from "../errors.ts";
+import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { BackupHeader } from "./header.ts";
@@ -65,6 +67,20 @@ export interface BackupItem {
    * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
    */
   plainTar?(): ReadableStream<Uint8Array>;
+  /**
+   * After `events()` or `plainTar()` failed: stops reading the item and passes over the rest
+   * of it, so that the next item can be read (on a file by skipping, on standard input by
+   * reading past). With `onProblem`, every remaining chunk is checked on its own first and
+   * each damaged or missing one is told (`verify`). Absent: the item holds no outer entries
+   * (format 1), nothing to pass over.
+   */
+  drain?(onProblem?: (error: RecoverError) => void): Promise<void>;
+  /**
+   * `restore --salvage`: the item's inner tar stream with every byte that did not verify as
+   * zeros marked lost (see `lib/salvage/lost.ts`), instead of `events()`; undefined (and the
+   * item not used) where the format does not tell lost ranges exactly.
+   */
+  salvageTar?(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
 }
 
 /**
@@ -82,6 +98,17 @@ export interface FormatReader {
   plainTar(item: string): ReadableStream<Uint8Array>;
   /** The item's inner tar events (members checked against the item); chunk 0 is next. */
   events(item: string): ReadableStream<TarEvent>;
+  /**
+   * Checks the chunks of `item` still in the outer archive each on its own (after its read
+   * failed, see {@linkcode BackupItem.drain}), telling each damaged or missing one.
+   */
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void>;
+  /**
+   * `restore --salvage`: the item's inner tar stream where every chunk that does not verify is
+   * zeros marked lost (`lib/salvage/lost.ts`); undefined where the format or variant does not
+   * tell lost ranges exactly (docs/salvage.md). Chunk 0 is next.
+   */
+  salvageTar?(item: string, probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
 }
 
 /** The largest `qubes.xml` read (any format). */

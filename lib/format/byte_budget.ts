@@ -47,4 +47,14 @@ export class ByteBudget {
     else this.#byOwner.set(owner, mine - given);
     for (const wake of this.#waiting.splice(0)) wake();
   }
+
+  /**
+   * Forgets every byte held and wakes every waiting reader: for an item whose read failed,
+   * whose held pieces nobody will give back.
+   */
+  releaseAll(): void {
+    this.#held = 0;
+    this.#byOwner.clear();
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
 }

@@ -139,7 +139,7 @@ export async function* hmacVerifiedChunks(
 }
 
 /** Reads chunk `index` of `item` and its `.hmac`, and checks them; undefined after the last. */
-async function readVerifiedChunk(
+export async function readVerifiedChunk(
   queue: EntryQueue,
   item: string,
   index: number,
@@ -173,7 +173,8 @@ async function readVerifiedChunk(
         return pool.take(bytes);
       },
     );
-    const hmacEntry = await queue.next();
+    // Peeked first: an entry that is not the `.hmac` stays for whoever reads on.
+    const hmacEntry = await queue.peek();
     if (hmacEntry === undefined || hmacEntry.name !== `${entry.name}.hmac`) {
       throw new IncompleteError({
         reason: "missing",
@@ -182,6 +183,7 @@ async function readVerifiedChunk(
         detail: `"${entry.name}.hmac" is missing${hmacEntry ? ` (found "${hmacEntry.name}")` : ""}`,
       });
     }
+    await queue.next();
     if (hmacEntry.size > HMAC_FILE_MAX_SIZE) {
       throw new DamagedError({
         reason: "too-large",
@@ -226,6 +228,62 @@ async function readVerifiedChunk(
     mac?.discard(); // A chunk given up halfway: the worker lets go of its pieces.
     release(Infinity);
     throw error;
+  }
+}
+
+/**
+ * Checks what is left of the chunks of `item` (formats 2 and 3) after its read failed, and
+ * tells every chunk that is damaged or missing: each remaining chunk's HMAC is checked on its
+ * own (its data is not decoded), gaps in the numbering and orphan `.hmac` entries are missing
+ * chunks. Takes every entry of the item.
+ *
+ * @param onProblem Told each damaged or missing chunk.
+ */
+export async function checkRemainingChunks(
+  queue: EntryQueue,
+  item: string,
+  ctx: ReadContext,
+  memory: ChunkMemory,
+  onProblem: (error: RecoverError) => void,
+): Promise<void> {
+  // Where the failed read stopped: a gap right after it is a missing chunk too.
+  const last = queue.lastTaken?.replace(/\.hmac$/, "");
+  const stopped = last === undefined ? undefined : parseChunkName(last, false);
+  let expected = stopped?.item === item ? stopped.index + 1 : undefined;
+  const missing = (index: number, found: string) =>
+    onProblem(
+      new IncompleteError({
+        reason: "missing",
+        action: "read item",
+        subject: { kind: "item", name: item },
+        detail: `chunk "${chunkEntryName(item, index, false)}" is missing (found "${found}")`,
+      }),
+    );
+  for (;;) {
+    const entry = await queue.peek();
+    if (entry === undefined) return;
+    const hmacOf = entry.name.endsWith(".hmac")
+      ? parseChunkName(entry.name.slice(0, -5), false)
+      : undefined;
+    const parsed = hmacOf ?? parseChunkName(entry.name, false);
+    if (parsed?.item !== item) return;
+    for (let index = expected ?? parsed.index; index < parsed.index; index++) {
+      missing(index, entry.name);
+    }
+    expected = parsed.index + 1;
+    if (hmacOf !== undefined) {
+      missing(parsed.index, entry.name);
+      await queue.next();
+      await entry.skip();
+      continue;
+    }
+    try {
+      const chunk = await readVerifiedChunk(queue, item, parsed.index, ctx, memory);
+      chunk?.release(Infinity);
+    } catch (error) {
+      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      onProblem(error);
+    }
   }
 }
 

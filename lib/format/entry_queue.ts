@@ -12,6 +12,9 @@ export class EntryQueue {
   #source: AsyncIterator<OuterEntry>;
   #peeked: OuterEntry | undefined;
   #hasPeeked = false;
+  #lastTaken: string | undefined;
+  /** The chunk reader of the item being read, while it may still take entries. */
+  #reader: { stop(): Promise<void> } | undefined;
 
   constructor(source: AsyncIterable<OuterEntry>) {
     this.#source = source[Symbol.asyncIterator]();
@@ -27,9 +30,15 @@ export class EntryQueue {
     return this.#peeked;
   }
 
+  /** The name of the entry taken last (where a failed read stopped). */
+  get lastTaken(): string | undefined {
+    return this.#lastTaken;
+  }
+
   /** Takes the next entry; undefined at the end of the backup. */
   async next(): Promise<OuterEntry | undefined> {
     const entry = await this.peek();
+    if (entry !== undefined) this.#lastTaken = entry.name;
     this.#hasPeeked = false;
     this.#peeked = undefined;
     return entry;
@@ -43,6 +52,63 @@ export class EntryQueue {
     if (this.#hasPeeked) throw new Error("Cannot add a stage while an entry is peeked");
     const rest = this.#source;
     this.#source = stage({ [Symbol.asyncIterator]: () => rest })[Symbol.asyncIterator]();
+  }
+
+  /**
+   * Wraps the chunk reader of an item (the one generator that takes its entries) so that a
+   * read that failed further down the pipeline can be stopped with {@linkcode stopReading}
+   * before the rest of the item is passed over: no entry is taken by it after that.
+   *
+   * @param onStop Called first when it is stopped: frees what a read ahead may be waiting for.
+   */
+  reading<T>(source: AsyncGenerator<T>, onStop?: () => void): AsyncGenerator<T> {
+    let pending: Promise<unknown> = Promise.resolve();
+    let stopped = false;
+    let closing: Promise<void> | undefined;
+    // Once: frees what a read ahead may wait for, waits for the step in progress, then runs
+    // the reader's own cleanup (it waits for a chunk it reads ahead).
+    let finished = false;
+    const close = () =>
+      closing ??= (async () => {
+        stopped = true;
+        if (!finished) onStop?.();
+        await pending.catch(() => {});
+        await source.return(undefined).catch(() => {});
+      })();
+    const reader = { stop: close };
+    this.#reader = reader;
+    const forget = () => {
+      if (this.#reader === reader) this.#reader = undefined;
+    };
+    return (async function* () {
+      try {
+        for (;;) {
+          if (stopped) return;
+          const step = source.next();
+          pending = step;
+          const result = await step;
+          if (result.done) {
+            finished = true; // Read to its end: nothing is left to free.
+            return;
+          }
+          yield result.value;
+        }
+      } finally {
+        // Also when the consumer cancels: the reader is known until it holds no entry.
+        await close();
+        forget();
+      }
+    })();
+  }
+
+  /**
+   * Stops the chunk reader of the item being read (see {@linkcode reading}) and waits until it
+   * holds no entry any more. Nothing happens when no reader is running.
+   */
+  async stopReading(): Promise<void> {
+    const reader = this.#reader;
+    this.#reader = undefined;
+    await reader?.stop();
   }
 
   /** Ends the underlying iteration (closes files). */

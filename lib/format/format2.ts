@@ -16,11 +16,18 @@
 
 import { decompressStream, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
-import { DamagedError } from "../errors.ts";
+import { DamagedError, RecoverError } from "../errors.ts";
+import { salvagedVolumes, type SalvageProbe } from "../salvage/chunks.ts";
 import { sniff } from "../streams/mod.ts";
 import { joinVolumes, type TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
-import { chunkMemory, hmacVerifiedChunks, type VerifiedChunk } from "./chunks.ts";
+import {
+  checkRemainingChunks,
+  chunkMemory,
+  hmacVerifiedChunks,
+  readVerifiedChunk,
+  type VerifiedChunk,
+} from "./chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { tarEvents } from "./item_events.ts";
 import { decrypt, EMPTY, isHeaderBlock, piecesStream } from "./payload.ts";
@@ -40,12 +47,45 @@ export class FormatTwoReader implements FormatReader {
   }
 
   plainTar(item: string, starts?: VolumeStarts): ReadableStream<Uint8Array> {
-    const chunks = hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory);
+    const chunks = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
     const ctx = this.#ctx;
     async function* volumes() {
       for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
     }
     return joinVolumes(volumes(), starts);
+  }
+
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
+    return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
+  }
+
+  salvageTar(item: string, probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined {
+    if (probe === undefined) return undefined;
+    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    const decode = async (index: number) => {
+      const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+      if (chunk === undefined) return new Uint8Array(0);
+      try {
+        const volume = await decodeVolume(chunk, ctx);
+        return new Uint8Array(await new Response(volume).arrayBuffer());
+      } catch (error) {
+        if (error instanceof RecoverError) throw error;
+        throw new DamagedError({
+          reason: "damaged",
+          action: "decode chunk",
+          subject: { kind: "chunk", name: chunk.name },
+          detail: error instanceof Error ? error.message : String(error),
+        });
+      } finally {
+        chunk.release(Infinity);
+      }
+    };
+    return ReadableStream.from(
+      queue.reading(salvagedVolumes(queue, item, decode, probe), () => memory.budget.releaseAll()),
+    );
   }
 
   events(item: string): ReadableStream<TarEvent> {

@@ -13,12 +13,20 @@
  * @module
  */
 
-import { hasOpensslMagic } from "../crypto/mod.ts";
+import { hasOpensslMagic, opensslCipher } from "../crypto/mod.ts";
+import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
-import { chunkMemory, hmacVerifiedChunks, type VerifiedChunk } from "./chunks.ts";
+import {
+  checkRemainingChunks,
+  chunkMemory,
+  hmacVerifiedChunks,
+  readVerifiedChunk,
+  type VerifiedChunk,
+} from "./chunks.ts";
+import { salvagedChunks } from "../salvage/chunks.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -41,7 +49,14 @@ export class FormatThreeReader implements FormatReader {
   plainTar(item: string): ReadableStream<Uint8Array> {
     const ctx = this.#ctx;
     const chunks = uniformChunks(
-      warnUnorderable(item, hmacVerifiedChunks(this.#queue, item, ctx, this.#memory), ctx),
+      warnUnorderable(
+        item,
+        this.#queue.reading(
+          hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
+          () => this.#memory.budget.releaseAll(),
+        ),
+        ctx,
+      ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
       (chunk) => chunk.name,
     );
@@ -52,8 +67,40 @@ export class FormatThreeReader implements FormatReader {
     });
   }
 
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
+    return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
+  }
+
   events(item: string): ReadableStream<TarEvent> {
     return tarEvents(item, this.plainTar(item));
+  }
+
+  salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
+    // A lost range is known only where a chunk is a byte range of the inner tar (or of its
+    // CBC ciphertext) itself.
+    const header = this.#ctx.header;
+    if (header === undefined || header.compressed !== false) return undefined;
+    const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    const cipher = opensslCipher(ctx.cipher);
+    if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
+      return undefined;
+    }
+    const chunks = queue.reading(
+      salvagedChunks(queue, item, {
+        enc: false,
+        plainSize: (size) => size,
+        async take(index) {
+          const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+          chunk?.release(Infinity);
+          return chunk?.pieces ?? [];
+        },
+      }),
+      () => memory.budget.releaseAll(),
+    );
+    if (header.encrypted === false) return ReadableStream.from(chunks);
+    return ReadableStream.from(
+      cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item }),
+    );
   }
 }
 

@@ -15,13 +15,14 @@
  */
 
 import { decryptScryptFile, parseScryptHeader } from "../crypto/mod.ts";
-import { DamagedError, PassphraseError } from "../errors.ts";
-import { chunkEntryName } from "../outer/mod.ts";
+import { DamagedError, IncompleteError, PassphraseError, type RecoverError } from "../errors.ts";
+import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
 import { concat } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import { aboutChunk, nextChunkOf } from "./chunks.ts";
-import { checkChunkEntrySize, uniformChunks } from "./chunk_sizes.ts";
+import { checkChunkEntrySize, SCRYPT_OVERHEAD, uniformChunks } from "./chunk_sizes.ts";
+import { salvagedChunks } from "../salvage/chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { BackupHeader } from "./header.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -74,7 +75,7 @@ export class FormatFourReader implements FormatReader {
   plainTar(item: string): ReadableStream<Uint8Array> {
     let index = 0;
     const plaintexts = uniformChunks(
-      scryptVerifiedChunks(this.#queue, item, this.#scrypt),
+      this.#queue.reading(scryptVerifiedChunks(this.#queue, item, this.#scrypt)),
       (bytes) => bytes.length,
       () => chunkEntryName(item, index, true),
     );
@@ -86,8 +87,26 @@ export class FormatFourReader implements FormatReader {
     return deferred(() => decompressed(item, chunksStream(chunks()), this.#header));
   }
 
+  checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
+    return checkRemainingEncChunks(this.#queue, item, this.#scrypt, onProblem);
+  }
+
   events(item: string): ReadableStream<TarEvent> {
     return tarEvents(item, this.plainTar(item));
+  }
+
+  salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
+    // A lost range is known only where a chunk is a byte range of the inner tar itself.
+    if (this.#header.compressed !== false) return undefined;
+    const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
+    return ReadableStream.from(queue.reading(salvagedChunks(queue, item, {
+      enc: true,
+      plainSize: (size) => size - SCRYPT_OVERHEAD,
+      async take() {
+        const entry = (await queue.next())!;
+        return [await decryptChunkEntry(entry, scrypt)];
+      },
+    })));
   }
 }
 
@@ -114,35 +133,82 @@ export async function* scryptVerifiedChunks(
     const entry = await nextChunkOf(queue, item, index, true);
     if (entry === undefined) return;
     await queue.next();
-    checkChunkEntrySize(4, entry.name, entry.size);
-    const data = await entry.read();
-    const password = chunkPassword(ctx, entry.name);
-    await aboutChunk(
-      "decrypt chunk",
-      entry.name,
-      () => ctx.policy?.checkChunk(entry.name, parseScryptHeader(data)),
-    );
-    const early = (entry as Partial<PrefetchedEntry>).keys;
-    const plain = await aboutChunk("decrypt chunk", entry.name, async () => {
+    yield await decryptChunkEntry(entry, ctx);
+  }
+}
+
+/**
+ * Authenticates and decrypts one format-4 chunk entry (taken from the queue already).
+ *
+ * @throws {DamagedError} For a chunk that fails authentication.
+ */
+async function decryptChunkEntry(entry: OuterEntry, ctx: ScryptContext): Promise<Uint8Array> {
+  checkChunkEntrySize(4, entry.name, entry.size);
+  const data = await entry.read();
+  const password = chunkPassword(ctx, entry.name);
+  await aboutChunk(
+    "decrypt chunk",
+    entry.name,
+    () => ctx.policy?.checkChunk(entry.name, parseScryptHeader(data)),
+  );
+  const early = (entry as Partial<PrefetchedEntry>).keys;
+  return await aboutChunk("decrypt chunk", entry.name, async () => {
+    try {
       try {
-        try {
-          return await decryptScryptFile(data, password, early && await early);
-        } catch (error) {
-          // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
-          if (!(error instanceof PassphraseError)) throw error;
-          return await decryptScryptFile(data, password);
-        }
+        return await decryptScryptFile(data, password, early && await early);
       } catch (error) {
+        // Trap T30: a chunk reported as "passphrase is incorrect" is tried once more.
         if (!(error instanceof PassphraseError)) throw error;
-        throw new DamagedError({
-          reason: "out-of-place",
-          action: "decrypt chunk",
-          subject: { kind: "chunk", name: entry.name },
-          detail:
-            "it was not written under this name in this backup (renamed, moved or from another backup)",
-        }, { cause: error });
+        return await decryptScryptFile(data, password);
       }
-    });
-    yield plain;
+    } catch (error) {
+      if (!(error instanceof PassphraseError)) throw error;
+      throw new DamagedError({
+        reason: "out-of-place",
+        action: "decrypt chunk",
+        subject: { kind: "chunk", name: entry.name },
+        detail:
+          "it was not written under this name in this backup (renamed, moved or from another backup)",
+      }, { cause: error });
+    }
+  });
+}
+
+/**
+ * Checks what is left of the chunks of `item` after its read failed, and tells every chunk
+ * that is damaged or missing: each remaining chunk is authenticated on its own, gaps in the
+ * numbering are missing chunks. Takes every entry of the item.
+ */
+export async function checkRemainingEncChunks(
+  queue: EntryQueue,
+  item: string,
+  ctx: ScryptContext,
+  onProblem: (error: RecoverError) => void,
+): Promise<void> {
+  // Where the failed read stopped: a gap right after it is a missing chunk too.
+  const stopped = queue.lastTaken === undefined ? undefined : parseChunkName(queue.lastTaken, true);
+  let expected = stopped?.item === item ? stopped.index + 1 : undefined;
+  for (;;) {
+    const entry = await queue.peek();
+    const parsed = entry && parseChunkName(entry.name, true);
+    if (entry === undefined || parsed?.item !== item) return;
+    for (let index = expected ?? parsed.index; index < parsed.index; index++) {
+      onProblem(
+        new IncompleteError({
+          reason: "missing",
+          action: "read item",
+          subject: { kind: "item", name: item },
+          detail: `chunk "${chunkEntryName(item, index, true)}" is missing (found "${entry.name}")`,
+        }),
+      );
+    }
+    expected = parsed.index + 1;
+    await queue.next();
+    try {
+      await decryptChunkEntry(entry, ctx);
+    } catch (error) {
+      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      onProblem(error);
+    }
   }
 }

@@ -96,7 +96,7 @@ const enum State {
 }
 
 /** The state machine behind {@link TarStream}; header bytes are the only ones it copies. */
-class TarParser {
+export class TarParser {
   readonly #emit: (event: TarEvent) => void;
   #state = State.Header;
   /** Bytes of the stream consumed so far (for messages). */
@@ -134,6 +134,17 @@ class TarParser {
   constructor(emit: (event: TarEvent) => void, volumes?: VolumeStarts) {
     this.#emit = emit;
     this.#volumes = volumes;
+  }
+
+  /**
+   * Where the parser is, for salvage (`lib/salvage/`): inside a member's data (a volume that
+   * started here would open with an `M` header), between members (at a header's first byte),
+   * or elsewhere.
+   */
+  get boundary(): "data" | "between" | "other" {
+    if (this.#state === State.Data || this.#state === State.SkipData) return "data";
+    if (this.#state === State.Header && this.#blockFill === 0) return "between";
+    return "other";
   }
 
   push(piece: Uint8Array): void {

@@ -45,7 +45,10 @@ for (const { label, spec } of VARIANTS) {
           assert.equal(restore.code, 0, restore.stderr);
           assert.match(restore.stderr, /warning: .*order of (its|the) chunks/);
         } else {
-          assert.equal(assertOneLineError(verify, 4), assertOneLineError(restore, 4));
+          // verify checks each chunk after the first bad one on its own (issue 10): it may
+          // list more problems than restore, which passes over the rest of the item.
+          const restoreLine = assertOneLineError(restore, 4).replace(/^qubes-recover: /, "");
+          assert.ok(assertOneLineError(verify, 4).includes(restoreLine), verify.stderr);
           await assert.rejects(Deno.stat(`${root}/out${n}/work/private.img`));
         }
       });

@@ -1,0 +1,237 @@
+/**
+ * The chunks of an item as one byte stream where every chunk that does not verify (damaged,
+ * missing, cut short, out of place) is replaced by zeros marked lost (see `lost.ts`), for the
+ * formats where a chunk is exactly a byte range of the item's inner tar stream: formats 3 and
+ * 4 without compression (and, for format 3, without encryption: see docs/salvage.md).
+ *
+ * A lost chunk's length is the one length every chunk but the last has. It is taken from a
+ * chunk that verified, or from the damaged chunk's own size, and then checked against every
+ * later chunk: verified data is never placed at an offset that is not certain.
+ *
+ * @module
+ */
+
+import { DamagedError, IncompleteError } from "../errors.ts";
+import type { EntryQueue } from "../format/entry_queue.ts";
+import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
+import { lostBytes } from "./lost.ts";
+import {
+  BLOCK_SIZE,
+  isContinuationHeader,
+  readContinuationHeader,
+  type VolumeStarts,
+} from "../tar/mod.ts";
+
+/** How a format takes one chunk from the queue. */
+export interface ChunkTaker {
+  /** Whether chunks are `.enc` files (format 4) rather than a chunk and its `.hmac`. */
+  enc: boolean;
+  /** The plaintext size of a chunk stored in an entry of `entrySize` bytes. */
+  plainSize(entrySize: number): number;
+  /**
+   * Takes chunk `index` (the next entry) and returns its verified plaintext.
+   *
+   * @throws {DamagedError | IncompleteError} When it does not verify.
+   */
+  take(index: number): Promise<Uint8Array[]>;
+}
+
+/**
+ * The item's plaintext, chunk after chunk, with lost chunks as marked zeros.
+ *
+ * @throws {DamagedError} When the place of verified data after a lost chunk is not certain.
+ */
+export async function* salvagedChunks(
+  queue: EntryQueue,
+  item: string,
+  taker: ChunkTaker,
+): AsyncGenerator<Uint8Array> {
+  const enc = taker.enc;
+  /** The size every chunk but the last has, once known. */
+  let uniform: number | undefined;
+  /** The size of the chunk before: it was not the last, so it must be `uniform`. */
+  let previous: number | undefined;
+  const uncertain = (name: string) =>
+    new DamagedError({
+      reason: "damaged",
+      action: "salvage item",
+      subject: { kind: "item", name: item },
+      detail:
+        `its chunks up to "${name}" do not all have one size: where its data lies is not certain`,
+    });
+  const place = (size: number, name: string) => {
+    if (previous !== undefined && previous !== uniform) throw uncertain(name);
+    if (uniform !== undefined && size > uniform) throw uncertain(name);
+    uniform ??= size;
+    previous = size;
+  };
+  const missing = function* (at: number, found: string) {
+    const name = chunkEntryName(item, at, enc);
+    if (uniform === undefined) {
+      throw new IncompleteError({
+        reason: "missing",
+        action: "salvage item",
+        subject: { kind: "item", name: item },
+        detail:
+          `chunk "${name}" is missing and no chunk before it tells its size (found "${found}")`,
+      });
+    }
+    place(uniform, name);
+    yield* lostBytes(uniform, { reason: "missing", chunk: name });
+  };
+  let index = 0;
+  for (;;) {
+    const entry = await queue.peek();
+    if (entry === undefined) return;
+    const hmacOf = !enc && entry.name.endsWith(".hmac")
+      ? parseChunkName(entry.name.slice(0, -5), false)
+      : undefined;
+    const parsed = hmacOf ?? parseChunkName(entry.name, enc);
+    if (parsed?.item !== item) return;
+    for (; index < parsed.index; index++) yield* missing(index, entry.name);
+    index = parsed.index + 1;
+    if (hmacOf !== undefined) {
+      await queue.next();
+      await entry.skip();
+      yield* missing(parsed.index, entry.name);
+      continue;
+    }
+    const stored = taker.plainSize(entry.size);
+    let pieces: Uint8Array[];
+    try {
+      pieces = await taker.take(parsed.index);
+    } catch (error) {
+      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      const next = await queue.peek();
+      const nextChunk = next && parseChunkName(next.name.replace(/\.hmac$/, ""), enc);
+      const more = nextChunk?.item === item;
+      let size: number;
+      if (uniform !== undefined) {
+        // Not the last chunk: the one size. The last: its own size, at most the one size.
+        size = more ? uniform : Math.min(stored, uniform);
+      } else {
+        // The first chunks are lost: the damaged chunk's own size, when the next chunk (the
+        // last, or one of the same size) does not show it cut short.
+        if (more && next!.size > entry.size) throw uncertain(entry.name);
+        size = stored;
+      }
+      place(size, entry.name);
+      yield* lostBytes(size, { reason: error.reason, chunk: entry.name });
+      continue;
+    }
+    place(pieces.reduce((sum, piece) => sum + piece.length, 0), entry.name);
+    yield* pieces;
+  }
+}
+
+/** What the format-2 salvage reader needs of the tar parser that reads its output. */
+export interface SalvageProbe {
+  /** Filled with the start of each verified volume after the first (see `joinVolumes`). */
+  starts: VolumeStarts;
+  /** Where the parser is, all bytes before given to it (see `TarParser.boundary`). */
+  boundary(): "data" | "between" | "other";
+}
+
+/**
+ * Format 2: the item's volumes joined (each `M` continuation header dropped and recorded in
+ * `probe.starts`, as `joinVolumes` does), every volume that does not verify or decode replaced
+ * by zeros marked lost. A lost volume's length in the joined stream is the one volume size,
+ * less the `M` header it began with when the volume before ended inside a member's data; the
+ * next verified volume's `M` header (member and offset) is then checked by the parser against
+ * where the data stands, so a wrong guess is refused, never placed.
+ *
+ * @param decode Takes chunk `index` (the next entry) and returns its decoded tar volume.
+ */
+export async function* salvagedVolumes(
+  queue: EntryQueue,
+  item: string,
+  decode: (index: number) => Promise<Uint8Array>,
+  probe: SalvageProbe,
+): AsyncGenerator<Uint8Array> {
+  let volumeSize: number | undefined;
+  let previous: number | undefined;
+  let position = 0;
+  let index = 0;
+  const uncertain = (detail: string) =>
+    new DamagedError({
+      reason: "damaged",
+      action: "salvage item",
+      subject: { kind: "item", name: item },
+      detail,
+    });
+  const lost = function* (at: number, reason: string, chunk: string) {
+    if (volumeSize === undefined) {
+      throw new IncompleteError({
+        reason: "missing",
+        action: "salvage item",
+        subject: { kind: "item", name: item },
+        detail: `its first volume ("${chunk}") is lost: nothing tells where its data lies`,
+      });
+    }
+    if (previous !== undefined && previous !== volumeSize) {
+      throw uncertain(`its volumes before "${chunk}" do not all have one size`);
+    }
+    const boundary = probe.boundary();
+    if (boundary === "other") {
+      throw uncertain(
+        `volume "${chunk}" is lost inside header material: the rest cannot be placed`,
+      );
+    }
+    const length = volumeSize - (boundary === "data" && at > 0 ? BLOCK_SIZE : 0);
+    previous = volumeSize;
+    position += length;
+    yield* lostBytes(length, { reason, chunk });
+  };
+  for (;;) {
+    const entry = await queue.peek();
+    if (entry === undefined) return;
+    const hmacOf = entry.name.endsWith(".hmac")
+      ? parseChunkName(entry.name.slice(0, -5), false)
+      : undefined;
+    const parsed = hmacOf ?? parseChunkName(entry.name, false);
+    if (parsed?.item !== item) return;
+    for (; index < parsed.index; index++) {
+      yield* lost(index, "missing", chunkEntryName(item, index, false));
+    }
+    index = parsed.index + 1;
+    if (hmacOf !== undefined) {
+      await queue.next();
+      await entry.skip();
+      yield* lost(parsed.index, "missing", chunkEntryName(item, parsed.index, false));
+      continue;
+    }
+    let volume: Uint8Array;
+    try {
+      volume = await decode(parsed.index);
+    } catch (error) {
+      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      // A lost last volume has no known size: the item simply ends there.
+      const next = await queue.peek();
+      const nextChunk = next && parseChunkName(next.name.replace(/\.hmac$/, ""), false);
+      if (nextChunk?.item !== item) return;
+      yield* lost(parsed.index, error.reason, entry.name);
+      continue;
+    }
+    if (previous !== undefined && previous !== volumeSize) {
+      throw uncertain(`its volumes before "${entry.name}" do not all have one size`);
+    }
+    volumeSize ??= volume.length;
+    if (volume.length > volumeSize) {
+      throw uncertain(`volume "${entry.name}" is larger than the first one`);
+    }
+    previous = volume.length;
+    let body = volume;
+    if (parsed.index === 0) {
+      if (isContinuationHeader(volume.subarray(0, BLOCK_SIZE))) {
+        throw uncertain(`its first volume continues a member of an earlier volume`);
+      }
+    } else {
+      const head = volume.subarray(0, BLOCK_SIZE);
+      const continuation = isContinuationHeader(head) ? readContinuationHeader(head) : undefined;
+      if (continuation !== undefined) body = volume.subarray(BLOCK_SIZE);
+      probe.starts.starts.push({ at: position, volume: parsed.index + 1, continuation });
+    }
+    position += body.length;
+    yield body;
+  }
+}
