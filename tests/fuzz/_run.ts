@@ -293,6 +293,7 @@ export async function fuzz(
   firstSeed: number,
   work: string,
   onProgress?: (stats: FuzzStats) => void,
+  onCase?: (caseSeed: number) => void,
 ): Promise<FuzzStats> {
   const stats = newStats();
   const done = useHmacWorker();
@@ -302,6 +303,7 @@ export async function fuzz(
     let failuresShown = 0;
     for (let i = 0; i < count; i++) {
       const seed = seeds[i % seeds.length]!;
+      onCase?.(firstSeed + i);
       await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats);
       if (onProgress && ((i + 1) % 1000 === 0 || stats.failures.length > failuresShown)) {
         failuresShown = stats.failures.length;
