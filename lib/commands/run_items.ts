@@ -30,6 +30,12 @@ export interface ItemHooks {
   onItemSkipped?(item: { name: string; vm: string | undefined }): void;
 }
 
+/** What {@link forEachItem} does the items for: the verb of its messages ("Cannot verify"). */
+export interface ItemRun extends ItemHooks {
+  /** Default `restore`. */
+  verb?: "restore" | "verify";
+}
+
 /** The names a selection can use: every VM with data in the backup, and `dom0`. */
 function availableNames(backup: Backup): Set<string> {
   const available = new Set(
@@ -99,8 +105,9 @@ export async function forEachItem(
   selection: Set<string> | undefined,
   signal: AbortSignal | undefined,
   process: (item: BackupItem) => Promise<void>,
-  hooks: ItemHooks = {},
+  hooks: ItemRun = {},
 ): Promise<void> {
+  const verb = hooks.verb ?? "restore";
   const seen = new Set<string>();
   let processed = 0;
   // Expected items are found by their members (`vm5/private.img`; a folder item by its
@@ -147,7 +154,7 @@ export async function forEachItem(
   const missing = [...wanted].filter((name) => !seen.has(name));
   if (missing.length > 0) {
     throw new IncompleteError(
-      `Cannot restore ${missing.map((name) => `"${name}"`).join(", ")}: listed in qubes.xml, but ${
+      `Cannot ${verb} ${missing.map((name) => `"${name}"`).join(", ")}: listed in qubes.xml, but ${
         missing.length === 1 ? "its" : "their"
       } data is not in the backup`,
     );
@@ -168,7 +175,7 @@ export async function forEachItem(
         : `"${item.name}" of VM "${item.vm.name}"`
     );
     throw new IncompleteError(
-      `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+      `Cannot ${verb} ${list.join(", ")}: listed in qubes.xml, but not in the backup${
         absent.length === 1 ? "" : ` (${absent.length} items missing)`
       }`,
     );
