@@ -49,7 +49,7 @@ const PIPELINE_STALL = `
 Deno.test("exit guard: no status 0 before the command settled", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "qr-exit-guard-" });
   try {
-    await t.step("control: unguarded, a stalled command ends the process with status 0", async () => {
+    await t.step("control: unguarded, a stall ends the process with status 0", async () => {
       const out = await runScript(dir, STALL, { guarded: false });
       assert.equal(out.code, 0, "Deno ends a process whose loop ran empty with status 0");
       assert.equal(out.stderr, "");
@@ -67,7 +67,7 @@ Deno.test("exit guard: no status 0 before the command settled", async (t) => {
       assert.equal(out.stderr, `${UNSETTLED_MESSAGE}\n`);
     });
 
-    await t.step("an escaping error swallowed by an unhandledrejection listener: exit 1", async () => {
+    await t.step("an error swallowed by an unhandledrejection listener: exit 1", async () => {
       const out = await runScript(dir, STALL, {
         prelude: `globalThis.addEventListener("unhandledrejection", (e) => e.preventDefault());`,
         after: `await Promise.resolve(); throw new Error("escaped");`,
