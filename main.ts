@@ -2,12 +2,14 @@
  * qubes-recover: get data back out of Qubes OS backups (formats 1-4) on any Linux machine.
  *
  * This file only sets up signals and runs the command line (lib/cli/app.ts), which parses the
- * arguments, calls the library and maps its typed errors to exit codes.
+ * arguments, calls the library and maps its typed errors to exit codes, under a guard that
+ * never lets the process end with status 0 before the command finished (lib/cli/exit_guard.ts).
  *
  * @module
  */
 
 import { runApp } from "./lib/cli/app.ts";
+import { guardExit } from "./lib/cli/exit_guard.ts";
 import type { ProgressLine } from "./lib/cli/progress.ts";
 import { ExitCode } from "./lib/errors.ts";
 
@@ -46,11 +48,15 @@ if (import.meta.main) {
     Deno.addSignalListener(signal, listener);
     return [signal, listener] as const;
   });
-  const code = await runApp(Deno.args, {
-    signal: controller.signal,
-    interruption: () => interruption,
-    onProgress: (line) => progress = line,
-  });
-  for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
-  Deno.exit(code);
+  // Not awaited at the top level: if the command never settles, the guard ends the process
+  // with exit 1 and one line (a pending top-level await would wait forever here).
+  guardExit(() =>
+    runApp(Deno.args, {
+      signal: controller.signal,
+      interruption: () => interruption,
+      onProgress: (line) => progress = line,
+    }), say).then((code) => {
+      for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+      Deno.exit(code);
+    });
 }

@@ -1,6 +1,7 @@
 /**
- * `restore --dry-run`: a writer that checks every member as a restore would and records what
- * it would write, and the free space of the output folder's file system.
+ * `restore --dry-run`: a stream that records what a restore would write (the checks are made by
+ * restore's writer on a file system in memory), and the free space of the output folder's
+ * file system.
  *
  * @module
  */
@@ -37,11 +38,13 @@ function existsSync(path: string): boolean {
 }
 
 /**
- * A `WritableStream<TarEvent>` that writes nothing: for each regular file member it reports
- * the output path (through the same name mapping and path checks as a restore), the size, the
- * space its data needs, and whether the path exists already.
+ * A `TransformStream<TarEvent, TarEvent>` that passes every event on unchanged and, for each
+ * regular file member, reports the output path (through the same name mapping and path checks
+ * as a restore), the size, the space its data needs, and whether the path exists already. The
+ * dry run pipes its output into restore's writer on a file system in memory, so every check
+ * restore makes is made.
  */
-export class DryRunWriter extends WritableStream<TarEvent> {
+export class DryRunPlanner extends TransformStream<TarEvent, TarEvent> {
   /** The plan for one file of known size and content length. */
   static plan(root: string, rel: string, size: number): Promise<PlannedFile> {
     return Promise.resolve({
@@ -55,7 +58,7 @@ export class DryRunWriter extends WritableStream<TarEvent> {
   /**
    * @param root The output folder (it need not exist).
    * @param mapName Member name to output path, as the restore maps it.
-   * @param onFile Told each file once its data has been read and checked.
+   * @param onFile Told each file once its data has been read.
    */
   constructor(
     root: string,
@@ -64,19 +67,21 @@ export class DryRunWriter extends WritableStream<TarEvent> {
   ) {
     let current: PlannedFile | undefined;
     super({
-      write(event) {
+      transform(event, controller) {
         if (event.type === "entry") {
           const entry = event.entry;
           current = undefined;
-          if (entry.kind !== "file") return;
-          const path = safeRelativePath(mapName(entry.name)).join("/");
-          current = { path, size: entry.size, space: 0, exists: existsSync(`${root}/${path}`) };
+          if (entry.kind === "file") {
+            const path = safeRelativePath(mapName(entry.name)).join("/");
+            current = { path, size: entry.size, space: 0, exists: existsSync(`${root}/${path}`) };
+          }
         } else if (event.type === "data") {
           if (current !== undefined) current.space += roundUp(event.bytes.length);
         } else if (current !== undefined) {
           onFile(current);
           current = undefined;
         }
+        controller.enqueue(event);
       },
     });
   }

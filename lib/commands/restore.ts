@@ -10,12 +10,12 @@ import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup } from "../format/open.ts";
 import { describeFsError } from "../fs_errors.ts";
-import { OutputRun, TreeWriter } from "../output/mod.ts";
+import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/run.ts";
 import type { SalvagedFile } from "../salvage/writer.ts";
 import { problemsOf } from "./problems.ts";
-import { DryRunWriter, freeSpace, type PlannedFile } from "./dry_run.ts";
+import { DryRunPlanner, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import {
   forEachItem,
@@ -261,7 +261,10 @@ function skipExisting(
   };
 }
 
-/** A dry run: every item verified through a writer that only records what it would write. */
+/**
+ * A dry run: every item goes through restore's writer on a file system in memory (the checks
+ * verify makes, so a dry run refuses what restore refuses), and what it would write is recorded.
+ */
 async function dryRun(
   backup: Backup,
   selection: Set<string> | undefined,
@@ -284,17 +287,21 @@ async function dryRun(
     needed += file.space;
     options.onPlanned?.(file);
   };
+  const checks = { root: "dry-run", fs: new VirtualFs(), run: new OutputRun() };
+  await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(
+    new TreeWriter({ ...checks, mapName: (name) => name }),
+  );
   // The same qubes.xml from an earlier restore of this backup is kept, as a restore does.
   if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
-    record(await DryRunWriter.plan(options.output, "qubes.xml", backup.qubesXml.length));
+    record(await DryRunPlanner.plan(options.output, "qubes.xml", backup.qubesXml.length));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {
-    const writer = new DryRunWriter(
-      options.output,
-      (member) => outputPathFor(backup, member),
-      record,
+    const mapName = (member: string) => outputPathFor(backup, member);
+    await pipeEvents(
+      item.events().pipeThrough(new DryRunPlanner(options.output, mapName, record)),
+      new TreeWriter({ ...checks, mapName }),
+      options.signal,
     );
-    await pipeEvents(item.events(), writer, options.signal);
     summary.items++;
   }, options);
   summary.spaceNeeded = needed;

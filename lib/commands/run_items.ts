@@ -45,6 +45,8 @@ export interface RunOptions extends ItemHooks {
    * `restore` both check, so they give the same verdict (exit code) on the same backup.
    */
   checkRest?: boolean;
+  /** What the items are gone over for: the verb of its messages ("Cannot verify"). Default `restore`. */
+  verb?: "restore" | "verify";
 }
 
 /** The names a selection can use: every VM with data in the backup, and `dom0`. */
@@ -124,6 +126,7 @@ export async function forEachItem(
   process: (item: BackupItem) => Promise<void>,
   options: RunOptions = {},
 ): Promise<void> {
+  const verb = options.verb ?? "restore";
   const seen = new Set<string>();
   let processed = 0;
   const problems: Problem[] = [];
@@ -208,7 +211,7 @@ export async function forEachItem(
   if (missing.length > 0) {
     record(problemOf(
       new IncompleteError(
-        `Cannot restore ${
+        `Cannot ${verb} ${
           missing.map((name) => `"${name}"`).join(", ")
         }: listed in qubes.xml, but ${
           missing.length === 1 ? "its" : "their"
@@ -237,7 +240,7 @@ export async function forEachItem(
     );
     record(problemOf(
       new IncompleteError(
-        `Cannot restore ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+        `Cannot ${verb} ${list.join(", ")}: listed in qubes.xml, but not in the backup${
           absent.length === 1 ? "" : ` (${absent.length} items missing)`
         }`,
       ),

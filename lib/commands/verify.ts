@@ -81,7 +81,7 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
       summary.members += counts.members;
       summary.bytes += counts.bytes;
       options.onItemVerified?.({ name: item.name, vm: ownerName(item), ...counts });
-    }, { ...options, checkRest: true }); // Every damaged or missing chunk is told.
+    }, { ...options, checkRest: true, verb: "verify" }); // Every damaged or missing chunk is told.
     if (backup.format === 2 || backup.format === 3) {
       (options.reporter ?? silentReporter).info(
         `Not checkable in format ${backup.format}: that each chunk belongs to this backup (a chunk of another backup made with the same passphrase and item name passes its HMAC)`,

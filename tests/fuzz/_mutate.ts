@@ -231,6 +231,11 @@ async function openChunk(
   }
   if (seed.resign.kind === "scrypt") {
     if (e.data.length < 128) return undefined;
+    // An earlier step may have edited this file's scrypt header (parameters that are refused,
+    // or that would derive other keys): such a file is left as it is.
+    const original = seed.entries.find((x) => x.name === e.name)?.data.subarray(0, 96);
+    const header = e.data.subarray(0, 96);
+    if (original === undefined || original.some((byte, i) => byte !== header[i])) return undefined;
     const password = scryptPassword(seed.resign.backupId, e.name);
     const template = e.data;
     return {
@@ -365,7 +370,7 @@ const xmlEdit: Step = async (rng, seed, m) => {
   const e = m.entries.find((x) => /^qubes\.xml\.000(\.enc)?$/.test(x.name));
   if (!e) return undefined;
   const chunk = await openChunk(seed, m, e);
-  if (!chunk) return undefined;
+  if (!chunk || chunk.plain.length < 512) return undefined; // truncated by an earlier step
   const header = chunk.plain.slice(0, 512);
   const size = parseInt(decoder.decode(header.subarray(124, 136)).replace(/\0/g, ""), 8);
   let text = decoder.decode(chunk.plain.subarray(512, 512 + size));

@@ -151,7 +151,15 @@ async function writeMutant(seed: Seed, m: Mutant, sandbox: string): Promise<stri
 }
 
 let unhandled: unknown[] = [];
+/**
+ * Whether a case runs: only then is an unhandled rejection taken as the case's failure. Outside
+ * cases it stays Deno's error, since `preventDefault()` would also swallow an error escaping the
+ * main module, and Deno would then end the process with status 0 (the fuzz runs that once ended
+ * silently).
+ */
+let inCase = false;
 globalThis.addEventListener("unhandledrejection", (event) => {
+  if (!inCase) return;
   event.preventDefault();
   unhandled.push(event.reason);
 });
@@ -191,6 +199,21 @@ function judgeError(error: unknown): string | undefined {
  * sandbox under `work`, judges the outcome into `stats`.
  */
 export async function runCase(
+  seed: Seed,
+  expected: Map<string, string>,
+  caseSeed: number,
+  work: string,
+  stats: FuzzStats,
+): Promise<void> {
+  inCase = true;
+  try {
+    await runCaseInner(seed, expected, caseSeed, work, stats);
+  } finally {
+    inCase = false;
+  }
+}
+
+async function runCaseInner(
   seed: Seed,
   expected: Map<string, string>,
   caseSeed: number,
@@ -293,6 +316,7 @@ export async function fuzz(
   firstSeed: number,
   work: string,
   onProgress?: (stats: FuzzStats) => void,
+  onCase?: (caseSeed: number) => void,
 ): Promise<FuzzStats> {
   const stats = newStats();
   const done = useHmacWorker();
@@ -302,6 +326,7 @@ export async function fuzz(
     let failuresShown = 0;
     for (let i = 0; i < count; i++) {
       const seed = seeds[i % seeds.length]!;
+      onCase?.(firstSeed + i);
       await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats);
       if (onProgress && ((i + 1) % 1000 === 0 || stats.failures.length > failuresShown)) {
         failuresShown = stats.failures.length;

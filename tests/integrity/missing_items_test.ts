@@ -42,6 +42,7 @@ for (const { label, spec } of VARIANTS) {
         const line = assertOneLineError(result, 5);
         assert.ok(line.includes(`"${itemName(privateImg)}"`), line);
         assert.match(line, /VM "work"/);
+        assert.match(line, /^qubes-recover: Cannot verify /);
         assert.doesNotMatch(result.stderr, /all intact/);
       });
 
@@ -50,6 +51,7 @@ for (const { label, spec } of VARIANTS) {
         const result = await runCli(["restore", noPrivate.file, "-o", out], { passphrase: PASS });
         const line = assertOneLineError(result, 5);
         assert.ok(line.includes(`"${itemName(privateImg)}"`), line);
+        assert.match(line, /^qubes-recover: Cannot restore /);
         assert.doesNotMatch(result.stderr, /Restored/);
         await Deno.stat(`${out}/work/firewall.xml`);
         await assert.rejects(Deno.stat(`${out}/work/private.img`));

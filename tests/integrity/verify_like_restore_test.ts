@@ -1,6 +1,6 @@
 /**
- * Issue 9, points 3 and 8: `verify` runs every check `restore` runs (the same writer, on a
- * file system in memory) and gives the same verdict, exit code and message; exit codes and
+ * Issue 9, points 3 and 8: `verify` and `restore --dry-run` run every check `restore` runs (the
+ * same writer, on a file system in memory) and give the same verdict, exit code and message; exit codes and
  * messages of hostile members and hostile output folders.
  */
 
@@ -67,7 +67,7 @@ const CASES: Array<{ label: string; members: CraftMember[]; code: number; messag
   },
 ];
 
-Deno.test("verify refuses what restore refuses, with the same exit code and message", async (t) => {
+Deno.test("verify and restore --dry-run refuse what restore refuses, with the same exit code and message", async (t) => {
   await withSmallWorld("qr-verify-restore-", async (root, world) => {
     const built = await buildSmall(world, { format: 3, chunkBytes: 1 << 20 }, `${root}/b`);
     const entries = `${root}/entries`;
@@ -84,9 +84,13 @@ Deno.test("verify refuses what restore refuses, with the same exit code and mess
         const verify = await runCli(["verify", file], { passphrase: PASS });
         const out = `${root}/out${n}`;
         const restore = await runCli(["restore", file, "-o", out], { passphrase: PASS });
+        const dryRun = await runCli(["restore", file, "-o", `${out}-dry`, "--dry-run"], {
+          passphrase: PASS,
+        });
         const line = assertOneLineError(restore, code);
         assert.match(line, message);
         assert.equal(assertOneLineError(verify, code), line);
+        assert.equal(assertOneLineError(dryRun, code), line);
         assert.deepEqual((await listFiles("/tmp/evil")).length, 0);
         assert.ok(!(await listFiles(out)).some((f) => f.includes("partial")));
       });
