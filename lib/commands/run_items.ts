@@ -131,7 +131,18 @@ export async function forEachItem(
   let processed = 0;
   const problems: Problem[] = [];
   const failed: string[] = [];
+  // Checking the rest of a failed item can meet the problem that stopped it once more (a missing
+  // chunk is a gap seen from both sides): each problem is told once.
+  const told = new Set<string>();
   const record = (problem: Problem) => {
+    const key = JSON.stringify([
+      problem.item,
+      problem.chunk,
+      problem.error.reason,
+      problem.error.message,
+    ]);
+    if (told.has(key)) return;
+    told.add(key);
     problems.push(problem);
     options.onProblem?.(problem);
   };

@@ -152,6 +152,9 @@ for (const { label, spec } of VARIANTS) {
         assert.equal(result.code, 5, result.stderr);
         await assertOthersExact(out, world, root);
         assert.match(result.stderr, new RegExp(`"${chunks[2]!.replace(/\./g, "\\.")}" is missing`));
+        // Told once, although checking the rest of the item meets the gap again.
+        const told = result.stderr.split("\n").filter((line) => line.startsWith("problem: "));
+        assert.equal(told.length, 1, result.stderr);
       });
 
       if (spec.format !== 4) {
