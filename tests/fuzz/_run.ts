@@ -344,7 +344,10 @@ async function runCaseInner(
 async function salvageCase(
   backup: string,
   out: string,
-  options: { passphrase: () => Promise<Uint8Array>; reporter: NonNullable<RestoreOptions["reporter"]> },
+  options: {
+    passphrase: () => Promise<Uint8Array>;
+    reporter: NonNullable<RestoreOptions["reporter"]>;
+  },
   judge: {
     expected: Map<string, string> | undefined;
     originals: Map<string, Uint8Array> | undefined;
