@@ -88,6 +88,12 @@ export async function* salvagedChunks(
       : undefined;
     const parsed = hmacOf ?? parseChunkName(entry.name, enc);
     if (parsed?.item !== item) return;
+    if (parsed.index < index) {
+      // A chunk that belongs before (a copy, or moved back): its data has no place here.
+      await queue.next();
+      await entry.skip();
+      continue;
+    }
     for (; index < parsed.index; index++) yield* missing(index, entry.name);
     index = parsed.index + 1;
     if (hmacOf !== undefined) {

@@ -10,7 +10,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { restoreBackup, verifyBackup } from "../../lib/commands/mod.ts";
+import { restoreBackup, type RestoreOptions, verifyBackup } from "../../lib/commands/mod.ts";
+import type { SalvagedFile } from "../../lib/salvage/writer.ts";
 import { RecoverError } from "../../lib/errors.ts";
 import { useHmacWorker } from "../../lib/verify/mod.ts";
 import { type Entry, FUZZ_PASS, type Seed } from "./_corpus.ts";
@@ -117,6 +118,28 @@ export interface FuzzStats {
   unverifiable: number;
   /** Cases restored without an optional file whose item was deleted (nothing records them). */
   optionalMissing: number;
+  /** `--salvage`: what the second restore of each failed case did. */
+  salvage: SalvageStats;
+}
+
+/**
+ * The outcomes of the `--salvage` restores: run for every failed case of a seed whose format
+ * salvage is built for (format 2, uncompressed 3 and 4), and every fourth failed case of the
+ * others.
+ */
+export interface SalvageStats {
+  /** Restores with `--salvage`. */
+  runs: number;
+  /** Runs that wrote at least one `.salvaged` file. */
+  withFiles: number;
+  /** `.salvaged` files written. */
+  files: number;
+  /** Of those, files with lost ranges (the others are complete members of a damaged item). */
+  withLost: number;
+  /** Of `files`, those checked byte by byte against the seed's original. */
+  checked: number;
+  /** Items that could not be salvaged (said why). */
+  notSalvaged: number;
 }
 
 export function newStats(): FuzzStats {
@@ -129,6 +152,7 @@ export function newStats(): FuzzStats {
     maxRss: 0,
     unverifiable: 0,
     optionalMissing: 0,
+    salvage: { runs: 0, withFiles: 0, files: 0, withLost: 0, checked: 0, notSalvaged: 0 },
   };
 }
 
@@ -204,10 +228,11 @@ export async function runCase(
   caseSeed: number,
   work: string,
   stats: FuzzStats,
+  originals?: Map<string, Uint8Array>,
 ): Promise<void> {
   inCase = true;
   try {
-    await runCaseInner(seed, expected, caseSeed, work, stats);
+    await runCaseInner(seed, expected, caseSeed, work, stats, originals);
   } finally {
     inCase = false;
   }
@@ -219,6 +244,7 @@ async function runCaseInner(
   caseSeed: number,
   work: string,
   stats: FuzzStats,
+  originals?: Map<string, Uint8Array>,
 ): Promise<void> {
   const m = await mutate(seed, caseSeed);
   const sandbox = await Deno.makeTempDir({ dir: work, prefix: "case-" });
@@ -255,6 +281,20 @@ async function runCaseInner(
       }
       const code = restored.error instanceof RecoverError ? restored.error.exitCode : 1;
       stats.errors.set(code, (stats.errors.get(code) ?? 0) + 1);
+      // Every failed case of a seed whose format salvage is built for; every fourth of the
+      // others, where each item is told "not salvaged" (docs/salvage.md), to keep the cost.
+      const built = seed.format === 2 || (seed.format !== 1 && seed.plainTar);
+      if (originals !== undefined && (built || caseSeed % 4 === 1)) {
+        // The seed's originals are the reference only when nothing was re-authenticated and
+        // no change went unchecked (warned).
+        const exact = !m.resigned && !warnings.some((w) => w.includes("cannot be checked"));
+        await salvageCase(backup, `${sandbox}/salvage`, options, {
+          expected: exact ? expected : undefined,
+          originals: exact ? originals : undefined,
+          stats,
+          fail,
+        });
+      }
     }
     if (caseSeed % 4 === 0) {
       const verified = await attempt(() => verifyBackup(backup, options));
@@ -270,14 +310,18 @@ async function runCaseInner(
     if (unhandled.length > 0) fail(`unhandled rejection: ${String(unhandled[0])}`);
     // Nothing outside the output folder, nothing partial inside it.
     for await (const entry of Deno.readDir(sandbox)) {
-      if (entry.name !== "backup" && entry.name !== "out") fail(`wrote "${entry.name}" outside`);
-    }
-    try {
-      for (const path of (await describe(out, 0)).keys()) {
-        if (path.includes("qubes-recover-partial")) fail(`left "${path}" behind`);
+      if (!["backup", "out", "salvage"].includes(entry.name)) {
+        fail(`wrote "${entry.name}" outside`);
       }
-    } catch {
-      // No output folder: nothing written.
+    }
+    for (const folder of [out, `${sandbox}/salvage`]) {
+      try {
+        for (const path of (await describe(folder, 0)).keys()) {
+          if (path.includes("qubes-recover-partial")) fail(`left "${path}" behind`);
+        }
+      } catch {
+        // No output folder: nothing written.
+      }
     }
     const rss = Deno.memoryUsage().rss;
     if (rss > stats.maxRss) stats.maxRss = rss;
@@ -290,8 +334,141 @@ async function runCaseInner(
   }
 }
 
+/**
+ * The `--salvage` restore of a case whose restore failed, into `out`, judged: a clean error
+ * (never success when something was salvaged); each `NAME.salvaged` has its `.json` in the
+ * documented shape; and, when `expected` and `originals` (the seed's restored files) are the
+ * reference, every file under a real name is the original's, and each salvaged file has the
+ * original's size and bytes outside its lost ranges, zeros inside.
+ */
+async function salvageCase(
+  backup: string,
+  out: string,
+  options: {
+    passphrase: () => Promise<Uint8Array>;
+    reporter: NonNullable<RestoreOptions["reporter"]>;
+  },
+  judge: {
+    expected: Map<string, string> | undefined;
+    originals: Map<string, Uint8Array> | undefined;
+    stats: FuzzStats;
+    fail: (what: string) => void;
+  },
+): Promise<void> {
+  const { expected, originals, stats, fail } = judge;
+  const told: SalvagedFile[] = [];
+  let notSalvaged = 0;
+  stats.salvage.runs++;
+  const result = await attempt(() =>
+    restoreBackup(backup, {
+      ...options,
+      output: out,
+      salvage: true,
+      onSalvaged: (file) => void told.push(file),
+      onNotSalvaged: () => void notSalvaged++,
+    })
+  );
+  if (result === "timeout") return void fail("restore --salvage did not end (hang)");
+  stats.salvage.notSalvaged += notSalvaged;
+  if (result.ok) {
+    if (told.length > 0) fail(`restore --salvage exit 0 with ${told.length} salvaged files`);
+  } else {
+    const problem = judgeError(result.error);
+    if (problem !== undefined) fail(`restore --salvage: ${problem}`);
+  }
+  let got: Map<string, string>;
+  try {
+    got = await describe(out);
+  } catch {
+    got = new Map();
+  }
+  const salvaged = [...got].filter(([k, v]) => k.endsWith(".salvaged") && v.startsWith("file"));
+  if (salvaged.length !== told.length) {
+    fail(`restore --salvage told ${told.length} salvaged files, wrote ${salvaged.length}`);
+  }
+  if (salvaged.length > 0) stats.salvage.withFiles++;
+  for (const [path, what] of got) {
+    if (path.endsWith(".salvaged") || path.endsWith(".salvaged.json")) continue;
+    if (expected !== undefined && expected.get(path) !== what) {
+      fail(`restore --salvage: "${path}" under its real name differs from the original`);
+    }
+  }
+  for (const [path] of salvaged) {
+    stats.salvage.files++;
+    const name = path.slice(0, -".salvaged".length);
+    let record: SalvagedFile;
+    try {
+      record = JSON.parse(await Deno.readTextFile(`${out}/${path}.json`));
+    } catch (error) {
+      fail(`"${path}" without a readable .json: ${String(error)}`);
+      continue;
+    }
+    const shapeProblem = salvagedShape(record, name);
+    if (shapeProblem !== undefined) {
+      fail(`"${path}.json": ${shapeProblem}`);
+      continue;
+    }
+    if (record.lost.length > 0) stats.salvage.withLost++;
+    // Sized before reading: a re-authenticated change may make a huge sparse file.
+    const size = (await Deno.lstat(`${out}/${path}`)).size;
+    if (size !== record.size) fail(`"${path}" is ${size} bytes, its .json says ${record.size}`);
+    if (originals === undefined) continue;
+    const original = originals.get(name);
+    if (original === undefined) {
+      fail(`"${path}": the seed has no file "${name}"`);
+      continue;
+    }
+    stats.salvage.checked++;
+    if (size !== original.length) {
+      fail(`"${path}" is ${size} bytes, the original ${original.length}`);
+      continue;
+    }
+    const data = await Deno.readFile(`${out}/${path}`);
+    const lost = new Uint8Array(data.length);
+    for (const range of record.lost) lost.fill(1, range.offset, range.offset + range.length);
+    for (let i = 0; i < data.length; i++) {
+      const want = lost[i] === 1 ? 0 : original[i];
+      if (data[i] !== want) {
+        fail(
+          `"${path}" byte ${i} is ${data[i]}, not ${want} (${
+            lost[i] === 1 ? "inside" : "outside"
+          } the lost ranges ${JSON.stringify(record.lost)})`,
+        );
+        break;
+      }
+    }
+  }
+}
+
+/** What is wrong with a `.salvaged.json` of `name` (undefined: the documented shape). */
+function salvagedShape(record: SalvagedFile, name: string): string | undefined {
+  const whole = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (record === null || typeof record !== "object") return "not an object";
+  if (record.file !== name) return `"file" is ${JSON.stringify(record.file)}`;
+  if (!whole(record.size)) return `"size" is ${JSON.stringify(record.size)}`;
+  if (!Array.isArray(record.lost)) return `"lost" is not a list`;
+  let end = 0;
+  for (const range of record.lost) {
+    if (
+      range === null || typeof range !== "object" || !whole(range.offset) ||
+      !whole(range.length) || range.length === 0 || typeof range.reason !== "string" ||
+      range.reason === "" || (range.chunk !== null && typeof range.chunk !== "string")
+    ) return `a lost range is not in the documented shape: ${JSON.stringify(range)}`;
+    if (range.offset < end || range.offset + range.length > record.size) {
+      return `lost ranges out of order or past the end: ${JSON.stringify(record.lost)}`;
+    }
+    end = range.offset + range.length;
+  }
+  return undefined;
+}
+
 /** The seed's own restore: what every unchanged-authentication case must reproduce. */
-export async function expectedOutput(seed: Seed, work: string): Promise<Map<string, string>> {
+export async function expectedOutput(
+  seed: Seed,
+  work: string,
+  /** Filled with the restored files' bytes (path -> data), when given. */
+  files?: Map<string, Uint8Array>,
+): Promise<Map<string, string>> {
   const sandbox = await Deno.makeTempDir({ dir: work, prefix: "seed-" });
   try {
     const m: Mutant = { entries: seed.entries, files: seed.files, steps: [], resigned: false };
@@ -300,7 +477,13 @@ export async function expectedOutput(seed: Seed, work: string): Promise<Map<stri
       passphrase: () => Promise.resolve(encoder.encode(FUZZ_PASS)),
       output: `${sandbox}/out`,
     });
-    return await describe(`${sandbox}/out`);
+    const tree = await describe(`${sandbox}/out`);
+    for (const [path, what] of tree) {
+      if (files !== undefined && what.startsWith("file")) {
+        files.set(path, await Deno.readFile(`${sandbox}/out/${path}`));
+      }
+    }
+    return tree;
   } finally {
     await Deno.remove(sandbox, { recursive: true });
   }
@@ -322,12 +505,17 @@ export async function fuzz(
   const done = useHmacWorker();
   try {
     const expected = new Map<Seed, Map<string, string>>();
-    for (const seed of seeds) expected.set(seed, await expectedOutput(seed, work));
+    const originals = new Map<Seed, Map<string, Uint8Array>>();
+    for (const seed of seeds) {
+      const files = new Map<string, Uint8Array>();
+      expected.set(seed, await expectedOutput(seed, work, files));
+      originals.set(seed, files);
+    }
     let failuresShown = 0;
     for (let i = 0; i < count; i++) {
       const seed = seeds[i % seeds.length]!;
       onCase?.(firstSeed + i);
-      await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats);
+      await runCase(seed, expected.get(seed)!, firstSeed + i, work, stats, originals.get(seed));
       if (onProgress && ((i + 1) % 1000 === 0 || stats.failures.length > failuresShown)) {
         failuresShown = stats.failures.length;
         onProgress(stats);
@@ -341,6 +529,7 @@ export async function fuzz(
 
 /** The figures of a run, one line per fact. */
 export function summary(stats: FuzzStats): string[] {
+  const s = stats.salvage;
   const codes = [...stats.errors].sort((a, b) => a[0] - b[0]).map(([c, n]) => `exit ${c}: ${n}`);
   return [
     `cases: ${stats.cases}`,
@@ -349,6 +538,9 @@ export function summary(stats: FuzzStats): string[] {
     `restored with an unverifiable change (warned): ${stats.unverifiable}`,
     `restored without an optional file whose item was deleted: ${stats.optionalMissing}`,
     `refused with one clean line: ${codes.join(", ")}`,
+    `salvage (restore --salvage after a failed restore): ${s.runs} runs, ${s.withFiles} wrote ` +
+    `.salvaged files: ${s.files} files (${s.withLost} with lost ranges, ${s.checked} checked ` +
+    `byte by byte against the seed), ${s.notSalvaged} items not salvaged (said why)`,
     `failures: ${stats.failures.length}`,
     `peak RSS: ${Math.round(stats.maxRss / 1024 / 1024)} MiB`,
   ];
