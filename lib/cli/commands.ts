@@ -91,7 +91,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "restore the VMs' files and the dom0 home into a folder, verified as they are read",
     usage: [
       "restore BACKUP --output DIR [--vm NAME]... [--exclude NAME]... [--no-dom0-home]",
-      "        [--force | --skip-existing] [--dry-run] [--json] [-v | -q]",
+      "        [--force | --skip-existing] [--dry-run] [--salvage] [--json] [-v | -q]",
       "restore BACKUP --output DIR --vm NAME --files PATH... [--force]",
     ],
     description: [
