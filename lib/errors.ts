@@ -73,6 +73,8 @@ export const REASONS = {
   usage: ExitCode.Usage,
   /** A path named on the command line cannot be opened. */
   "cannot-open": ExitCode.Usage,
+  /** Something named on the command line (a VM, a path in an image, a partition) is not there. */
+  "not-found": ExitCode.Usage,
   /** The passphrase does not open the backup (or the header it protects is damaged). */
   "wrong-passphrase": ExitCode.Passphrase,
   /** Data is damaged: it cannot be decoded or fails a check not named below. */
@@ -85,18 +87,30 @@ export const REASONS = {
   "too-large": ExitCode.Damaged,
   /** A chunk or member is out of place: swapped, renamed, from another backup, outside its item. */
   "out-of-place": ExitCode.Damaged,
+  /** A name or key that must be unique appears twice (a member, a directory entry, a header key). */
+  duplicate: ExitCode.Damaged,
+  /** A name that would be written outside the output folder (`..`, an absolute path, NUL). */
+  "unsafe-name": ExitCode.Damaged,
+  /** A file of a backup folder changed (grew or shrank) while it was being read. */
+  changed: ExitCode.Damaged,
   /** Something that must be there is missing (a chunk, an `.hmac`, a header, a volume). */
   missing: ExitCode.Incomplete,
   /** Data ends early. */
   truncated: ExitCode.Incomplete,
   /** A format, variant, cipher, digest or compression this tool does not read. */
   unsupported: ExitCode.Unsupported,
+  /** The input is not a Qubes backup at all (another file, a folder of restored files). */
+  "not-a-backup": ExitCode.Unsupported,
+  /** A cost (scrypt memory, work) beyond what this tool ever computes: no option raises it. */
+  "too-costly": ExitCode.Unsupported,
   /** A cost (scrypt memory, work) beyond the bounds the user can raise (`--max-scrypt-memory`). */
   "beyond-limit": ExitCode.Unsupported,
   /** The output cannot be written for a reason not named below. */
   "write-failed": ExitCode.Output,
   /** The output exists (and is not to be replaced). */
   exists: ExitCode.Output,
+  /** Something in the output folder is in the way and is never replaced (a link, a file for a folder). */
+  "in-the-way": ExitCode.Output,
   /** The disk or quota is full. */
   "no-space": ExitCode.Output,
   /** Permission denied, or a read-only file system. */
@@ -215,10 +229,12 @@ export class RecoverError<R extends Reason = Reason> extends Error {
   /**
    * The same error (class, reason, detail) told as `Cannot <action> "<subject>": <detail>`: a
    * stage that knows the chunk or file names it in an error from a stage that did not. An error
-   * that already names it is returned as it is.
+   * that already names it is returned as it is; one that has an action of its own is put into
+   * context instead ({@linkcode RecoverError.within}), so that its action is not lost.
    */
   about(action: string, subject: Subject): RecoverError {
     if (this.concerns(subject.name)) return this;
+    if (this.action !== undefined) return this.within(action, subject);
     return this.#same({ reason: this.reason, action, subject, detail: this.detail });
   }
 
