@@ -76,7 +76,10 @@ function describe(kind: Compression, thrown: unknown): unknown {
   if (thrown instanceof UpstreamError) return thrown.error;
   if (thrown instanceof RecoverError) return thrown;
   const reason = thrown instanceof Error ? thrown.message : String(thrown);
-  return new DamagedError(`Cannot decompress ${kind} data: ${reason}`, { cause: thrown });
+  return new DamagedError(
+    { reason: "damaged", action: `decompress ${kind} data`, detail: reason },
+    { cause: thrown },
+  );
 }
 
 /** Hands on pieces of at least {@linkcode MIN_PIECE} bytes (except the last), copying only small ones. */
@@ -102,7 +105,9 @@ async function* gather(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8A
 
 /** The message tail used by every codec when the input stops inside a member, stream or frame. */
 export function endsEarly(kind: Compression, where: string): IncompleteError {
-  return new IncompleteError(`Cannot decompress ${kind} data: it ends early, inside ${where}`, {
+  return new IncompleteError({
     reason: "truncated",
+    action: `decompress ${kind} data`,
+    detail: `it ends early, inside ${where}`,
   });
 }

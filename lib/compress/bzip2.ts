@@ -35,7 +35,7 @@ const CRC_TABLE = (() => {
 })();
 
 function damaged(reason: string): DamagedError {
-  return new DamagedError(`Cannot decompress bzip2 data: ${reason}`);
+  return new DamagedError({ reason: "damaged", action: "decompress bzip2 data", detail: reason });
 }
 
 /** Thrown inside a block when the buffered input runs out; the block is retried later. */

@@ -47,9 +47,11 @@ export function compressionForFilter(filter: string): Compression {
   const name = program.slice(program.lastIndexOf("/") + 1);
   const compression = Object.hasOwn(FILTERS, name) ? FILTERS[name] : undefined;
   if (compression === undefined) {
-    throw new UnsupportedError(
-      `Cannot decompress with filter "${filter}": unknown compression program`,
-    );
+    throw new UnsupportedError({
+      reason: "unsupported",
+      action: `decompress with filter "${filter}"`,
+      detail: "unknown compression program",
+    });
   }
   return compression;
 }

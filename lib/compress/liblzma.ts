@@ -58,13 +58,17 @@ function failure(kind: Compression, code: number): Error {
     [LZMA_DATA_ERROR]: "the data is corrupt",
   };
   if (code === LZMA_MEM_ERROR || code === LZMA_MEMLIMIT_ERROR) {
-    return new UnsupportedError(
-      `Cannot decompress ${kind} data: it needs more than ${MEMORY_LIMIT >> 20} MiB of memory`,
-    );
+    return new UnsupportedError({
+      reason: "too-costly",
+      action: `decompress ${kind} data`,
+      detail: `it needs more than ${MEMORY_LIMIT >> 20} MiB of memory`,
+    });
   }
-  return new DamagedError(
-    `Cannot decompress ${kind} data: ${reasons[code] ?? `liblzma error ${code}`}`,
-  );
+  return new DamagedError({
+    reason: "damaged",
+    action: `decompress ${kind} data`,
+    detail: reasons[code] ?? `liblzma error ${code}`,
+  });
 }
 
 /**
@@ -87,7 +91,11 @@ class LzmaDecoder {
     this.#output = module._malloc(OUTPUT_PIECE);
     if (!this.#stream || !this.#input || !this.#output) {
       this.free();
-      throw new UnsupportedError(`Cannot decompress ${kind} data: out of WASM memory`);
+      throw new UnsupportedError({
+        reason: "too-costly",
+        action: `decompress ${kind} data`,
+        detail: "out of WASM memory",
+      });
     }
     module.HEAPU8.fill(0, this.#stream, this.#stream + STREAM_SIZE);
   }
@@ -172,9 +180,11 @@ function decodeLzma(kind: "xz" | "lzma"): Decoder {
             while (offset < piece.length && piece[offset] === 0) offset++; // padding
             if (offset === piece.length) break;
             if (sawStream && !startsLikeXz(piece.subarray(offset))) {
-              throw new DamagedError(
-                `Cannot decompress ${kind} data: unexpected bytes after the end of a stream`,
-              );
+              throw new DamagedError({
+                reason: "damaged",
+                action: `decompress ${kind} data`,
+                detail: "unexpected bytes after the end of a stream",
+              });
             }
             decoder.start();
             sawStream = true;

@@ -102,9 +102,11 @@ export class ZstdFrameSplitter {
         } else if ((magic & 0xfffffff0) === SKIPPABLE_MAGIC) {
           this.#state = State.SkippableSize;
         } else {
-          throw new DamagedError(
-            "Cannot decompress zstd data: bytes after a frame start no zstd frame",
-          );
+          throw new DamagedError({
+            reason: "damaged",
+            action: "decompress zstd data",
+            detail: "bytes after a frame start no zstd frame",
+          });
         }
       } else if (this.#state === State.Descriptor) {
         this.#fieldBytes = 0;
@@ -112,7 +114,11 @@ export class ZstdFrameSplitter {
         const fcs = [single, 2, 4, 8][byte >> 6]!;
         const dictionary = [0, 1, 2, 4][byte & 3]!;
         if (byte & 0x08) {
-          throw new DamagedError("Cannot decompress zstd data: reserved bit set in a frame header");
+          throw new DamagedError({
+            reason: "damaged",
+            action: "decompress zstd data",
+            detail: "reserved bit set in a frame header",
+          });
         }
         this.#checksum = (byte & 0x04) !== 0;
         this.#count((single ? 0 : 1) + dictionary + fcs, "blocks");
@@ -122,7 +128,11 @@ export class ZstdFrameSplitter {
         const header = this.#field[0]! | (this.#field[1]! << 8) | (this.#field[2]! << 16);
         const type = (header >> 1) & 3;
         if (type === 3) {
-          throw new DamagedError("Cannot decompress zstd data: reserved block type");
+          throw new DamagedError({
+            reason: "damaged",
+            action: "decompress zstd data",
+            detail: "reserved block type",
+          });
         }
         this.#lastBlock = (header & 1) === 1;
         this.#count(type === 1 ? 1 : header >>> 3, this.#lastBlock ? "checksum" : "blocks");
