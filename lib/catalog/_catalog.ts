@@ -16,7 +16,7 @@ const TRAILING_SLASHES = /\/+$/;
 
 /** The `DamagedError` for a `qubes.xml` that parses as XML but is not a usable catalogue. */
 export function damagedCatalog(detail: string, options?: ErrorOptions): DamagedError {
-  return new DamagedError(`Cannot read qubes.xml: ${detail}`, options);
+  return new DamagedError({ reason: "damaged", action: "read qubes.xml", detail }, options);
 }
 
 /** A decimal number written as text, or `undefined` when it is absent or not a plain number. */

@@ -50,9 +50,12 @@ export function catalogForFormat1(
   }
   if (dom0HomeUsers.length > 1) {
     const listed = dom0HomeUsers.map((user) => `"${user}"`).join(", ");
-    throw new DamagedError(
-      `Cannot find the dom0 home: "${DOM0_HOME_DIR}" holds ${dom0HomeUsers.length} entries (${listed}), expected one user`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: "find the dom0 home",
+      detail:
+        `"${DOM0_HOME_DIR}" holds ${dom0HomeUsers.length} entries (${listed}), expected one user`,
+    });
   }
   const present = new Set<string>();
   for (const dir of presentDirs) {
