@@ -68,7 +68,10 @@ export function digestName(headerValue: string): string {
       // Falls through: this runtime lacks the digest.
     }
   }
-  throw new UnsupportedError(`HMAC algorithm "${headerValue}" is not supported`);
+  throw new UnsupportedError({
+    reason: "unsupported",
+    detail: `HMAC algorithm "${headerValue}" is not supported`,
+  });
 }
 
 /**
@@ -88,17 +91,21 @@ export function digestName(headerValue: string): string {
  */
 export function parseHmacFile(bytes: Uint8Array): string {
   if (bytes.length > HMAC_FILE_MAX_SIZE) {
-    throw new DamagedError(
-      `HMAC file is too large: ${bytes.length} bytes, at most ${HMAC_FILE_MAX_SIZE} expected`,
-    );
+    throw new DamagedError({
+      reason: "too-large",
+      detail: `HMAC file is too large: ${bytes.length} bytes, at most ${HMAC_FILE_MAX_SIZE} expected`,
+    });
   }
   for (const byte of bytes) {
-    if (byte > 0x7f) throw new DamagedError("HMAC file is not ASCII text");
+    if (byte > 0x7f) throw new DamagedError({ reason: "damaged", detail: "HMAC file is not ASCII text" });
   }
   const text = new TextDecoder().decode(bytes);
   const hex = text.slice(text.lastIndexOf("=") + 1).trim();
   if (!/^[0-9a-fA-F]+$/.test(hex)) {
-    throw new DamagedError(`HMAC file holds no hexadecimal digest: "${hex.slice(0, 40)}"`);
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `HMAC file holds no hexadecimal digest: "${hex.slice(0, 40)}"`,
+    });
   }
   return hex.toLowerCase();
 }

@@ -6,7 +6,12 @@
  * const mac = await OffThreadHmac.create(digestName(header.hmacAlgorithm), passphrase);
  * for (const piece of pieces) mac.update(piece);
  * if (!hexDigestsEqual((await mac.finish()).hex, parseHmacFile(hmacFile))) {
- *   throw new DamagedError(`Cannot verify chunk "${name}": HMAC does not match`);
+ *   throw new DamagedError({
+ *     reason: "hmac-mismatch",
+ *     action: "verify chunk",
+ *     subject: { kind: "chunk", name },
+ *     detail: "HMAC does not match",
+ *   });
  * }
  * ```
  *
