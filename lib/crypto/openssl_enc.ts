@@ -49,7 +49,10 @@ export function opensslCipher(name: string): OpensslCipher {
   const normal = name.trim().toLowerCase().replace(/^-/, "");
   const match = /^aes-?(128|192|256)(?:-(cbc|ctr))?$/.exec(normal);
   if (match === null) {
-    throw new UnsupportedError(`cipher "${name}" is not supported: only AES in CBC or CTR mode`);
+    throw new UnsupportedError({
+      reason: "unsupported",
+      detail: `cipher "${name}" is not supported: only AES in CBC or CTR mode`,
+    });
   }
   const bits = match[1] ?? "256";
   const mode = match[2] === "ctr" ? "ctr" : "cbc";
@@ -172,7 +175,10 @@ export async function peekOpensslPlaintext(
 ): Promise<Uint8Array> {
   const spec = opensslCipher(cipher);
   if (head.length < OPENSSL_HEADER_LENGTH || !hasOpensslMagic(head)) {
-    throw new DamagedError(`not openssl enc data: it does not start with "Salted__" and a salt`);
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `not openssl enc data: it does not start with "Salted__" and a salt`,
+    });
   }
   const available = Math.floor((head.length - OPENSSL_HEADER_LENGTH) / BLOCK);
   const length = Math.min(blocks, available) * BLOCK;
@@ -294,7 +300,10 @@ function headerError(bytes: Uint8Array): Error {
     ? new IncompleteError(`ciphertext ends inside its "Salted__" header (${bytes.length} bytes)`, {
       reason: "truncated",
     })
-    : new DamagedError(`not openssl enc data: it does not start with "Salted__"`);
+    : new DamagedError({
+      reason: "damaged",
+      detail: `not openssl enc data: it does not start with "Salted__"`,
+    });
 }
 
 /** Placeholder for a taken piece. */

@@ -76,20 +76,30 @@ export interface ScryptKeys {
  */
 export function parseScryptHeader(data: Uint8Array): ScryptParams {
   if (!SCRYPT_MAGIC.every((byte, index) => data[index] === byte)) {
-    throw new DamagedError(`not a scrypt file: it does not start with "scrypt"`);
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `not a scrypt file: it does not start with "scrypt"`,
+    });
   }
   if (data.length < SCRYPT_HEADER_LENGTH) {
-    throw new DamagedError(
-      `scrypt file is truncated: ${data.length} bytes, shorter than its header`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `scrypt file is truncated: ${data.length} bytes, shorter than its header`,
+    });
   }
   const version = data[6] ?? 0;
   if (version !== 0) {
-    throw new UnsupportedError(`scrypt format version ${version} is not supported`);
+    throw new UnsupportedError({
+      reason: "unsupported",
+      detail: `scrypt format version ${version} is not supported`,
+    });
   }
   const checksum = createHash("sha256").update(data.subarray(0, 48)).digest().subarray(0, 16);
   if (!timingSafeEqual(checksum, data.subarray(48, 64))) {
-    throw new DamagedError("not a scrypt file: header checksum does not match");
+    throw new DamagedError({
+      reason: "damaged",
+      detail: "not a scrypt file: header checksum does not match",
+    });
   }
   const view = new DataView(data.buffer, data.byteOffset, SCRYPT_HEADER_LENGTH);
   const logN = data[7] ?? 0;
@@ -97,30 +107,39 @@ export function parseScryptHeader(data: Uint8Array): ScryptParams {
   const p = view.getUint32(12);
   const values = `logN=${logN}, r=${r}, p=${p}`;
   if (logN < 1 || logN > 63 || r === 0 || p === 0) {
-    throw new DamagedError(`not a scrypt file: invalid parameters ${values}`);
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `not a scrypt file: invalid parameters ${values}`,
+    });
   }
   if (logN > SCRYPT_MAX_LOG_N) {
-    throw new UnsupportedError(
-      `scrypt cost logN=${logN} is beyond the supported limit of ${SCRYPT_MAX_LOG_N}`,
-    );
+    throw new UnsupportedError({
+      reason: "too-costly",
+      detail: `scrypt cost logN=${logN} is beyond the supported limit of ${SCRYPT_MAX_LOG_N}`,
+    });
   }
   if (r * p >= 2 ** 30) {
-    throw new UnsupportedError(`scrypt parameters ${values} are beyond the limit r*p < 2^30`);
+    throw new UnsupportedError({
+      reason: "too-costly",
+      detail: `scrypt parameters ${values} are beyond the limit r*p < 2^30`,
+    });
   }
   const memory = 128 * r * 2 ** logN;
   if (memory > SCRYPT_MAX_MEMORY) {
-    throw new UnsupportedError(
-      `scrypt memory ${gib(memory)} (${values}) is beyond the supported limit of ${
+    throw new UnsupportedError({
+      reason: "too-costly",
+      detail: `scrypt memory ${gib(memory)} (${values}) is beyond the supported limit of ${
         gib(SCRYPT_MAX_MEMORY)
       }`,
-    );
+    });
   }
   if (memory * p > SCRYPT_MAX_WORK) {
-    throw new UnsupportedError(
-      `scrypt work ${gib(memory * p)} (${values}) is beyond the supported limit of ${
+    throw new UnsupportedError({
+      reason: "too-costly",
+      detail: `scrypt work ${gib(memory * p)} (${values}) is beyond the supported limit of ${
         gib(SCRYPT_MAX_WORK)
       }`,
-    );
+    });
   }
   return { logN, r, p, salt: data.slice(16, 48) };
 }
@@ -147,12 +166,12 @@ export function deriveScryptKeys(password: Uint8Array, params: ScryptParams): Pr
   // node:crypto counts the mixing buffer 128·r·(N+2) and the p blocks of 128·r bytes.
   const maxmem = 128 * r * (N + 2) + 128 * r * p + 1024 * 1024;
   const refused = (error: unknown) =>
-    new UnsupportedError(
-      `scrypt parameters logN=${logN}, r=${r}, p=${p} cannot be computed: ${
+    new UnsupportedError({
+      reason: "too-costly",
+      detail: `scrypt parameters logN=${logN}, r=${r}, p=${p} cannot be computed: ${
         error instanceof Error ? error.message : String(error)
       }`,
-      { cause: error },
-    );
+    }, { cause: error });
   return new Promise((resolve, reject) => {
     try {
       scrypt(password, salt, 64, { N, r, p, maxmem }, (error, dk) => {
@@ -199,12 +218,15 @@ export async function decryptScryptFile(
   const params = parseScryptHeader(data);
   const minimum = SCRYPT_HEADER_LENGTH + TRAILER_LENGTH;
   if (data.length < minimum) {
-    throw new DamagedError(`scrypt file is truncated: ${data.length} bytes, at least ${minimum}`);
+    throw new DamagedError({
+      reason: "damaged",
+      detail: `scrypt file is truncated: ${data.length} bytes, at least ${minimum}`,
+    });
   }
   const { encKey, hmacKey } = keys ?? await deriveScryptKeys(password, params);
   const headerMac = createHmac("sha256", hmacKey).update(data.subarray(0, 64)).digest();
   if (!timingSafeEqual(headerMac, data.subarray(64, SCRYPT_HEADER_LENGTH))) {
-    throw new PassphraseError("passphrase is incorrect");
+    throw new PassphraseError({ reason: "wrong-passphrase", detail: "passphrase is incorrect" });
   }
   const end = data.length - TRAILER_LENGTH;
   const fileMac = createHmac("sha256", hmacKey).update(data.subarray(0, end)).digest();
