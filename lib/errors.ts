@@ -132,7 +132,10 @@ export interface Subject {
   kind: "file" | "item" | "chunk" | "member" | "entry";
   /** The name, as the backup or the user spells it. */
   name: string;
-  /** The detail names it (`its first volume continues member "x"`), not the action. */
+  /**
+   * The text already names it (`its first volume continues member "x"`, `read pax header "x"`):
+   * it is not quoted again after the action.
+   */
   inDetail?: true;
 }
 
