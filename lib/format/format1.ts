@@ -23,7 +23,12 @@ async function listDir(path: string): Promise<Deno.DirEntry[]> {
     for await (const entry of Deno.readDir(path)) out.push(entry);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
-    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
@@ -76,7 +81,12 @@ async function* walk(root: string, rel: string): AsyncGenerator<TarEvent> {
   try {
     info = await Deno.lstat(path);
   } catch (error) {
-    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   const base: Omit<TarEntry, "kind" | "typeflag" | "linkname" | "size"> = {
     name: rel,
@@ -118,9 +128,12 @@ function notRegular(path: string, info: Deno.FileInfo): DamagedError {
     : info.isSymlink
     ? "a symbolic link"
     : "not a regular file";
-  return new DamagedError(
-    `Cannot read "${path}": it is ${what}, not a regular file (only regular files are read)`,
-  );
+  return new DamagedError({
+    reason: "damaged",
+    action: "read",
+    subject: { kind: "file", name: path },
+    detail: `it is ${what}, not a regular file (only regular files are read)`,
+  });
 }
 
 /**
@@ -132,11 +145,21 @@ async function readRegularFile(path: string, limit: number): Promise<Uint8Array>
   try {
     info = await Deno.lstat(path);
   } catch (error) {
-    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   if (!info.isFile) throw notRegular(path, info);
   if (info.size > limit) {
-    throw new DamagedError(`Cannot read "${path}": it is ${info.size} bytes, more than ${limit}`);
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail: `it is ${info.size} bytes, more than ${limit}`,
+    });
   }
   using file = await Deno.open(path, { read: true });
   const buffer = new Uint8Array(info.size + 1);
@@ -146,7 +169,12 @@ async function readRegularFile(path: string, limit: number): Promise<Uint8Array>
     if (n === null) break;
     filled += n;
     if (filled > info.size) {
-      throw new DamagedError(`Cannot read "${path}": it grows while being read`);
+      throw new DamagedError({
+        reason: "changed",
+        action: "read",
+        subject: { kind: "file", name: path },
+        detail: "it grows while being read",
+      });
     }
   }
   return buffer.subarray(0, filled);
@@ -162,9 +190,12 @@ async function* fileData(path: string, size: number): AsyncGenerator<TarEvent> {
     while (filled < buffer.length) {
       const n = await file.read(buffer.subarray(filled));
       if (n === null) {
-        throw new DamagedError(
-          `Cannot read "${path}": it ended early (it shrank while being read)`,
-        );
+        throw new DamagedError({
+          reason: "changed",
+          action: "read",
+          subject: { kind: "file", name: path },
+          detail: "it ended early (it shrank while being read)",
+        });
       }
       filled += n;
     }

@@ -59,10 +59,20 @@ const KNOWN_KEYS = new Set([
  */
 export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
   if (bytes.length > MAX_HEADER_SIZE) {
-    throw new DamagedError(`Cannot read "backup-header": it is ${bytes.length} bytes long`);
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read",
+      subject: { kind: "entry", name: "backup-header" },
+      detail: `it is ${bytes.length} bytes long`,
+    });
   }
   if (bytes.some((b) => b > 0x7f)) {
-    throw new DamagedError(`Cannot read "backup-header": it holds non-ASCII bytes`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "entry", name: "backup-header" },
+      detail: "it holds non-ASCII bytes",
+    });
   }
   const values = new Map<string, string>();
   const unknownKeys: string[] = [];
@@ -71,7 +81,12 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
     if (line === "") continue;
     const eq = line.indexOf("=");
     if (eq <= 0 || line.indexOf("=", eq + 1) !== -1) {
-      throw new DamagedError(`Cannot read "backup-header": malformed line "${line}"`);
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read",
+        subject: { kind: "entry", name: "backup-header" },
+        detail: `malformed line "${line}"`,
+      });
     }
     const key = line.slice(0, eq).trim();
     const value = line.slice(eq + 1).trim();
@@ -80,7 +95,12 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
       continue;
     }
     if (values.has(key)) {
-      throw new DamagedError(`Cannot read "backup-header": key "${key}" appears twice`);
+      throw new DamagedError({
+        reason: "duplicate",
+        action: "read",
+        subject: { kind: "entry", name: "backup-header" },
+        detail: `key "${key}" appears twice`,
+      });
     }
     values.set(key, value);
   }
@@ -89,7 +109,11 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
   let version: 2 | 3 | 4 = 2;
   if (versionText !== undefined) {
     if (versionText !== "2" && versionText !== "3" && versionText !== "4") {
-      throw new UnsupportedError(`Cannot read this backup: format version "${versionText}"`);
+      throw new UnsupportedError({
+        reason: "unsupported",
+        action: "read this backup",
+        detail: `format version "${versionText}"`,
+      });
     }
     version = Number(versionText) as 2 | 3 | 4;
   }

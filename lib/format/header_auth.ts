@@ -68,10 +68,11 @@ export async function readHeader(
       scrypt.headerAuthenticated(params);
     } catch (error) {
       if (error instanceof PassphraseError) {
-        throw new PassphraseError(
-          `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
-          { cause: error },
-        );
+        throw new PassphraseError({
+          reason: "wrong-passphrase",
+          action: "open the backup",
+          detail: `wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
+        }, { cause: error });
       }
       throw error;
     }
@@ -85,23 +86,31 @@ export async function readHeader(
     }
     const header = parseBackupHeader(authentic);
     if (header.version !== 4 || !header.backupId) {
-      throw new DamagedError(
-        `Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`,
-      );
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read",
+        subject: { kind: "entry", name: "backup-header" },
+        detail: "an scrypt-protected header must be version 4 with a backup-id",
+      });
     }
     return header;
   }
   const expected = parseHmacFile(hmacBytes);
   if (findHmacDigest(headerBytes, passphrase, expected, HEADER_DIGESTS) === undefined) {
-    throw new PassphraseError(
-      `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
-    );
+    throw new PassphraseError({
+      reason: "wrong-passphrase",
+      action: "open the backup",
+      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
+    });
   }
   const header = parseBackupHeader(headerBytes);
   if (header.version === 4) {
-    throw new DamagedError(
-      `Cannot read "backup-header": version 4 needs an scrypt-protected header`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "entry", name: "backup-header" },
+      detail: "version 4 needs an scrypt-protected header",
+    });
   }
   return header;
 }

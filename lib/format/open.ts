@@ -67,7 +67,11 @@ async function openArchive(
 ): Promise<Backup> {
   const first = await queue.peek();
   if (first === undefined) {
-    throw new IncompleteError("Cannot read the backup: it holds no entries");
+    throw new IncompleteError({
+      reason: "missing",
+      action: "read the backup",
+      detail: "it holds no entries",
+    });
   }
   let header: BackupHeader | undefined;
   let passphrase: Uint8Array;
@@ -78,13 +82,18 @@ async function openArchive(
     passphrase = await askPassphrase();
     reporter.info("No backup-header: an R2-beta3 backup (format 2)");
   } else if (first.name.endsWith(".enc")) {
-    throw new IncompleteError(
-      `Cannot read the backup: "backup-header" is missing, and format 4 cannot be decrypted without the backup id it holds`,
-    );
+    throw new IncompleteError({
+      reason: "missing",
+      action: "read the backup",
+      detail:
+        `"backup-header" is missing, and format 4 cannot be decrypted without the backup id it holds`,
+    });
   } else {
-    throw new UnsupportedError(
-      `Cannot read the backup: it is not a Qubes backup (its first entry is "${first.name}")`,
-    );
+    throw new UnsupportedError({
+      reason: "not-a-backup",
+      action: "read the backup",
+      detail: `it is not a Qubes backup (its first entry is "${first.name}")`,
+    });
   }
   const format = header?.version ?? 2;
   const ctx = new ReadContext(

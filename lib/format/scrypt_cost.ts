@@ -99,9 +99,11 @@ export function parseMemorySize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const match = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   if (match === null) {
-    throw new UsageError(
-      `Cannot read --max-scrypt-memory "${text}": give a size such as 4G or 1536M`,
-    );
+    throw new UsageError({
+      reason: "usage",
+      action: `read --max-scrypt-memory "${text}"`,
+      detail: "give a size such as 4G or 1536M",
+    });
   }
   const power = " kmgt".indexOf((match[2] || " ").toLowerCase());
   return Math.floor(Number(match[1]) * 1024 ** power);

@@ -11,7 +11,13 @@
  */
 
 import { detectCompression } from "../compress/mod.ts";
-import { IncompleteError, UnsupportedError, UsageError } from "../errors.ts";
+import {
+  IncompleteError,
+  type ReasonOf,
+  type Subject,
+  UnsupportedError,
+  UsageError,
+} from "../errors.ts";
 import { describeFsError } from "../fs_errors.ts";
 import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";
 import {
@@ -53,7 +59,12 @@ export async function openSource(
   try {
     info = await Deno.stat(path);
   } catch (error) {
-    throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new UsageError({
+      reason: "cannot-open",
+      action: "open",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   if (info.isDirectory) {
     if (await directoryKind(path) === "format1") return { kind: "format1", dir: path };
@@ -69,7 +80,12 @@ export async function openSource(
   try {
     file = await Deno.open(path, { read: true });
   } catch (error) {
-    throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new UsageError({
+      reason: "cannot-open",
+      action: "open",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   let head: Uint8Array;
   try {
@@ -111,7 +127,12 @@ async function directoryKind(path: string): Promise<"format1" | "untarred"> {
     top = [];
     for await (const entry of Deno.readDir(path)) top.push(entry);
   } catch (error) {
-    throw new UsageError(`Cannot open "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new UsageError({
+      reason: "cannot-open",
+      action: "open",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   const isChunk = (entry: Deno.DirEntry) =>
     entry.isFile && (entry.name.startsWith("backup-header") || CHUNK_NAME.test(entry.name));
@@ -128,35 +149,49 @@ async function directoryKind(path: string): Promise<"format1" | "untarred"> {
     }
     const onlyFormat1 = top.every((entry) => FORMAT1_NAMES.has(entry.name));
     if (onlyFormat1 && await hasSubfolder(`${path}/dom0-home`)) return "format1";
-    throw new UnsupportedError(
-      `Cannot read "${path}": it is not a Qubes backup: it holds qubes.xml, but no appvms/ or vm-templates/ (format 1) and no backup chunks (like a folder written by "qubes-recover restore")`,
-    );
+    throw new UnsupportedError({
+      reason: "not-a-backup",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail:
+        `it is not a Qubes backup: it holds qubes.xml, but no appvms/ or vm-templates/ (format 1) and no backup chunks (like a folder written by "qubes-recover restore")`,
+    });
   }
-  throw new UnsupportedError(
-    `Cannot read "${path}": it is not a Qubes backup: it holds no backup-header, no *.000 chunks and no qubes.xml`,
-  );
+  throw new UnsupportedError({
+    reason: "not-a-backup",
+    action: "read",
+    subject: { kind: "file", name: path },
+    detail: "it is not a Qubes backup: it holds no backup-header, no *.000 chunks and no qubes.xml",
+  });
 }
 
 /** What a file is, from its first bytes, when it is not a tar archive. */
-function notTar(head: Uint8Array, name: string): string {
+function notTar(head: Uint8Array, name: string): { reason: ReasonOf<6>; detail: string } {
   const compression = detectCompression(head);
   if (compression !== undefined && compression !== "zlib" && compression !== "lzma") {
     const tool = { gzip: "gzip", bzip2: "bzip2", xz: "xz", zstd: "zstd" }[compression];
     const shown = name === "standard input" ? "FILE" : name;
-    return `Cannot read ${
-      quoteName(name)
-    }: it is ${compression}-compressed (Qubes never compresses a whole backup): read it through "${tool} -dc ${shown} | qubes-recover COMMAND - ...", or run "${tool} -dk ${shown}" first`;
+    return {
+      reason: "unsupported",
+      detail:
+        `it is ${compression}-compressed (Qubes never compresses a whole backup): read it through "${tool} -dc ${shown} | qubes-recover COMMAND - ...", or run "${tool} -dk ${shown}" first`,
+    };
   }
   if (new TextDecoder().decode(head.subarray(0, 8)) === "Salted__") {
-    return `Cannot read ${
-      quoteName(name)
-    }: it is not a Qubes backup but a file encrypted with "openssl enc" (one piece of a backup?); give the whole backup file, or the folder it was untarred into`;
+    return {
+      reason: "not-a-backup",
+      detail:
+        `it is not a Qubes backup but a file encrypted with "openssl enc" (one piece of a backup?); give the whole backup file, or the folder it was untarred into`,
+    };
   }
-  return `Cannot read ${quoteName(name)}: it is not a Qubes backup (not a tar archive)`;
+  return { reason: "not-a-backup", detail: "it is not a Qubes backup (not a tar archive)" };
 }
 
-function quoteName(name: string): string {
-  return name === "standard input" ? name : JSON.stringify(name);
+/** `Cannot read "<name>"` as facts; standard input is named without quotes. */
+function reading(name: string): { action: string; subject?: Subject } {
+  return name === "standard input"
+    ? { action: "read standard input" }
+    : { action: "read", subject: { kind: "file", name } };
 }
 
 /**
@@ -176,10 +211,11 @@ async function checkStart(reader: ByteReader, name: string): Promise<Uint8Array>
   }
   const got = head.subarray(0, filled);
   if (filled === 0) {
-    throw new IncompleteError(`Cannot read ${quoteName(name)}: it is empty`);
+    throw new IncompleteError({ reason: "truncated", ...reading(name), detail: "it is empty" });
   }
   if (filled < head.length || (!isZeroBlock(head) && !hasValidChecksum(head))) {
-    throw new UnsupportedError(notTar(got, name));
+    const what = notTar(got, name);
+    throw new UnsupportedError({ reason: what.reason, ...reading(name), detail: what.detail });
   }
   return got;
 }
