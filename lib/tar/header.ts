@@ -116,9 +116,11 @@ export function headerFormat(block: Uint8Array): HeaderFormat {
  */
 export function parseHeader(block: Uint8Array, position: number): TarHeader {
   if (!hasValidChecksum(block)) {
-    throw new DamagedError(
-      `Cannot read tar header at byte ${position}: the checksum does not match`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: `read tar header at byte ${position}`,
+      detail: "the checksum does not match",
+    });
   }
   const format = headerFormat(block);
   let name = readString(block, 0, 100);

@@ -46,7 +46,11 @@ export function readHeaderNumber(
     const c = block[i]!;
     if (c === 0 || c === SPACE) break;
     if (c < 0x30 || c > 0x37) {
-      throw new DamagedError(`Cannot read tar header: the ${field} field is not an octal number`);
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read tar header",
+        detail: `the ${field} field is not an octal number`,
+      });
     }
     value = value * 8 + (c - 0x30);
     digits++;
@@ -55,7 +59,11 @@ export function readHeaderNumber(
   for (; i < end; i++) {
     const c = block[i]!;
     if (c !== 0 && c !== SPACE) {
-      throw new DamagedError(`Cannot read tar header: the ${field} field is not an octal number`);
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read tar header",
+        detail: `the ${field} field is not an octal number`,
+      });
     }
   }
   // 12 octal digits are at most 2^36 - 1, far below 2^53: no overflow check is needed here.
@@ -72,7 +80,11 @@ function readBase256(
   const first = block[offset]!;
   const negative = (first & 0x40) !== 0;
   if (negative && !allowNegative) {
-    throw new DamagedError(`Cannot read tar header: the ${field} field is negative`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read tar header",
+      detail: `the ${field} field is negative`,
+    });
   }
   // A negative value is -(inverted bits + 1); reading the inverted bytes keeps one code path.
   const flip = negative ? 0xff : 0;
@@ -80,7 +92,11 @@ function readBase256(
   for (let i = offset + 1; i < offset + length; i++) {
     value = value * 256 + ((block[i]! ^ flip) & 0xff);
     if (value > Number.MAX_SAFE_INTEGER) {
-      throw new DamagedError(`Cannot read tar header: the ${field} field is too large`);
+      throw new DamagedError({
+        reason: "too-large",
+        action: "read tar header",
+        detail: `the ${field} field is too large`,
+      });
     }
   }
   return negative ? -(value + 1) : value;
@@ -102,14 +118,21 @@ function readBase256(
 export function parseDecimal(text: string, what: string, subject?: Subject): number {
   const about = subject === undefined ? {} : { subject: { ...subject, inDetail: true as const } };
   if (!/^[0-9]{1,40}$/.test(text)) {
-    throw new DamagedError(
-      `Cannot read ${what}: "${text.slice(0, 40)}" is not a decimal number`,
-      about,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: `read ${what}`,
+      ...about,
+      detail: `"${text.slice(0, 40)}" is not a decimal number`,
+    });
   }
   const value = Number(text);
   if (value > Number.MAX_SAFE_INTEGER) {
-    throw new DamagedError(`Cannot read ${what}: ${text} is too large`, about);
+    throw new DamagedError({
+      reason: "too-large",
+      action: `read ${what}`,
+      ...about,
+      detail: `${text} is too large`,
+    });
   }
   return value;
 }

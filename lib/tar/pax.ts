@@ -35,12 +35,15 @@ const EQUALS = 0x3d;
  */
 export function parsePaxRecords(data: Uint8Array, name: string): PaxRecord[] {
   const records: PaxRecord[] = [];
-  const about = { subject: { kind: "entry" as const, name, inDetail: true as const } };
+  const about = {
+    action: `read pax header "${name}"`,
+    subject: { kind: "entry" as const, name, inDetail: true as const },
+  };
   let pos = 0;
   while (pos < data.length && data[pos] !== 0) {
     const space = data.indexOf(SPACE, pos);
     if (space < 0 || space - pos > 20) {
-      throw new DamagedError(`Cannot read pax header "${name}": a record has no length`, about);
+      throw new DamagedError({ reason: "damaged", ...about, detail: "a record has no length" });
     }
     const length = parseDecimal(
       decoder.decode(data.subarray(pos, space)),
@@ -49,14 +52,11 @@ export function parsePaxRecords(data: Uint8Array, name: string): PaxRecord[] {
     );
     const end = pos + length;
     if (length <= space - pos + 1 || end > data.length || data[end - 1] !== NEWLINE) {
-      throw new DamagedError(
-        `Cannot read pax header "${name}": a record has a wrong length`,
-        about,
-      );
+      throw new DamagedError({ reason: "damaged", ...about, detail: "a record has a wrong length" });
     }
     const equals = data.indexOf(EQUALS, space + 1);
     if (equals < 0 || equals >= end - 1) {
-      throw new DamagedError(`Cannot read pax header "${name}": a record has no "="`, about);
+      throw new DamagedError({ reason: "damaged", ...about, detail: 'a record has no "="' });
     }
     records.push({
       key: decoder.decode(data.subarray(space + 1, equals)),
@@ -77,7 +77,13 @@ export function parsePaxRecords(data: Uint8Array, name: string): PaxRecord[] {
  */
 export function parsePaxTime(value: string, what: string): number {
   const match = /^(-?)([0-9]+)(?:\.([0-9]*))?$/.exec(value);
-  if (!match) throw new DamagedError(`Cannot read ${what}: "${value}" is not a time`);
+  if (!match) {
+    throw new DamagedError({
+      reason: "damaged",
+      action: `read ${what}`,
+      detail: `"${value}" is not a time`,
+    });
+  }
   const seconds = parseDecimal(match[2]!, what);
   const fraction = /[1-9]/.test(match[3] ?? "");
   return match[1] === "-" ? -seconds - (fraction ? 1 : 0) : seconds;

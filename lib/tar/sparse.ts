@@ -47,9 +47,11 @@ export function fitsImage(entries: number, realsize: number): boolean {
 
 function readEntries(block: Uint8Array, start: number, count: number, map: SparseMap): void {
   if (map.offsets.length + count > MAX_SPARSE_ENTRIES) {
-    throw new DamagedError(
-      `Cannot read a sparse map: it has more than ${MAX_SPARSE_ENTRIES} entries`,
-    );
+    throw new DamagedError({
+      reason: "too-large",
+      action: "read a sparse map",
+      detail: `it has more than ${MAX_SPARSE_ENTRIES} entries`,
+    });
   }
   for (let i = 0; i < count; i++) {
     const at = start + 24 * i;
@@ -101,7 +103,11 @@ export function parseSparseMapRecord(value: string): SparseMap {
   if (value === "") return map;
   const numbers = value.split(",");
   if (numbers.length % 2 !== 0) {
-    throw new DamagedError(`Cannot read pax record "GNU.sparse.map": it has an odd length`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: 'read pax record "GNU.sparse.map"',
+      detail: "it has an odd length",
+    });
   }
   for (let i = 0; i < numbers.length; i += 2) {
     map.offsets.push(parseDecimal(numbers[i]!, `pax record "GNU.sparse.map"`));
