@@ -141,7 +141,12 @@ async function open(options: SalvageWriterOptions, member: string, size: number)
     const info = await Deno.lstat(dir).catch(() => undefined);
     if (info === undefined) await Deno.mkdir(dir);
     else if (!info.isDirectory) {
-      throw new OutputError(`Cannot salvage "${rel}": "${dir}" is not a folder`);
+      throw new OutputError({
+        reason: "in-the-way",
+        action: "salvage",
+        subject: { kind: "member", name: rel },
+        detail: `"${dir}" is not a folder`,
+      });
     }
   }
   const name = `${parts.at(-1)!}.salvaged`;
