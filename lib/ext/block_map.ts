@@ -26,7 +26,8 @@ export async function* blockMapRuns(iBlock: Uint8Array, ctx: RunContext): AsyncG
   const p = ctx.blockSize / 4;
   const visited = new Set<number>();
   const builder = new RunBuilder();
-  const damage = (what: string) => new ImageDamage(`inode ${ctx.inode}: ${what}`);
+  const damage = (what: string) =>
+    new ImageDamage({ reason: "damaged", detail: `inode ${ctx.inode}: ${what}` });
   const top = new DataView(iBlock.buffer, iBlock.byteOffset, 60);
 
   /** Walks the subtree under `pointer` at `level` (0 = data block) starting at `logical`. */

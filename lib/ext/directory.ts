@@ -39,11 +39,17 @@ export function parseDirectoryBlock(
     if (block.length === 65536 && (recLen === 0 || recLen === 65535)) recLen = 65536;
     const nameLen = hasFileType ? block[at + 6]! : view.getUint16(at + 6, true);
     if (recLen < 8 || (recLen & 3) !== 0 || at + recLen > block.length) {
-      throw new ImageDamage(`${where}: directory entry at byte ${at} has a bad length ${recLen}`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `${where}: directory entry at byte ${at} has a bad length ${recLen}`,
+      });
     }
     if (inode !== 0) {
       if (nameLen === 0 || 8 + nameLen > recLen) {
-        throw new ImageDamage(`${where}: directory entry at byte ${at} has a bad name length`);
+        throw new ImageDamage({
+          reason: "damaged",
+          detail: `${where}: directory entry at byte ${at} has a bad name length`,
+        });
       }
       entries.push({
         inode,

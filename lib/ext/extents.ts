@@ -24,7 +24,7 @@ interface Walk {
 }
 
 function damage(ctx: RunContext, what: string): ImageDamage {
-  return new ImageDamage(`inode ${ctx.inode}: ${what}`);
+  return new ImageDamage({ reason: "damaged", detail: `inode ${ctx.inode}: ${what}` });
 }
 
 /** Checks a node's header; returns its view, entry count and depth. */

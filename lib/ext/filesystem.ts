@@ -104,7 +104,10 @@ export class ExtFileSystem {
   /** Reads file system block `block`. */
   readBlock(block: number): Promise<Uint8Array> {
     if (block >= this.sb.blocksCount) {
-      throw new ImageDamage(`block ${block} lies outside the file system`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `block ${block} lies outside the file system`,
+      });
     }
     return this.source.readAt(block * this.sb.blockSize, this.sb.blockSize);
   }
@@ -137,7 +140,10 @@ export class ExtFileSystem {
     let total = 0;
     for (const run of list) total += run.length;
     if (total > ctx.blocksCount) {
-      throw new ImageDamage(`inode ${inode.number} maps more blocks than the file system holds`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `inode ${inode.number} maps more blocks than the file system holds`,
+      });
     }
     return list;
   }
@@ -149,9 +155,11 @@ export class ExtFileSystem {
     const capacity = extents ? 2 ** 32 : blockMapCapacity(bs);
     const limit = Math.ceil(inode.size / bs);
     if (limit > capacity || !Number.isSafeInteger(inode.size)) {
-      throw new ImageDamage(
-        `inode ${inode.number}: size ${inode.size} bytes is impossible for this file system`,
-      );
+      throw new ImageDamage({
+        reason: "damaged",
+        detail:
+          `inode ${inode.number}: size ${inode.size} bytes is impossible for this file system`,
+      });
     }
     return {
       readBlock: (block) => this.#cachedBlock(block),
@@ -234,7 +242,10 @@ export class ExtFileSystem {
   /** The target of symlink `inode`, as raw bytes. */
   async symlinkTarget(inode: Inode): Promise<Uint8Array> {
     if (inode.size > MAX_SYMLINK) {
-      throw new ImageDamage(`symlink inode ${inode.number} has an impossible length ${inode.size}`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `symlink inode ${inode.number} has an impossible length ${inode.size}`,
+      });
     }
     const fast = (inode.flags & (InodeFlag.Extents | InodeFlag.InlineData)) === 0 &&
       inode.size < 60;
@@ -299,7 +310,10 @@ export class ExtFileSystem {
 
   #checkReadable(inode: Inode): void {
     if (inode.flags & InodeFlag.Encrypt) {
-      throw new ImageUnsupported(`inode ${inode.number} is encrypted (fscrypt)`);
+      throw new ImageUnsupported({
+        reason: "unsupported",
+        detail: `inode ${inode.number} is encrypted (fscrypt)`,
+      });
     }
   }
 
@@ -326,7 +340,10 @@ async function* boundRuns(
   for await (const run of runs) {
     total += run.length;
     if (total > blocksCount) {
-      throw new ImageDamage(`inode ${inode} maps more blocks than the file system holds`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `inode ${inode} maps more blocks than the file system holds`,
+      });
     }
     yield run;
   }

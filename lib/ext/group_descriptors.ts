@@ -43,15 +43,18 @@ export class GroupDescriptors {
    */
   async inodeTable(group: number): Promise<number> {
     const sb = this.#sb;
-    if (group < 0 || group >= sb.groupCount) throw new ImageDamage(`no block group ${group}`);
+    if (group < 0 || group >= sb.groupCount) {
+      throw new ImageDamage({ reason: "damaged", detail: `no block group ${group}` });
+    }
     const index = Math.floor(group / this.#perBlock);
     let block = this.#blocks.get(index);
     if (block === undefined) {
       const at = this.#descriptorBlock(index);
       if (at >= sb.blocksCount) {
-        throw new ImageDamage(
-          `the descriptor of block group ${group} lies outside the file system`,
-        );
+        throw new ImageDamage({
+          reason: "damaged",
+          detail: `the descriptor of block group ${group} lies outside the file system`,
+        });
       }
       block = await this.#source.readAt(at * sb.blockSize, sb.blockSize);
       this.#blocks.set(index, block);
@@ -63,7 +66,10 @@ export class GroupDescriptors {
     const table = lo + hi * 2 ** 32;
     const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
     if (table === 0 || table + tableBlocks > sb.blocksCount) {
-      throw new ImageDamage(`the inode table of block group ${group} lies outside the file system`);
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `the inode table of block group ${group} lies outside the file system`,
+      });
     }
     return table;
   }

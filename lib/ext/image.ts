@@ -49,7 +49,9 @@ export class FileSource implements ByteSource {
     const file = await Deno.open(path, { read: true });
     try {
       const info = await file.stat();
-      if (info.isDirectory) throw new ImageDamage("it is a directory, not an image");
+      if (info.isDirectory) {
+        throw new ImageDamage({ reason: "damaged", detail: "it is a directory, not an image" });
+      }
       return new FileSource(file, info.size);
     } catch (error) {
       file.close();
@@ -86,7 +88,12 @@ export class FileSource implements ByteSource {
     let done = 0;
     while (done < buffer.length) {
       const n = this.#file.readSync(buffer.subarray(done));
-      if (n === null) throw new ImageDamage(`the image ends at byte ${offset + done}`);
+      if (n === null) {
+        throw new ImageDamage({
+          reason: "damaged",
+          detail: `the image ends at byte ${offset + done}`,
+        });
+      }
       done += n;
     }
     this.#position = offset + done;
@@ -110,9 +117,10 @@ export class SliceSource implements ByteSource {
 
   constructor(inner: ByteSource, start: number, size: number) {
     if (start < 0 || size < 0 || start + size > inner.size) {
-      throw new ImageDamage(
-        `the partition at byte ${start} (${size} bytes) lies beyond the end of the image`,
-      );
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `the partition at byte ${start} (${size} bytes) lies beyond the end of the image`,
+      });
     }
     this.#inner = inner;
     this.#start = start;
@@ -157,8 +165,9 @@ function checkRange(offset: number, length: number, size: number): void {
     !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
     length > MAX_READ || offset + length > size
   ) {
-    throw new ImageDamage(
-      `a block at byte ${offset} lies outside the image (${size} bytes)`,
-    );
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: `a block at byte ${offset} lies outside the image (${size} bytes)`,
+    });
   }
 }

@@ -80,7 +80,10 @@ export async function readInode(
   number: number,
 ): Promise<Inode> {
   if (!Number.isInteger(number) || number < 1 || number > sb.inodesCount) {
-    throw new ImageDamage(`inode number ${number} is out of range (1-${sb.inodesCount})`);
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: `inode number ${number} is out of range (1-${sb.inodesCount})`,
+    });
   }
   const group = Math.floor((number - 1) / sb.inodesPerGroup);
   const index = (number - 1) % sb.inodesPerGroup;
@@ -161,9 +164,10 @@ export function inodeSystemXattr(inode: Inode, name: string): Uint8Array | undef
     ) {
       const start = entries + valueOffset;
       if (start + valueSize > area.length) {
-        throw new ImageDamage(
-          `inode ${inode.number}: extended attribute "system.${name}" is cut off`,
-        );
+        throw new ImageDamage({
+          reason: "damaged",
+          detail: `inode ${inode.number}: extended attribute "system.${name}" is cut off`,
+        });
       }
       return area.subarray(start, start + valueSize);
     }

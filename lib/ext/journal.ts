@@ -43,20 +43,28 @@ export async function readJournal(
         return run.physical + logical - run.logical;
       }
     }
-    throw new ImageDamage(`the journal has no block ${logical}`);
+    throw new ImageDamage({ reason: "damaged", detail: `the journal has no block ${logical}` });
   };
   const read = async (logical: number) => {
     const bytes = await readBlock(physical(logical));
     return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
   };
   const { view: sb } = await read(0);
-  if (sb.getUint32(0) !== JBD2_MAGIC) throw new ImageDamage("the journal has no superblock");
+  if (sb.getUint32(0) !== JBD2_MAGIC) {
+    throw new ImageDamage({ reason: "damaged", detail: "the journal has no superblock" });
+  }
   const type = sb.getUint32(4);
   if (type !== BlockType.SuperblockV1 && type !== BlockType.SuperblockV2) {
-    throw new ImageDamage("the journal superblock has an unknown type");
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: "the journal superblock has an unknown type",
+    });
   }
   if (sb.getUint32(0xc) !== blockSize) {
-    throw new ImageDamage("the journal's block size differs from the file system's");
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: "the journal's block size differs from the file system's",
+    });
   }
   const maxLen = sb.getUint32(0x10);
   const first = sb.getUint32(0x14);
@@ -65,7 +73,7 @@ export async function readJournal(
   if (start === 0) return undefined;
   const incompat = type === BlockType.SuperblockV2 ? sb.getUint32(0x28) : 0;
   if (first < 1 || first >= maxLen || start < first || start >= maxLen) {
-    throw new ImageDamage("the journal superblock is damaged");
+    throw new ImageDamage({ reason: "damaged", detail: "the journal superblock is damaged" });
   }
   const bit64 = (incompat & Feature.Bit64) !== 0;
   const csum = (incompat & (Feature.CsumV2 | Feature.CsumV3)) !== 0;

@@ -43,7 +43,12 @@ export async function openImage(path: string, partition?: number): Promise<Opene
       return { kind: "fs", fs: await ExtFileSystem.open(file), close };
     }
     if (table === undefined) {
-      throw new UsageError(`Cannot use --partition with "${path}": it has no partition table`);
+      throw new UsageError({
+        reason: "usage",
+        action: "use --partition with",
+        subject: { kind: "file", name: path },
+        detail: "it has no partition table",
+      });
     }
     const partitions: PartitionInfo[] = [];
     for (const p of table.partitions) partitions.push({ ...p, ext: await holdsExt(file, p) });
@@ -52,11 +57,12 @@ export async function openImage(path: string, partition?: number): Promise<Opene
     }
     const chosen = partitions.find((p) => p.number === partition);
     if (chosen === undefined) {
-      throw new UsageError(
-        `Cannot open partition ${partition} of "${path}": it has partitions ${
-          partitions.map((p) => p.number).join(", ")
-        }`,
-      );
+      throw new UsageError({
+        reason: "not-found",
+        action: `open partition ${partition} of`,
+        subject: { kind: "file", name: path },
+        detail: `it has partitions ${partitions.map((p) => p.number).join(", ")}`,
+      });
     }
     const fs = await ExtFileSystem.open(new SliceSource(file, chosen.start, chosen.size));
     return { kind: "fs", fs, partition: chosen, close };
@@ -87,15 +93,18 @@ export async function openFileSystem(
     }
   }
   opened.close();
-  throw new UsageError(
-    `Cannot choose a partition of "${path}": ${
+  throw new UsageError({
+    reason: "usage",
+    action: "choose a partition of",
+    subject: { kind: "file", name: path },
+    detail: `${
       ext.length === 0
         ? "none holds an ext2/3/4 file system"
         : `partitions ${
           ext.map((p) => p.number).join(", ")
         } hold ext file systems; pick one with --partition N`
     }`,
-  );
+  });
 }
 
 async function holdsExt(file: ByteSource, p: Partition): Promise<boolean> {

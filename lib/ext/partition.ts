@@ -99,14 +99,20 @@ export async function readPartitionTable(
 async function readGpt(source: ByteSource): Promise<Partition[]> {
   const header = await source.readAt(SECTOR, SECTOR);
   if (new TextDecoder().decode(header.subarray(0, 8)) !== "EFI PART") {
-    throw new ImageDamage("its protective MBR announces a GPT, but sector 1 holds none");
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: "its protective MBR announces a GPT, but sector 1 holds none",
+    });
   }
   const view = new DataView(header.buffer, header.byteOffset, SECTOR);
   const entriesLba = Number(view.getBigUint64(0x48, true));
   const count = view.getUint32(0x50, true);
   const entrySize = view.getUint32(0x54, true);
   if (count > MAX_PARTITIONS * 4 || entrySize < 128 || entrySize > 4096 || entrySize % 8 !== 0) {
-    throw new ImageDamage(`its GPT header is damaged (${count} entries of ${entrySize} bytes)`);
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: `its GPT header is damaged (${count} entries of ${entrySize} bytes)`,
+    });
   }
   const table = await source.readAt(entriesLba * SECTOR, count * entrySize);
   const partitions: Partition[] = [];
@@ -116,7 +122,12 @@ async function readGpt(source: ByteSource): Promise<Partition[]> {
     const e = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
     const first = Number(e.getBigUint64(32, true));
     const last = Number(e.getBigUint64(40, true));
-    if (last < first) throw new ImageDamage(`GPT partition ${i + 1} ends before it starts`);
+    if (last < first) {
+      throw new ImageDamage({
+        reason: "damaged",
+        detail: `GPT partition ${i + 1} ends before it starts`,
+      });
+    }
     const type = guid(entry.subarray(0, 16));
     const nameBytes = entry.subarray(56, 128);
     let name = new TextDecoder("utf-16le").decode(nameBytes);
@@ -131,7 +142,7 @@ async function readGpt(source: ByteSource): Promise<Partition[]> {
       name,
     });
     if (partitions.length > MAX_PARTITIONS) {
-      throw new ImageDamage("its GPT lists too many partitions");
+      throw new ImageDamage({ reason: "too-large", detail: "its GPT lists too many partitions" });
     }
   }
   return partitions;

@@ -83,30 +83,47 @@ export async function hasExtMagic(source: ByteSource): Promise<boolean> {
  */
 export async function readSuperblock(source: ByteSource): Promise<Superblock> {
   if (source.size < SUPERBLOCK_OFFSET + 1024) {
-    throw new ImageDamage("too small to hold an ext2/3/4 file system");
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: "too small to hold an ext2/3/4 file system",
+    });
   }
   const bytes = await source.readAt(SUPERBLOCK_OFFSET, 1024);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const u32 = (at: number) => view.getUint32(at, true);
   const u16 = (at: number) => view.getUint16(at, true);
   if (u16(0x38) !== EXT_MAGIC) {
-    throw new ImageDamage("not an ext2/3/4 file system (no ext magic number at byte 1080)");
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: "not an ext2/3/4 file system (no ext magic number at byte 1080)",
+    });
   }
   const incompat = u32(0x60);
   const unknown = incompat & ~READABLE_INCOMPAT;
-  if (unknown & Incompat.Compression) throw new ImageUnsupported("compressed ext2 is not read");
+  if (unknown & Incompat.Compression) {
+    throw new ImageUnsupported({ reason: "unsupported", detail: "compressed ext2 is not read" });
+  }
   if (unknown & Incompat.JournalDev) {
-    throw new ImageUnsupported("it is an external journal device, not a file system");
+    throw new ImageUnsupported({
+      reason: "unsupported",
+      detail: "it is an external journal device, not a file system",
+    });
   }
   if (unknown !== 0) {
-    throw new ImageUnsupported(
-      `it uses incompatible file system features 0x${
+    throw new ImageUnsupported({
+      reason: "unsupported",
+      detail: `it uses incompatible file system features 0x${
         unknown.toString(16)
       } this reader does not know`,
-    );
+    });
   }
   const logBlockSize = u32(0x18);
-  if (logBlockSize > 6) throw new ImageDamage(`impossible block size 2^${10 + logBlockSize}`);
+  if (logBlockSize > 6) {
+    throw new ImageDamage({
+      reason: "damaged",
+      detail: `impossible block size 2^${10 + logBlockSize}`,
+    });
+  }
   const blockSize = 1024 << logBlockSize;
   const bit64 = (incompat & Incompat.Bit64) !== 0;
   const blocksCount = u32(0x4) + (bit64 ? u32(0x150) * 2 ** 32 : 0);
@@ -152,12 +169,16 @@ export async function readSuperblock(source: ByteSource): Promise<Superblock> {
     }
     return undefined;
   })();
-  if (problem !== undefined) throw new ImageDamage(`its superblock is damaged (${problem})`);
+  if (problem !== undefined) {
+    throw new ImageDamage({ reason: "damaged", detail: `its superblock is damaged (${problem})` });
+  }
   sb.groupCount = Math.ceil((blocksCount - sb.firstDataBlock) / sb.blocksPerGroup);
   if (sb.groupCount * sb.inodesPerGroup < sb.inodesCount) {
-    throw new ImageDamage(
-      `its superblock is damaged (${sb.inodesCount} inodes do not fit ${sb.groupCount} groups)`,
-    );
+    throw new ImageDamage({
+      reason: "damaged",
+      detail:
+        `its superblock is damaged (${sb.inodesCount} inodes do not fit ${sb.groupCount} groups)`,
+    });
   }
   sb.inodesCount = Math.min(sb.inodesCount, sb.groupCount * sb.inodesPerGroup);
   const ext4Bits = Incompat.Extents | Incompat.Bit64 | Incompat.FlexBg | Incompat.InlineData |
