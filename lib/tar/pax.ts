@@ -52,7 +52,11 @@ export function parsePaxRecords(data: Uint8Array, name: string): PaxRecord[] {
     );
     const end = pos + length;
     if (length <= space - pos + 1 || end > data.length || data[end - 1] !== NEWLINE) {
-      throw new DamagedError({ reason: "damaged", ...about, detail: "a record has a wrong length" });
+      throw new DamagedError({
+        reason: "damaged",
+        ...about,
+        detail: "a record has a wrong length",
+      });
     }
     const equals = data.indexOf(EQUALS, space + 1);
     if (equals < 0 || equals >= end - 1) {

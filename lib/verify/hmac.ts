@@ -93,11 +93,14 @@ export function parseHmacFile(bytes: Uint8Array): string {
   if (bytes.length > HMAC_FILE_MAX_SIZE) {
     throw new DamagedError({
       reason: "too-large",
-      detail: `HMAC file is too large: ${bytes.length} bytes, at most ${HMAC_FILE_MAX_SIZE} expected`,
+      detail:
+        `HMAC file is too large: ${bytes.length} bytes, at most ${HMAC_FILE_MAX_SIZE} expected`,
     });
   }
   for (const byte of bytes) {
-    if (byte > 0x7f) throw new DamagedError({ reason: "damaged", detail: "HMAC file is not ASCII text" });
+    if (byte > 0x7f) {
+      throw new DamagedError({ reason: "damaged", detail: "HMAC file is not ASCII text" });
+    }
   }
   const text = new TextDecoder().decode(bytes);
   const hex = text.slice(text.lastIndexOf("=") + 1).trim();
