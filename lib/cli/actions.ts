@@ -12,7 +12,7 @@ import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
 import { parseMemorySize } from "../format/scrypt_cost.ts";
 import { passphraseGetter } from "./passphrase.ts";
-import { RESUME_HINT, withHint } from "./hints.ts";
+import { RESUME_ALL_HINT, RESUME_HINT, withHint } from "./hints.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
 import { CommandLineError } from "./options.ts";
@@ -252,18 +252,24 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
   );
   const clashes = (result.existing ?? 0) - result.skipped;
   if (clashes > 0 && !force) {
-    throw new OutputError(
-      `Cannot restore into "${output}": ${
-        plural(clashes, "file exists", "files exist")
-      } already (use --skip-existing to keep them, or --force to replace them)`,
+    throw withHint(
+      new OutputError({
+        reason: "exists",
+        action: "restore into",
+        subject: { kind: "file", name: output },
+        detail: `${plural(clashes, "file exists", "files exist")} already`,
+      }),
+      "exists",
+      RESUME_ALL_HINT,
     );
   }
   if (available !== undefined && needed > available) {
-    throw new OutputError(
-      `Cannot restore into "${output}": it needs ${formatSize(needed)}, only ${
-        formatSize(available)
-      } are free`,
-    );
+    throw new OutputError({
+      reason: "no-space",
+      action: "restore into",
+      subject: { kind: "file", name: output },
+      detail: `it needs ${formatSize(needed)}, only ${formatSize(available)} are free`,
+    });
   }
 }
 
@@ -345,10 +351,10 @@ async function restoreFilesCommand(
     } in ${took(context)}`,
   );
   if (got.damaged > 0) {
-    throw new DamagedError(
-      `Cannot restore everything: ${
-        plural(got.damaged, "damaged entry", "damaged entries")
-      } skipped`,
-    );
+    throw new DamagedError({
+      reason: "damaged",
+      action: "restore everything",
+      detail: `${plural(got.damaged, "damaged entry", "damaged entries")} skipped`,
+    });
   }
 }

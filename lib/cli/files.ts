@@ -61,29 +61,39 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0]!);
+    throw new UsageError({ reason: "usage", detail: (error as Error).message.split("\n")[0]! });
   }
   const { values, positionals } = parsed;
   const [sub, image, ...paths] = positionals;
   if (values.help || sub === undefined) {
     io.print(FILES_USAGE);
-    if (!values.help) throw new UsageError('"files" needs ls, get or cat');
+    if (!values.help) {
+      throw new UsageError({ reason: "usage", detail: '"files" needs ls, get or cat' });
+    }
     return;
   }
-  if (image === undefined) throw new UsageError(`"files ${sub}" needs an IMAGE argument`);
+  if (image === undefined) {
+    throw new UsageError({ reason: "usage", detail: `"files ${sub}" needs an IMAGE argument` });
+  }
   const partition = values.partition === undefined ? undefined : parsePartition(values.partition);
   const common = { reporter: io.reporter, ...(partition === undefined ? {} : { partition }) };
   switch (sub) {
     case "ls": {
-      if (paths.length > 1) throw new UsageError(`Unexpected argument "${paths[1]}"`);
+      if (paths.length > 1) {
+        throw new UsageError({ reason: "usage", detail: `Unexpected argument "${paths[1]}"` });
+      }
       const listing = await listFiles(image, paths[0] ?? "/", common);
       if (values.json) io.print(JSON.stringify(listing, null, 2));
       else for (const line of renderListing(listing, values.long ?? false)) io.print(line);
       return;
     }
     case "get": {
-      if (values.output === undefined) throw new UsageError("files get needs --output DIR");
-      if (paths.length === 0) throw new UsageError("files get needs at least one PATH");
+      if (values.output === undefined) {
+        throw new UsageError({ reason: "usage", detail: "files get needs --output DIR" });
+      }
+      if (paths.length === 0) {
+        throw new UsageError({ reason: "usage", detail: "files get needs at least one PATH" });
+      }
       const summary = await getFiles(image, paths, {
         ...common,
         output: values.output,
@@ -98,26 +108,37 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
         }`,
       );
       if (summary.damaged > 0) {
-        throw new DamagedError(
-          `Cannot copy everything from "${image}": ${summary.damaged} damaged entries were skipped`,
-        );
+        throw new DamagedError({
+          reason: "damaged",
+          action: "copy everything from",
+          subject: { kind: "file", name: image },
+          detail: `${summary.damaged} damaged entries were skipped`,
+        });
       }
       return;
     }
     case "cat": {
-      if (paths.length !== 1) throw new UsageError("files cat needs exactly one PATH");
+      if (paths.length !== 1) {
+        throw new UsageError({ reason: "usage", detail: "files cat needs exactly one PATH" });
+      }
       await catFile(image, paths[0]!, io.writeStdout, common);
       return;
     }
     default:
-      throw new UsageError(`Unknown files command "${sub}" (use ls, get or cat)`);
+      throw new UsageError({
+        reason: "usage",
+        detail: `Unknown files command "${sub}" (use ls, get or cat)`,
+      });
   }
 }
 
 function parsePartition(text: string): number {
   const n = Number(text);
   if (!/^[0-9]+$/.test(text) || n < 1) {
-    throw new UsageError(`--partition needs a partition number (1, 2, ...), not "${text}"`);
+    throw new UsageError({
+      reason: "usage",
+      detail: `--partition needs a partition number (1, 2, ...), not "${text}"`,
+    });
   }
   return n;
 }

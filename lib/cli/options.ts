@@ -120,12 +120,15 @@ export interface ParsedLine {
   given: Array<{ name: string; typed: string }>;
 }
 
-/** A mistake on the command line; `command` is the command it was meant for, if known. */
+/**
+ * A mistake on the command line; `command` is the command it was meant for, if known. Its
+ * reason is always `usage`, given here once rather than at every place that throws it.
+ */
 export class CommandLineError extends UsageError {
   /** The command the line was for, when it was recognised. */
   readonly command: string | undefined;
   constructor(message: string, command?: string) {
-    super(message);
+    super({ reason: "usage", detail: message });
     this.command = command;
   }
 }

@@ -45,7 +45,11 @@ async function readAll(
     pieces.push(buffer.subarray(0, n));
     total += n;
     if (total > 1024 * 1024) {
-      throw new UsageError("Cannot read the passphrase: input is over 1 MiB");
+      throw new UsageError({
+        reason: "usage",
+        action: "read the passphrase",
+        detail: "input is over 1 MiB",
+      });
     }
   }
   return concat(pieces, total);
@@ -116,17 +120,22 @@ async function obtain(
   if (sources.file !== undefined) {
     if (sources.file === "-") {
       if (sources.stdinIsBackup) {
-        throw new UsageError("Cannot read both the backup and the passphrase from standard input");
+        throw new UsageError({
+          reason: "usage",
+          detail: "Cannot read both the backup and the passphrase from standard input",
+        });
       }
       return stripOneNewline(await readAll(Deno.stdin));
     }
     try {
       return stripOneNewline(await Deno.readFile(sources.file));
     } catch (error) {
-      throw new UsageError(
-        `Cannot read passphrase file "${sources.file}": ${describeFsError(error)}`,
-        { cause: error },
-      );
+      throw new UsageError({
+        reason: "cannot-open",
+        action: "read passphrase file",
+        subject: { kind: "file", name: sources.file },
+        detail: describeFsError(error),
+      }, { cause: error });
     }
   }
   const fromEnv = envPassphrase();
@@ -142,13 +151,15 @@ async function promptOnTerminal(stdinIsBackup: boolean): Promise<Uint8Array> {
   try {
     tty = await Deno.open("/dev/tty", { read: true, write: true });
   } catch {
-    throw new UsageError(
-      `Cannot ask for the passphrase: ${
+    throw new UsageError({
+      reason: "usage",
+      action: "ask for the passphrase",
+      detail: `${
         stdinIsBackup
           ? "standard input carries the backup and /dev/tty cannot be opened"
           : "no terminal"
       } (use --passphrase-file FILE or ${PASSPHRASE_ENV})`,
-    );
+    });
   }
   try {
     return await readHidden(tty, tty, "Backup passphrase: ");
@@ -182,11 +193,19 @@ export async function readHidden(
     const buffer = new Uint8Array(64);
     for (;;) {
       const n = await input.read(buffer);
-      if (n === null) throw new InterruptedError("Interrupted while reading the passphrase");
+      if (n === null) {
+        throw new InterruptedError({
+          reason: "interrupted",
+          detail: "Interrupted while reading the passphrase",
+        });
+      }
       for (const byte of buffer.subarray(0, n)) {
         if (byte === 0x0d || byte === 0x0a) return new Uint8Array(bytes);
         if (byte === 0x03 || (byte === 0x04 && bytes.length === 0)) {
-          throw new InterruptedError("Interrupted while reading the passphrase");
+          throw new InterruptedError({
+            reason: "interrupted",
+            detail: "Interrupted while reading the passphrase",
+          });
         }
         if (byte === 0x7f || byte === 0x08) {
           // Remove one whole UTF-8 character.
