@@ -127,9 +127,12 @@ export type ReasonOf<Code extends number> = {
   [R in Reason]: (typeof REASONS)[R] extends Code ? R : never;
 }[Reason];
 
-/** What an error is about: a file, an item, one of its chunks, or a member of its inner tar. */
+/**
+ * What an error is about: a file, a VM, an item, one of its chunks, a member of its inner tar,
+ * or an entry of the outer archive.
+ */
 export interface Subject {
-  kind: "file" | "item" | "chunk" | "member" | "entry";
+  kind: "file" | "vm" | "item" | "chunk" | "member" | "entry";
   /** The name, as the backup or the user spells it. */
   name: string;
   /**

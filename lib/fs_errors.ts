@@ -73,15 +73,16 @@ export function toOutputError(error: unknown, path: string): unknown {
   if (code === undefined) return error;
   const words = REASONS[code] ?? (error instanceof Error ? error.message : code);
   return new OutputError({
-    reason: reasonOf(code),
+    reason: writeReasonOf(error),
     action: "write",
     subject: { kind: "file", name: path },
     detail: words,
   }, { cause: error });
 }
 
-/** The reason code of an `errno` code. */
-function reasonOf(code: string): "no-space" | "no-permission" | "write-failed" {
+/** The reason code of an error met writing: from its `errno` code, `write-failed` by default. */
+export function writeReasonOf(error: unknown): "no-space" | "no-permission" | "write-failed" {
+  const code = errnoCode(error);
   if (code === "ENOSPC" || code === "EDQUOT") return "no-space";
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") return "no-permission";
   return "write-failed";
