@@ -149,7 +149,9 @@ export async function getFiles(
   options: GetOptions,
 ): Promise<GetSummary> {
   const reporter = options.reporter ?? silentReporter;
-  if (paths.length === 0) throw new UsageError("files get needs at least one PATH");
+  if (paths.length === 0) {
+    throw new UsageError({ reason: "usage", detail: "files get needs at least one PATH" });
+  }
   const label = options.label ?? image;
   return await withImage(label, async () => {
     const { fs, close } = await openFileSystem(image, options.partition);
@@ -213,9 +215,12 @@ export async function catFile(
       warnJournal(fs, image, options.reporter ?? silentReporter);
       const inode = await find(fs, image, path);
       if (inode.kind !== "file") {
-        throw new UsageError(
-          `Cannot print "${displayPath(path)}" from "${image}": it is a ${kindWord(inode.kind)}`,
-        );
+        throw new UsageError({
+          reason: "usage",
+          action: `print "${displayPath(path)}" from`,
+          subject: { kind: "file", name: image },
+          detail: `it is a ${kindWord(inode.kind)}`,
+        });
       }
       await fs.check(inode);
       const zeros = new Uint8Array(1 << 20);
@@ -321,7 +326,10 @@ class TreeWalker {
       try {
         inode = typeof which === "number" ? await this.#fs.inode(which) : which;
         if (inode.mode === 0 || (inode.links === 0 && inode.dtime !== 0)) {
-          throw new ImageDamage(`its entry points to a deleted inode (${inode.number})`);
+          throw new ImageDamage({
+            reason: "damaged",
+            detail: `its entry points to a deleted inode (${inode.number})`,
+          });
         }
       } catch (error) {
         this.#damaged(shown, error);
@@ -329,7 +337,13 @@ class TreeWalker {
       }
       if (inode.kind === "directory") {
         if (this.#directories.has(inode.number)) {
-          this.#damaged(shown, new ImageDamage("this directory was already copied (a cycle)"));
+          this.#damaged(
+            shown,
+            new ImageDamage({
+              reason: "damaged",
+              detail: "this directory was already copied (a cycle)",
+            }),
+          );
           continue;
         }
         this.#directories.add(inode.number);
@@ -349,7 +363,10 @@ class TreeWalker {
         continue;
       }
       if (out === "") {
-        this.#damaged(shown, new ImageDamage("the root is not a directory"));
+        this.#damaged(
+          shown,
+          new ImageDamage({ reason: "damaged", detail: "the root is not a directory" }),
+        );
         continue;
       }
       try {
@@ -372,7 +389,10 @@ class TreeWalker {
       const name = decodeName(entry.name);
       const childShown = joinShown(shown, name);
       if (entry.name.includes(0x2f) || entry.name.includes(0)) {
-        this.#damaged(childShown, new ImageDamage('its name contains "/" or NUL'));
+        this.#damaged(
+          childShown,
+          new ImageDamage({ reason: "unsafe-name", detail: 'its name contains "/" or NUL' }),
+        );
         continue;
       }
       if (!isUtf8(entry.name)) {
@@ -381,7 +401,13 @@ class TreeWalker {
         );
       }
       if (names.has(name)) {
-        this.#damaged(childShown, new ImageDamage("a second entry of that name in its directory"));
+        this.#damaged(
+          childShown,
+          new ImageDamage({
+            reason: "duplicate",
+            detail: "a second entry of that name in its directory",
+          }),
+        );
         continue;
       }
       names.add(name);
@@ -408,9 +434,10 @@ class TreeWalker {
           return;
         }
         if (this.#single.has(inode.number)) {
-          throw new ImageDamage(
-            `its inode ${inode.number} (one link) was already copied under another name`,
-          );
+          throw new ImageDamage({
+            reason: "duplicate",
+            detail: `its inode ${inode.number} (one link) was already copied under another name`,
+          });
         }
         await this.#fs.check(inode);
         yield entryEvent(out, "file", inode);
@@ -427,7 +454,10 @@ class TreeWalker {
       case "symlink": {
         const target = await this.#fs.symlinkTarget(inode);
         if (target.includes(0) || target.length === 0) {
-          throw new ImageDamage("its symlink target is empty or contains NUL");
+          throw new ImageDamage({
+            reason: "damaged",
+            detail: "its symlink target is empty or contains NUL",
+          });
         }
         const linkname = UTF8.decode(target);
         yield { type: "entry", entry: { ...baseEntry(out, inode), kind: "symlink", linkname } };
@@ -475,14 +505,21 @@ async function find(fs: ExtFileSystem, image: string, path: string): Promise<Ino
   if ("inode" in found) return found.inode;
   const shown = displayPath(path);
   if (found.symlink !== undefined) {
-    throw new UsageError(
-      `Cannot find "${shown}" in "${image}": "${found.parent}" is a symbolic link to "${found.symlink}" (links are not followed; give the path it points to)`,
-    );
+    throw new UsageError({
+      reason: "not-found",
+      action: `find "${shown}" in`,
+      subject: { kind: "file", name: image },
+      detail:
+        `"${found.parent}" is a symbolic link to "${found.symlink}" (links are not followed; give the path it points to)`,
+    });
   }
   if (found.notDirectory) {
-    throw new UsageError(
-      `Cannot find "${shown}" in "${image}": "${found.parent}" is not a directory`,
-    );
+    throw new UsageError({
+      reason: "not-found",
+      action: `find "${shown}" in`,
+      subject: { kind: "file", name: image },
+      detail: `"${found.parent}" is not a directory`,
+    });
   }
   const top: string[] = [];
   try {
@@ -494,11 +531,14 @@ async function find(fs: ExtFileSystem, image: string, path: string): Promise<Ino
     // The hint is a courtesy; the missing path is the message.
   }
   top.sort();
-  throw new UsageError(
-    `Cannot find "${shown}" in "${image}": "${found.parent}" has no "${found.missing}" (the image's top level holds: ${
+  throw new UsageError({
+    reason: "not-found",
+    action: `find "${shown}" in`,
+    subject: { kind: "file", name: image },
+    detail: `"${found.parent}" has no "${found.missing}" (the image's top level holds: ${
       top.join(", ") || "nothing"
     }; ${PRIVATE_IMG_HINT})`,
-  );
+  });
 }
 
 async function listEntry(fs: ExtFileSystem, name: string, inode: Inode): Promise<ListEntry> {
@@ -538,14 +578,29 @@ async function withImage<T>(image: string, body: () => Promise<T>): Promise<T> {
     return await body();
   } catch (error) {
     if (error instanceof ImageDamage) {
-      throw new DamagedError(`Cannot read "${image}": ${error.message}`, { cause: error });
+      throw new DamagedError({
+        reason: error.reason,
+        action: "read",
+        subject: { kind: "file", name: image },
+        detail: error.message,
+      }, { cause: error });
     }
     if (error instanceof ImageUnsupported) {
-      throw new ImageUnsupported(`Cannot read "${image}": ${error.message}`, { cause: error });
+      throw new ImageUnsupported({
+        reason: error.reason,
+        action: "read",
+        subject: { kind: "file", name: image },
+        detail: error.message,
+      }, { cause: error });
     }
     if (error instanceof RecoverError) throw error;
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
-      throw new UsageError(`Cannot open "${image}": ${describeFsError(error)}`, { cause: error });
+      throw new UsageError({
+        reason: "cannot-open",
+        action: "open",
+        subject: { kind: "file", name: image },
+        detail: describeFsError(error),
+      }, { cause: error });
     }
     throw error;
   }

@@ -9,7 +9,7 @@ import { ownerOf } from "../catalog/mod.ts";
 import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
 import type { Backup } from "../format/open.ts";
-import { describeFsError } from "../fs_errors.ts";
+import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/run.ts";
@@ -119,9 +119,12 @@ export async function restoreBackup(
     try {
       await Deno.mkdir(options.output, { recursive: true });
     } catch (error) {
-      throw new OutputError(`Cannot create "${options.output}": ${describeFsError(error)}`, {
-        cause: error,
-      });
+      throw new OutputError({
+        reason: writeReasonOf(error),
+        action: "create",
+        subject: { kind: "file", name: options.output },
+        detail: describeFsError(error),
+      }, { cause: error });
     }
     const filesDone = new Set<string>();
     /** `salvage`: items read and not restored whole (yet). */
@@ -228,7 +231,12 @@ export async function checkOutputFolder(output: string): Promise<void> {
     return;
   }
   if (!info.isDirectory) {
-    throw new OutputError(`Cannot restore into "${output}": it exists and is not a folder`);
+    throw new OutputError({
+      reason: "in-the-way",
+      action: "restore into",
+      subject: { kind: "file", name: output },
+      detail: "it exists and is not a folder",
+    });
   }
 }
 

@@ -9,7 +9,7 @@
 
 import { OutputError, UsageError } from "../errors.ts";
 import { openBackup, type OpenOptions } from "../format/open.ts";
-import { describeFsError } from "../fs_errors.ts";
+import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { getFiles, type GetSummary } from "./files.ts";
@@ -49,9 +49,16 @@ export async function restoreFiles(
   options: RestoreFilesOptions,
 ): Promise<RestoreFilesSummary> {
   const reporter = options.reporter ?? silentReporter;
-  if (options.files.length === 0) throw new UsageError("restore --files needs at least one PATH");
+  if (options.files.length === 0) {
+    throw new UsageError({ reason: "usage", detail: "restore --files needs at least one PATH" });
+  }
   if (options.vm === "dom0") {
-    throw new UsageError('Cannot use --files with "dom0": its home is restored as plain files');
+    throw new UsageError({
+      reason: "usage",
+      action: "use --files with",
+      subject: { kind: "vm", name: "dom0" },
+      detail: "its home is restored as plain files",
+    });
   }
   const backup = await openBackup(path, options);
   let spool: string | undefined;
@@ -61,9 +68,12 @@ export async function restoreFiles(
       await Deno.mkdir(options.output, { recursive: true });
       spool = await Deno.makeTempDir({ dir: options.output, prefix: ".qubes-recover-spool-" });
     } catch (error) {
-      throw new OutputError(`Cannot create "${options.output}": ${describeFsError(error)}`, {
-        cause: error,
-      });
+      throw new OutputError({
+        reason: writeReasonOf(error),
+        action: "create",
+        subject: { kind: "file", name: options.output },
+        detail: describeFsError(error),
+      }, { cause: error });
     }
     let folder: string | undefined;
     await forEachItem(backup, selection, options.signal, async (item) => {
@@ -79,9 +89,12 @@ export async function restoreFiles(
       await pipeEvents(item.events(), writer, options.signal);
     });
     if (folder === undefined) {
-      throw new UsageError(
-        `Cannot read files of "${options.vm}": it has no ${IMAGE} in this backup`,
-      );
+      throw new UsageError({
+        reason: "not-found",
+        action: "read files of",
+        subject: { kind: "vm", name: options.vm },
+        detail: `it has no ${IMAGE} in this backup`,
+      });
     }
     reporter.info(`Reading ${options.vm}'s ${IMAGE} (spooled to "${spool}")`);
     const summary = await getFiles(`${spool}/${IMAGE}`, options.files, {

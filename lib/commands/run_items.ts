@@ -77,21 +77,23 @@ export function selectionFor(
   const available = availableNames(backup);
   for (const name of [...vms, ...(options.exclude ?? [])]) {
     if (!available.has(name)) {
-      throw new UsageError(
-        `Cannot select VM "${name}": it is not in this backup (it holds: ${
-          [...available].join(", ") || "no VMs"
-        })`,
-      );
+      throw new UsageError({
+        reason: "not-found",
+        action: "select VM",
+        subject: { kind: "vm", name },
+        detail: `it is not in this backup (it holds: ${[...available].join(", ") || "no VMs"})`,
+      });
     }
   }
   const chosen = new Set(vms.length > 0 ? vms : available);
   for (const name of exclude) chosen.delete(name);
   if (chosen.size === 0) {
-    throw new UsageError(
-      `Nothing to do: every VM in this backup is left out (it holds: ${
+    throw new UsageError({
+      reason: "usage",
+      detail: `Nothing to do: every VM in this backup is left out (it holds: ${
         [...available].join(", ") || "no VMs"
       })`,
-    );
+    });
   }
   return chosen;
 }
@@ -221,20 +223,22 @@ export async function forEachItem(
   const missing = [...wanted].filter((name) => !seen.has(name));
   if (missing.length > 0) {
     record(problemOf(
-      new IncompleteError(
-        `Cannot ${verb} ${
-          missing.map((name) => `"${name}"`).join(", ")
-        }: listed in qubes.xml, but ${
+      new IncompleteError({
+        reason: "missing",
+        action: `${verb} ${missing.map((name) => `"${name}"`).join(", ")}`,
+        detail: `listed in qubes.xml, but ${
           missing.length === 1 ? "its" : "their"
         } data is not in the backup`,
-      ),
+      }),
       undefined,
     ));
   }
   if (processed === 0 && problems.length === 0) {
-    throw new IncompleteError(
-      `Cannot find any VM data in the backup: it holds only its VM list (qubes.xml)`,
-    );
+    throw new IncompleteError({
+      reason: "missing",
+      action: "find any VM data in the backup",
+      detail: "it holds only its VM list (qubes.xml)",
+    });
   }
   // Items that were there but failed are told already, not again as absent.
   const absent = expectedItems(backup.catalog).filter((item) => {
@@ -250,11 +254,13 @@ export async function forEachItem(
         : `"${item.name}" of VM "${item.vm.name}"`
     );
     record(problemOf(
-      new IncompleteError(
-        `Cannot ${verb} ${list.join(", ")}: listed in qubes.xml, but not in the backup${
+      new IncompleteError({
+        reason: "missing",
+        action: `${verb} ${list.join(", ")}`,
+        detail: `listed in qubes.xml, but not in the backup${
           absent.length === 1 ? "" : ` (${absent.length} items missing)`
         }`,
-      ),
+      }),
       undefined,
     ));
   }
