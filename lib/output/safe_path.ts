@@ -37,5 +37,10 @@ export function safeRelativePath(raw: string): string[] {
 }
 
 function unsafe(raw: string): DamagedError {
-  return new DamagedError(`Cannot restore "${raw.replaceAll("\0", "\\0")}": unsafe path`);
+  return new DamagedError({
+    reason: "unsafe-name",
+    action: "restore",
+    subject: { kind: "file", name: raw.replaceAll("\0", "\\0") },
+    detail: "unsafe path",
+  });
 }

@@ -220,7 +220,12 @@ class TreeRestorer {
       await this.#discard();
       await this.#drain();
       if (current.kind === "file") {
-        throw new IncompleteError(`Cannot restore "${current.rel}": the backup ends inside it`);
+        throw new IncompleteError({
+          reason: "truncated",
+          action: "restore",
+          subject: { kind: "file", name: current.rel },
+          detail: "the backup ends inside it",
+        });
       }
     }
     await this.#drain();
@@ -272,16 +277,23 @@ class TreeRestorer {
     if (
       before !== undefined && !selfLink && (before !== "directory" || entry.kind !== "directory")
     ) {
-      throw new DamagedError(
-        `Cannot restore "${rel}": the backup holds it twice${
+      throw new DamagedError({
+        reason: "duplicate",
+        action: "restore",
+        subject: { kind: "file", name: rel },
+        detail: `the backup holds it twice${
           before === "directory" || entry.kind === "directory" ? " (as a folder and not)" : ""
         }`,
-      );
+      });
     }
     if (entry.kind === "file" && entry.size > MAX_FILE_SIZE) {
-      throw new UnsupportedError(
-        `Cannot restore "${rel}": it claims ${entry.size} bytes, more than the ${MAX_FILE_SIZE} bytes (16 TiB) this tool restores`,
-      );
+      throw new UnsupportedError({
+        reason: "unsupported",
+        action: "restore",
+        subject: { kind: "file", name: rel },
+        detail:
+          `it claims ${entry.size} bytes, more than the ${MAX_FILE_SIZE} bytes (16 TiB) this tool restores`,
+      });
     }
     await this.#ensureParents(parts, rel);
     const dir = this.#abs(parts.slice(0, -1).join("/"));
@@ -293,7 +305,12 @@ class TreeRestorer {
         return { kind: "ignore" };
       case "symlink":
         if (entry.linkname === "" || entry.linkname.includes("\0")) {
-          throw new DamagedError(`Cannot restore "${rel}": its link target is empty`);
+          throw new DamagedError({
+            reason: "damaged",
+            action: "restore",
+            subject: { kind: "file", name: rel },
+            detail: "its link target is empty",
+          });
         }
         await this.#makeLink(rel, dir, name, (at) => this.#fs.symlink(entry.linkname, at));
         this.#run.made.set(rel, "symlink");
@@ -315,9 +332,12 @@ class TreeRestorer {
     if (current === undefined) throw new TypeError("TarEvent data outside a member");
     if (current.kind !== "file") return;
     if (offset < 0 || offset + bytes.length > current.entry.size) {
-      throw new DamagedError(
-        `Cannot restore "${current.rel}": data at offset ${offset} lies beyond its size ${current.entry.size}`,
-      );
+      throw new DamagedError({
+        reason: "damaged",
+        action: "restore",
+        subject: { kind: "file", name: current.rel },
+        detail: `data at offset ${offset} lies beyond its size ${current.entry.size}`,
+      });
     }
     await current.file.write(offset, bytes);
   }
@@ -363,7 +383,12 @@ class TreeRestorer {
       const parent = parts.slice(0, i).join("/");
       if (this.#knownDirectories.has(parent)) continue;
       if (this.#inFlight.has(parent)) {
-        throw new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`);
+        throw new DamagedError({
+          reason: "damaged",
+          action: "restore",
+          subject: { kind: "file", name: rel },
+          detail: `the backup holds "${parent}" as a file`,
+        });
       }
       const path = this.#abs(parent);
       let info = await this.#fs.lstat(path);
@@ -383,18 +408,35 @@ class TreeRestorer {
       if (info.isSymlink) {
         // A link the backup made is the backup's doing; one that was there is the folder's.
         throw this.#run.made.get(parent) === "symlink"
-          ? new DamagedError(
-            `Cannot restore "${rel}": "${parent}" is a symbolic link`,
-          )
-          : new OutputError(
-            `Cannot restore "${rel}": "${parent}" in the output folder is a symbolic link (nothing is written through links)`,
-          );
+          ? new DamagedError({
+            reason: "unsafe-name",
+            action: "restore",
+            subject: { kind: "file", name: rel },
+            detail: `"${parent}" is a symbolic link`,
+          })
+          : new OutputError({
+            reason: "in-the-way",
+            action: "restore",
+            subject: { kind: "file", name: rel },
+            detail:
+              `"${parent}" in the output folder is a symbolic link (nothing is written through links)`,
+          });
       }
       if (!info.isDirectory) {
         // Made by this run: the backup holds a file where it also needs a folder.
         throw this.#run.made.has(parent)
-          ? new DamagedError(`Cannot restore "${rel}": the backup holds "${parent}" as a file`)
-          : new OutputError(`Cannot restore "${rel}": "${parent}" exists and is not a directory`);
+          ? new DamagedError({
+            reason: "damaged",
+            action: "restore",
+            subject: { kind: "file", name: rel },
+            detail: `the backup holds "${parent}" as a file`,
+          })
+          : new OutputError({
+            reason: "in-the-way",
+            action: "restore",
+            subject: { kind: "file", name: rel },
+            detail: `"${parent}" exists and is not a directory`,
+          });
       }
       this.#knownDirectories.add(parent);
     }
@@ -467,9 +509,12 @@ class TreeRestorer {
       this.#throwFailure();
     }
     if (target === undefined || !this.#restoredFiles.has(target)) {
-      throw new DamagedError(
-        `Cannot restore "${rel}": its hard link target "${entry.linkname}" was not restored before it`,
-      );
+      throw new DamagedError({
+        reason: "out-of-place",
+        action: "restore",
+        subject: { kind: "file", name: rel },
+        detail: `its hard link target "${entry.linkname}" was not restored before it`,
+      });
     }
     if (target === rel) {
       // A link to itself: the file is already there.
@@ -526,5 +571,10 @@ function existsError(rel: string): OutputError {
 }
 
 function inTheWay(rel: string, what: string): OutputError {
-  return new OutputError(`Cannot restore "${rel}": ${what} is in the way`);
+  return new OutputError({
+    reason: "in-the-way",
+    action: "restore",
+    subject: { kind: "file", name: rel },
+    detail: `${what} is in the way`,
+  });
 }
