@@ -19,7 +19,7 @@ import {
   UsageError,
 } from "../errors.ts";
 import { openBackup } from "../format/open.ts";
-import { describeFsError } from "../fs_errors.ts";
+import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { toOutputError } from "../fs_errors.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import { BackupWriter } from "./backup_writer.ts";
@@ -104,7 +104,10 @@ export async function convertBackup(
 ): Promise<ConvertSummary> {
   const reporter = options.reporter ?? silentReporter;
   if (source === "-") {
-    throw new UsageError("convert reads a backup file or folder, not standard input");
+    throw new UsageError({
+      reason: "usage",
+      detail: "convert reads a backup file or folder, not standard input",
+    });
   }
   const [sourceReal, outputReal] = await Promise.all([
     realPathOrUndefined(source),
@@ -112,11 +115,21 @@ export async function convertBackup(
   ]);
   if (outputReal !== undefined) {
     if (outputReal === sourceReal) {
-      throw new UsageError(`Cannot convert "${source}" into itself: choose another --output`);
+      throw new UsageError({
+        reason: "usage",
+        action: `convert "${source}" into itself`,
+        subject: { kind: "file", name: source, inDetail: true },
+        detail: "choose another --output",
+      });
     }
     const info = await Deno.stat(output);
     if (info.isDirectory) {
-      throw new OutputError(`Cannot write "${output}": it is a folder (give a file name)`);
+      throw new OutputError({
+        reason: "in-the-way",
+        action: "write",
+        subject: { kind: "file", name: output },
+        detail: "it is a folder (give a file name)",
+      });
     }
     if (!options.force) {
       throw new OutputError({
@@ -140,9 +153,13 @@ export async function convertBackup(
   options.signal?.addEventListener("abort", removeNow, { once: true });
   try {
     if (backup.format === 3 || backup.format === 4) {
-      throw new UnsupportedError(
-        `Cannot convert "${source}": it is already a format-${backup.format} backup, which qvm-backup-restore of Qubes R4.x reads as it is`,
-      );
+      throw new UnsupportedError({
+        reason: "unsupported",
+        action: "convert",
+        subject: { kind: "file", name: source },
+        detail:
+          `it is already a format-${backup.format} backup, which qvm-backup-restore of Qubes R4.x reads as it is`,
+      });
     }
     const sourceFormat = backup.format;
     const compress = options.compress ??
@@ -150,12 +167,21 @@ export async function convertBackup(
     const encrypt = options.encrypt ?? true;
     const passphrase = await (options.newPassphrase ?? options.passphrase)();
     if (passphrase.length === 0) {
-      throw new UsageError("Cannot protect the new backup: the passphrase is empty");
+      throw new UsageError({
+        reason: "usage",
+        action: "protect the new backup",
+        detail: "the passphrase is empty",
+      });
     }
     try {
       file = await Deno.open(temporary, { write: true, createNew: true });
     } catch (error) {
-      throw new OutputError(`Cannot write "${temporary}": ${describeFsError(error)}`, {
+      throw new OutputError({
+        reason: writeReasonOf(error),
+        action: "write",
+        subject: { kind: "file", name: temporary },
+        detail: describeFsError(error),
+      }, {
         cause: error,
       });
     }
@@ -195,9 +221,12 @@ export async function convertBackup(
       for await (const item of backup.items()) {
         if (options.signal?.aborted) throw new InterruptedError();
         if (item.plainTar === undefined) {
-          throw new UnsupportedError(
-            `Cannot convert item "${item.name}": its data cannot be read raw`,
-          );
+          throw new UnsupportedError({
+            reason: "unsupported",
+            action: "convert item",
+            subject: { kind: "item", name: item.name },
+            detail: "its data cannot be read raw",
+          });
         }
         reporter.info(`Converting "${item.name}"`);
         await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
@@ -222,7 +251,12 @@ export async function convertBackup(
     try {
       await Deno.rename(temporary, output);
     } catch (error) {
-      throw new OutputError(`Cannot write "${output}": ${describeFsError(error)}`, {
+      throw new OutputError({
+        reason: writeReasonOf(error),
+        action: "write",
+        subject: { kind: "file", name: output },
+        detail: describeFsError(error),
+      }, {
         cause: error,
       });
     }

@@ -42,7 +42,12 @@ async function entries(path: string): Promise<string[]> {
   try {
     for await (const entry of Deno.readDir(path)) names.push(entry.name);
   } catch (error) {
-    throw new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+    throw new DamagedError({
+      reason: "damaged",
+      action: "read",
+      subject: { kind: "file", name: path },
+      detail: describeFsError(error),
+    }, { cause: error });
   }
   return names.sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
@@ -167,7 +172,12 @@ export function format1QubesXml(
     return `<${element}${kept} ${backupAttributes(vm, sizes)}${close}>`;
   });
   if (rootEnd !== -2) {
-    throw new DamagedError(`Cannot convert "qubes.xml": it has no <QubesVmCollection> element`);
+    throw new DamagedError({
+      reason: "damaged",
+      action: "convert",
+      subject: { kind: "file", name: "qubes.xml" },
+      detail: "it has no <QubesVmCollection> element",
+    });
   }
   const home = catalog.dom0Home;
   if (adminSeen || !home) return new TextEncoder().encode(out);

@@ -25,7 +25,12 @@ export interface DataMap {
 }
 
 function fsError(path: string, error: unknown): DamagedError {
-  return new DamagedError(`Cannot read "${path}": ${describeFsError(error)}`, { cause: error });
+  return new DamagedError({
+    reason: "damaged",
+    action: "read",
+    subject: { kind: "file", name: path },
+    detail: describeFsError(error),
+  }, { cause: error });
 }
 
 async function readFull(file: Deno.FsFile, buffer: Uint8Array, path: string): Promise<void> {
@@ -33,7 +38,12 @@ async function readFull(file: Deno.FsFile, buffer: Uint8Array, path: string): Pr
   while (filled < buffer.length) {
     const n = await file.read(buffer.subarray(filled));
     if (n === null) {
-      throw new DamagedError(`Cannot read "${path}": it ended early (it shrank while being read)`);
+      throw new DamagedError({
+        reason: "changed",
+        action: "read",
+        subject: { kind: "file", name: path },
+        detail: "it ended early (it shrank while being read)",
+      });
     }
     filled += n;
   }
