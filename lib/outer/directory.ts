@@ -46,10 +46,12 @@ export async function* readBackupDirectory(
   await collect(dir, "", files);
   for (const file of orderBackupFiles(files)) {
     if (file.size > maxEntrySize) {
-      throw new DamagedError(
-        `Cannot read the backup: "${file.name}" is ${file.size} bytes, more than the limit of ${maxEntrySize}`,
-        { reason: "too-large", subject: { kind: "entry", name: file.name, inDetail: true } },
-      );
+      throw new DamagedError({
+        reason: "too-large",
+        subject: { kind: "entry", name: file.name, inDetail: true },
+        action: "read the backup",
+        detail: `"${file.name}" is ${file.size} bytes, more than the limit of ${maxEntrySize}`,
+      });
     }
     yield fileEntry(`${dir}/${file.name}`, file);
   }
@@ -115,10 +117,12 @@ function fileEntry(path: string, file: Found): OuterEntry {
       using handle = await Deno.open(path);
       const got = await readFull(handle, out, onPiece);
       if (got < size) {
-        throw new IncompleteError(
-          `Cannot read the backup: it ends inside "${name}" (${got} of ${size} bytes)`,
-          { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
-        );
+        throw new IncompleteError({
+          reason: "truncated",
+          subject: { kind: "entry", name, inDetail: true },
+          action: "read the backup",
+          detail: `it ends inside "${name}" (${got} of ${size} bytes)`,
+        });
       }
       return out;
     },
@@ -129,10 +133,12 @@ function fileEntry(path: string, file: Found): OuterEntry {
         const piece = await allocate(length);
         const got = await readFull(handle, piece);
         if (got < length) {
-          throw new IncompleteError(
-            `Cannot read the backup: it ends inside "${name}" (${at + got} of ${size} bytes)`,
-            { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
-          );
+          throw new IncompleteError({
+            reason: "truncated",
+            subject: { kind: "entry", name, inDetail: true },
+            action: "read the backup",
+            detail: `it ends inside "${name}" (${at + got} of ${size} bytes)`,
+          });
         }
         at += length;
         await onPiece(piece);

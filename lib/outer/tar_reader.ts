@@ -194,13 +194,12 @@ export async function* readOuterArchive(
 
   const readMeta = async (name: string, length: number): Promise<Uint8Array> => {
     if (length > MAX_META_SIZE) {
-      throw new DamagedError(
-        `Cannot read the backup: "${name}" has an implausible size ${length}`,
-        {
-          reason: "too-large",
-          subject: { kind: "entry", name, inDetail: true },
-        },
-      );
+      throw new DamagedError({
+        reason: "too-large",
+        subject: { kind: "entry", name, inDetail: true },
+        action: "read the backup",
+        detail: `"${name}" has an implausible size ${length}`,
+      });
     }
     const data = new Uint8Array(length);
     const got = await input.readInto(data);
@@ -216,8 +215,10 @@ export async function* readOuterArchive(
     const block = await input.take(BLOCK_SIZE);
     if (block.length < BLOCK_SIZE) {
       if (block.every((b) => b === 0)) return;
-      throw new IncompleteError(`Cannot read the backup: it ends inside a header at byte ${at}`, {
+      throw new IncompleteError({
         reason: "truncated",
+        action: "read the backup",
+        detail: `it ends inside a header at byte ${at}`,
       });
     }
     if (isZeroBlock(block)) continue;
@@ -254,10 +255,13 @@ export async function* readOuterArchive(
       continue;
     }
     if (entrySize > maxEntrySize) {
-      throw new DamagedError(
-        `Cannot read the backup: entry "${name}" is ${entrySize} bytes, more than the limit of ${maxEntrySize} (no Qubes backup chunk is that large)`,
-        { reason: "too-large", subject: { kind: "entry", name, inDetail: true } },
-      );
+      throw new DamagedError({
+        reason: "too-large",
+        subject: { kind: "entry", name, inDetail: true },
+        action: "read the backup",
+        detail:
+          `entry "${name}" is ${entrySize} bytes, more than the limit of ${maxEntrySize} (no Qubes backup chunk is that large)`,
+      });
     }
     let consumed: Promise<void> | undefined;
     const claim = (body: () => Promise<void>): Promise<void> => {
@@ -312,8 +316,10 @@ async function skipBody(input: BlockReader, name: string, size: number): Promise
 }
 
 function incomplete(name: string, got: number, size: number): IncompleteError {
-  return new IncompleteError(
-    `Cannot read the backup: it ends inside "${name}" (${got} of ${size} bytes)`,
-    { reason: "truncated", subject: { kind: "entry", name, inDetail: true } },
-  );
+  return new IncompleteError({
+    reason: "truncated",
+    subject: { kind: "entry", name, inDetail: true },
+    action: "read the backup",
+    detail: `it ends inside "${name}" (${got} of ${size} bytes)`,
+  });
 }
