@@ -247,18 +247,23 @@ function cbcBody(chain: CbcChain): CipherBody {
       }
       if (!end) return;
       if (pending.length === 0) {
-        throw new IncompleteError("ciphertext is missing after the salt", { reason: "truncated" });
+        throw new IncompleteError({
+          reason: "truncated",
+          detail: "ciphertext is missing after the salt",
+        });
       }
       if (pending.length % BLOCK !== 0) {
-        throw new IncompleteError("ciphertext ends in the middle of a 16-byte block", {
+        throw new IncompleteError({
           reason: "truncated",
+          detail: "ciphertext ends in the middle of a 16-byte block",
         });
       }
       const last = pending.take(pending.length);
       const plain = await chain.decryptEnd(last);
       if (plain === undefined) {
-        throw new DamagedError("bad decrypt: wrong passphrase or key derivation", {
+        throw new DamagedError({
           reason: "bad-padding",
+          detail: "bad decrypt: wrong passphrase or key derivation",
         });
       }
       recycle(last);
@@ -297,8 +302,9 @@ function headerError(bytes: Uint8Array): Error {
   const prefixOfMagic = bytes.length < OPENSSL_HEADER_LENGTH &&
     bytes.subarray(0, OPENSSL_MAGIC.length).every((byte, index) => OPENSSL_MAGIC[index] === byte);
   return prefixOfMagic
-    ? new IncompleteError(`ciphertext ends inside its "Salted__" header (${bytes.length} bytes)`, {
+    ? new IncompleteError({
       reason: "truncated",
+      detail: `ciphertext ends inside its "Salted__" header (${bytes.length} bytes)`,
     })
     : new DamagedError({
       reason: "damaged",

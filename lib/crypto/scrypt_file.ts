@@ -231,7 +231,7 @@ export async function decryptScryptFile(
   const end = data.length - TRAILER_LENGTH;
   const fileMac = createHmac("sha256", hmacKey).update(data.subarray(0, end)).digest();
   if (!timingSafeEqual(fileMac, data.subarray(end))) {
-    throw new DamagedError("HMAC does not match", { reason: "hmac-mismatch" });
+    throw new DamagedError({ reason: "hmac-mismatch", detail: "HMAC does not match" });
   }
   const cipher = await CtrCipher.create(encKey, new Uint8Array(16));
   return await cipher.decryptAll(data.subarray(SCRYPT_HEADER_LENGTH, end));
