@@ -194,9 +194,12 @@ export class SparseMapTextParser {
     return `the sparse map of tar member "${this.#name}"`;
   }
 
-  #fail(reason: string): never {
-    throw new DamagedError(`Cannot read ${this.#what()}: ${reason}`, {
+  #fail(why: string): never {
+    throw new DamagedError({
+      reason: "damaged",
+      action: `read ${this.#what()}`,
       subject: { kind: "member", name: this.#name, inDetail: true },
+      detail: why,
     });
   }
 
