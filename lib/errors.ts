@@ -176,8 +176,9 @@ export function renderMessage(facts: ErrorFacts): string {
   return oneLine(`Cannot ${facts.action}${subject}: ${detail}`);
 }
 
+/** `Cannot x` as `cannot x` inside another message; an initialism (`HMAC`, `GPT`) stays. */
 function lowerFirst(text: string): string {
-  return text.slice(0, 1).toLowerCase() + text.slice(1);
+  return /^[A-Z][a-z]/.test(text) ? text.slice(0, 1).toLowerCase() + text.slice(1) : text;
 }
 
 /** Options of every error class: the usual `cause`, the reason and what the error concerns. */
