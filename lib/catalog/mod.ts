@@ -19,6 +19,7 @@ export { catalogForFormat1, DOM0_HOME_DIR, QUBES_BASE_DIR } from "./format1.ts";
 export { ownerOf } from "./owner.ts";
 export type { Owner } from "./owner.ts";
 export { isSafeName } from "./safe_name.ts";
+export { type ExpectedItem, expectedItems } from "./expected.ts";
 export {
   childElements,
   DEFAULT_MAX_XML_DEPTH,

@@ -21,3 +21,19 @@ export * from "./verify.ts";
 export type { PlannedFile } from "./dry_run.ts";
 export type { RetryOptions } from "./open_retry.ts";
 export type { ItemHooks, SelectionOptions } from "./run_items.ts";
+export { type Problem, problemEvent, problemLine, problemsOf } from "./problems.ts";
+export {
+  restoreFiles,
+  type RestoreFilesOptions,
+  type RestoreFilesSummary,
+} from "./restore_files.ts";
+export {
+  catFile,
+  type FilesOptions,
+  getFiles,
+  type GetOptions,
+  type GetSummary,
+  type ListEntry,
+  listFiles,
+  type Listing,
+} from "./files.ts";

@@ -11,6 +11,7 @@
  * @module
  */
 
+export { CbcChain } from "./_aes.ts";
 export { evpBytesToKey, type KdfDigest } from "./evp_bytes_to_key.ts";
 export {
   decryptOpensslBuffer,

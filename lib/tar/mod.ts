@@ -17,7 +17,7 @@ export type {
   TarEntryKind,
   TarEvent,
 } from "./events.ts";
-export { TarStream } from "./tar_stream.ts";
+export { TarParser, TarStream } from "./tar_stream.ts";
 export {
   type ContinuationHeader,
   isContinuationHeader,
@@ -26,5 +26,7 @@ export {
   type VolumeStart,
   VolumeStarts,
 } from "./multivolume.ts";
-export { BLOCK_SIZE, hasValidChecksum, isZeroBlock, parseHeader } from "./header.ts";
+export { BLOCK_SIZE, hasValidChecksum, isZeroBlock, paddingAfter, parseHeader } from "./header.ts";
+export { parseDecimal } from "./numbers.ts";
+export { parsePaxRecords } from "./pax.ts";
 export type { HeaderFormat, TarHeader } from "./header.ts";
