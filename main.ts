@@ -8,9 +8,7 @@
  * @module
  */
 
-import { runApp } from "./lib/cli/app.ts";
-import { guardExit } from "./lib/cli/exit_guard.ts";
-import type { ProgressLine } from "./lib/cli/progress.ts";
+import { guardExit, type ProgressLine, runApp } from "./lib/cli/mod.ts";
 import { ExitCode } from "./lib/errors.ts";
 
 /** How long cleanup after a signal may take before the process ends anyway. */
