@@ -6,11 +6,11 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
-import { type Problem, problemEvent, problemLine } from "../commands/problems.ts";
-import { restoreFiles } from "../commands/restore_files.ts";
+import { type Problem, problemEvent, problemLine } from "../commands/mod.ts";
+import { restoreFiles } from "../commands/mod.ts";
 import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
-import { parseMemorySize } from "../format/scrypt_cost.ts";
+import { parseMemorySize } from "../format/mod.ts";
 import { passphraseGetter } from "./passphrase.ts";
 import { RESUME_ALL_HINT, RESUME_HINT, withHint } from "./hints.ts";
 import { formatDuration } from "./progress.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { problemLine, problemsOf } from "../commands/problems.ts";
+import { problemLine, problemsOf } from "../commands/mod.ts";
 import { ExitCode, RecoverError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import { versionLines } from "../version.ts";

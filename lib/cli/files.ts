@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { catFile, getFiles, type ListEntry, listFiles, type Listing } from "../commands/files.ts";
+import { catFile, getFiles, type ListEntry, listFiles, type Listing } from "../commands/mod.ts";
 import { DamagedError, UsageError } from "../errors.ts";
 import type { Reporter } from "../reporter.ts";
 import { formatSize } from "./render.ts";
