@@ -24,7 +24,7 @@ import { lchownSync } from "node:fs";
 import { describeFsError } from "../fs_errors.ts";
 import { backgroundFs, type TreeWriterOptions, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 
 /** Where an AppVM's paths are inside its private.img, for help and hints. */
 export const PRIVATE_IMG_HINT =

@@ -6,7 +6,7 @@
 
 import type { VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
-import type { BackupHeader } from "../format/header.ts";
+import type { BackupHeader } from "../format/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 
 /** What `info` reports. */

@@ -6,7 +6,7 @@
  */
 
 import { PassphraseError } from "../errors.ts";
-import { type Backup, openBackup, type OpenOptions } from "../format/open.ts";
+import { type Backup, openBackup, type OpenOptions } from "../format/mod.ts";
 
 /** Options of {@link openBackupRetrying}. */
 export interface RetryOptions extends OpenOptions {

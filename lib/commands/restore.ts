@@ -7,13 +7,13 @@
 
 import { ownerOf } from "../catalog/mod.ts";
 import { oneLine, OutputError } from "../errors.ts";
-import { normaliseName } from "../format/item_scope.ts";
-import type { Backup } from "../format/open.ts";
+import { normaliseName } from "../format/mod.ts";
+import type { Backup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
-import { salvageItems } from "../salvage/run.ts";
-import type { SalvagedFile } from "../salvage/writer.ts";
+import { salvageItems } from "../salvage/mod.ts";
+import type { SalvagedFile } from "../salvage/mod.ts";
 import { problemsOf } from "./problems.ts";
 import { DryRunPlanner, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";

@@ -8,7 +8,7 @@
  */
 
 import { OutputError, UsageError } from "../errors.ts";
-import { openBackup, type OpenOptions } from "../format/open.ts";
+import { openBackup, type OpenOptions } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { TreeWriter } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";

@@ -4,13 +4,13 @@
  * @module
  */
 
-import { type ExpectedItem, expectedItems } from "../catalog/expected.ts";
+import { type ExpectedItem, expectedItems } from "../catalog/mod.ts";
 import { IncompleteError, InterruptedError, UsageError } from "../errors.ts";
-import { memberInItem } from "../format/item_scope.ts";
+import { memberInItem } from "../format/mod.ts";
 import { isItemProblem, type Problem, problemOf, problemsError } from "./problems.ts";
-import { normaliseName } from "../format/item_scope.ts";
-import type { Backup, BackupItem } from "../format/open.ts";
-import type { TarEvent } from "../tar/events.ts";
+import { normaliseName } from "../format/mod.ts";
+import type { Backup, BackupItem } from "../format/mod.ts";
+import type { TarEvent } from "../tar/mod.ts";
 
 /** Which VMs to process. */
 export interface SelectionOptions {

@@ -6,7 +6,7 @@
 
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import { outputPathFor, qubesXmlEvents } from "./restore.ts";
 import {
