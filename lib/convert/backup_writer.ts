@@ -14,7 +14,7 @@
 
 import { createHmac } from "node:crypto";
 import { InterruptedError } from "../errors.ts";
-import { OffThreadHmac, useHmacWorker } from "../verify/off_thread_hmac.ts";
+import { OffThreadHmac, useHmacWorker } from "../verify/mod.ts";
 import { outerEntryHead, outerEntryTail } from "./outer_entry.ts";
 import { Packer } from "./packer.ts";
 

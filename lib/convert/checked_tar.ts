@@ -6,7 +6,7 @@
  * @module
  */
 
-import { tarEvents } from "../format/item_events.ts";
+import { tarEvents } from "../format/mod.ts";
 
 /**
  * Passes `tar` through, checked by the same parser and item scope checks as `restore`.

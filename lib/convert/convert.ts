@@ -10,7 +10,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { verifyBackup } from "../commands/verify.ts";
+import { verifyBackup } from "../commands/mod.ts";
 import {
   InterruptedError,
   OutputError,
@@ -18,7 +18,7 @@ import {
   UnsupportedError,
   UsageError,
 } from "../errors.ts";
-import { openBackup } from "../format/open.ts";
+import { openBackup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { toOutputError } from "../fs_errors.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
