@@ -6,9 +6,14 @@
  */
 
 import { DamagedError, IncompleteError } from "../errors.ts";
-import { BLOCK_SIZE, isZeroBlock, paddingAfter, parseHeader } from "../tar/header.ts";
-import { parseDecimal } from "../tar/numbers.ts";
-import { parsePaxRecords } from "../tar/pax.ts";
+import {
+  BLOCK_SIZE,
+  isZeroBlock,
+  paddingAfter,
+  parseDecimal,
+  parseHeader,
+  parsePaxRecords,
+} from "../tar/mod.ts";
 
 /** Anything with Deno.FsFile's read(): a file, standard input, a pipe. */
 export interface ByteReader {
