@@ -14,7 +14,7 @@ import {
   type KdfDigest,
   type OpensslCipher,
 } from "../crypto/mod.ts";
-import { CbcChain } from "../crypto/_aes.ts";
+import { CbcChain } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { lostBytes, type LostCause, lostCause } from "./lost.ts";
 

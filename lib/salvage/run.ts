@@ -8,12 +8,12 @@
 
 import { isItemProblem } from "../commands/problems.ts";
 import { DamagedError, InterruptedError } from "../errors.ts";
-import { memberInItem } from "../format/item_scope.ts";
-import { TarParser } from "../tar/tar_stream.ts";
+import { memberInItem } from "../format/mod.ts";
+import { TarParser } from "../tar/mod.ts";
 import { VolumeStarts } from "../tar/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "../commands/open_retry.ts";
-import type { Backup } from "../format/open.ts";
+import type { Backup } from "../format/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { type SalvagedFile, SalvageWriter } from "./writer.ts";
 

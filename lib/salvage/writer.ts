@@ -13,8 +13,8 @@
  */
 
 import { OutputError, RecoverError } from "../errors.ts";
-import { safeRelativePath } from "../output/safe_path.ts";
-import type { TarEvent } from "../tar/events.ts";
+import { safeRelativePath } from "../output/mod.ts";
+import type { TarEvent } from "../tar/mod.ts";
 import { type LostCause, lostCause } from "./lost.ts";
 
 /** A lost byte range of a salvaged file. */
