@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 
 /**
  * A `WritableStream<TarEvent>` that consumes everything and only counts: members and the

@@ -12,7 +12,7 @@ import {
   RecoverError,
   UnsupportedError,
 } from "../errors.ts";
-import type { TarEntry, TarEvent } from "../tar/events.ts";
+import type { TarEntry, TarEvent } from "../tar/mod.ts";
 import { toOutputError } from "../fs_errors.ts";
 import { BACKGROUND_WINDOW } from "./_background_file.ts";
 import { type OpenFile, partialName } from "./_partial_file.ts";
