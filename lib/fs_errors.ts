@@ -1,7 +1,7 @@
 /**
- * File-system errors in words, in one place: {@linkcode describeFsError} for what cannot be
- * read (a backup, a passphrase file, an image), {@linkcode toOutputError} for what cannot be
- * written (the restore's output, with a reason code).
+ * File-system errors in one place: {@linkcode describeFsError} words what cannot be read (a
+ * backup, a passphrase file, an image), {@linkcode toOutputError} and {@linkcode writeReasonOf}
+ * what cannot be written (with a reason code), {@linkcode exists} turns "not found" into `false`.
  *
  * @module
  */
@@ -86,6 +86,31 @@ export function writeReasonOf(error: unknown): "no-space" | "no-permission" | "w
   if (code === "ENOSPC" || code === "EDQUOT") return "no-space";
   if (code === "EACCES" || code === "EPERM" || code === "EROFS") return "no-permission";
   return "write-failed";
+}
+
+/**
+ * Whether anything (including a dangling symlink) exists at `path`: "not found" is `false`,
+ * any other error is thrown.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/** {@linkcode exists}, synchronously (for the small-file path that avoids the thread pool). */
+export function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 /** A short reason for a file-system error, without the stack or the OS error number. */

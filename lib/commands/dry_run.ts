@@ -8,7 +8,7 @@
 
 import { statfs } from "node:fs/promises";
 import { safeRelativePath } from "../output/mod.ts";
-import type { TarEvent } from "../tar/events.ts";
+import type { TarEvent } from "../tar/mod.ts";
 
 /** A file a restore would write. */
 export interface PlannedFile {
@@ -28,6 +28,11 @@ function roundUp(bytes: number): number {
   return Math.ceil(bytes / BLOCK) * BLOCK;
 }
 
+/**
+ * Whether something exists at `path`. Unlike `existsSync` of lib/fs_errors.ts, a path that
+ * cannot be looked at (no permission) counts as absent: a dry run estimates, and the restore
+ * itself meets that error with its own message.
+ */
 function existsSync(path: string): boolean {
   try {
     Deno.lstatSync(path);

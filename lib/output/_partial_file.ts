@@ -4,7 +4,7 @@
  * @module
  */
 
-import { errnoCode } from "../fs_errors.ts";
+import { errnoCode, exists } from "../fs_errors.ts";
 
 /** The part of `Deno.FsFile` the writer uses; lets tests stand in a failing or counting file. */
 export type OutputFile = Pick<Deno.FsFile, "write" | "seek" | "truncate" | "utime" | "close">;
@@ -205,14 +205,3 @@ export const LINK_UNSUPPORTED = new Set([
   "EMLINK",
   "ENOSYS",
 ]);
-
-/** Whether anything (including a dangling symlink) exists at `path`. */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}

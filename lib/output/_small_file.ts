@@ -10,7 +10,7 @@
  * @module
  */
 
-import { errnoCode } from "../fs_errors.ts";
+import { errnoCode, existsSync } from "../fs_errors.ts";
 import { createExclusive, LINK_UNSUPPORTED, partialName } from "./_partial_file.ts";
 
 /** Files of at most this many bytes are written with synchronous calls. */
@@ -134,16 +134,5 @@ export class SmallFile {
   #open(): Deno.FsFile {
     if (this.#file === undefined) throw new TypeError("SmallFile is closed");
     return this.#file;
-  }
-}
-
-/** Whether anything (including a dangling symlink) exists at `path`. */
-function existsSync(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
