@@ -8,6 +8,7 @@
  */
 
 import { randomFillSync } from "node:crypto";
+import { xorshift32 } from "../support/xorshift.ts";
 
 const MIB = 1024 * 1024;
 const PATTERN = "RTHRTHRTHH";
@@ -25,22 +26,9 @@ const WORDS = (
   "filesystem journal inode extent superblock directory permission timestamp checksum"
 ).split(" ");
 
-/** A deterministic xorshift32 generator, so every run writes the same text. */
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 /** `bytes` of word text with line breaks (never a zero byte, so never mistaken for a hole). */
 function makeText(bytes: number, seed: number): Uint8Array {
-  const next = xorshift(seed);
+  const next = xorshift32(seed);
   const encoder = new TextEncoder();
   const out = new Uint8Array(bytes);
   let at = 0;
