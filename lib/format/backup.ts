@@ -11,6 +11,7 @@
  */
 
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
+import { DEFAULT_MAX_XML_LENGTH } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
@@ -111,5 +112,5 @@ export interface FormatReader {
   salvageTar?(item: string, probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
 }
 
-/** The largest `qubes.xml` read (any format). */
-export const MAX_QUBES_XML = 16 * 1024 * 1024;
+/** The largest `qubes.xml` read (any format): what the XML parser accepts (16 MiB). */
+export const MAX_QUBES_XML = DEFAULT_MAX_XML_LENGTH;
