@@ -185,3 +185,33 @@ Deno.test("errors: no library code decides by reading an error's message text", 
   await walk(root);
   assert.deepEqual(offenders, []);
 });
+
+Deno.test("errors: naming a chunk keeps an error's own action; an initialism keeps its case", () => {
+  // A bare detail gets the chunk's name as its action and subject.
+  const bare = new DamagedError({ reason: "damaged", detail: "HMAC file is not ASCII text" });
+  assert.equal(
+    bare.about("verify chunk", { kind: "chunk", name: "vm5/a.000" }).message,
+    'Cannot verify chunk "vm5/a.000": HMAC file is not ASCII text',
+  );
+  // An error with an action of its own is put into context instead of losing that action.
+  const decode = new DamagedError({
+    reason: "damaged",
+    action: "decompress gzip data",
+    detail: "invalid block type",
+  });
+  const named = decode.about("decrypt chunk", { kind: "chunk", name: "vm5/a.001" });
+  assert.equal(
+    named.message,
+    'Cannot decrypt chunk "vm5/a.001": cannot decompress gzip data: invalid block type',
+  );
+  assert.equal(named.reason, "damaged");
+  // Inside another message, "Cannot" becomes "cannot", but "HMAC" and "GPT" stay.
+  const gpt = new DamagedError({
+    reason: "damaged",
+    detail: "GPT partition 2 ends before it starts",
+  });
+  assert.equal(
+    gpt.within("restore", { kind: "item", name: "vm5/root.img" }).message,
+    'Cannot restore "vm5/root.img": GPT partition 2 ends before it starts',
+  );
+});
