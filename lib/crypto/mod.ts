@@ -21,6 +21,7 @@ export {
   type OpensslCipher,
   opensslCipher,
   type OpensslDecryptOptions,
+  opensslDecryptPieces,
   OpensslDecryptStream,
   peekOpensslPlaintext,
 } from "./openssl_enc.ts";
