@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as zlib from "node:zlib";
 import { decompressPieces } from "../../lib/compress/mod.ts";
 import { pieceBytes, pooledPieces } from "../streams/_pooled.ts";
-import { drain, join, runTool, sha256 } from "./_fixtures.ts";
+import { join, runTool, sha256 } from "./_fixtures.ts";
 import { codecSuite, decode, MiB, OTHER, SMALL } from "./_codec_suite.ts";
 
 const PYTHON_ZLIB =
