@@ -27,6 +27,7 @@ import {
   type VerifiedChunk,
 } from "./chunks.ts";
 import { salvagedChunks } from "../salvage/chunks.ts";
+import { markUnchecked, UncheckedPlaces } from "../salvage/lost.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -85,6 +86,9 @@ export class FormatThreeReader implements FormatReader {
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
     }
+    // A chunk's name, so its place, is not authenticated: the bytes of every chunk after the
+    // first are listed as placed unchecked (the restore's notice, see `warnUnorderable`).
+    const places = new UncheckedPlaces(() => ctx.unchecked(unorderableNotice(item)));
     const chunks = queue.reading(
       salvagedChunks(queue, item, {
         enc: false,
@@ -94,13 +98,13 @@ export class FormatThreeReader implements FormatReader {
           chunk?.release(Infinity);
           return chunk?.pieces ?? [];
         },
-      }),
+      }, places),
       () => memory.budget.releaseAll(),
     );
-    if (header.encrypted === false) return ReadableStream.from(chunks);
-    return ReadableStream.from(
-      cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item }),
-    );
+    if (header.encrypted === false) return ReadableStream.from(markUnchecked(chunks, places));
+    const plain = cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });
+    // The plaintext starts after the 16-byte salt header of the stream the places count in.
+    return ReadableStream.from(markUnchecked(plain, places, 16));
   }
 }
 
@@ -137,6 +141,11 @@ async function decryptItem(
   );
 }
 
+/** The notice that the order of the chunks of uncompressed format-3 `item` is not checked. */
+function unorderableNotice(item: string): string {
+  return `"${item}": the order of its chunks after the first cannot be checked (an uncompressed format-3 backup authenticates each chunk, not its place)`;
+}
+
 /**
  * Passes chunks through; from the third chunk of an uncompressed format-3 item on, tells the
  * user that the order of its middle chunks cannot be checked: their names are not
@@ -150,11 +159,7 @@ async function* warnUnorderable(
 ): AsyncGenerator<VerifiedChunk> {
   let count = 0;
   for await (const chunk of chunks) {
-    if (++count === 3 && ctx.header?.compressed === false) {
-      ctx.unchecked(
-        `"${item}": the order of its chunks after the first cannot be checked (an uncompressed format-3 backup authenticates each chunk, not its place)`,
-      );
-    }
+    if (++count === 3 && ctx.header?.compressed === false) ctx.unchecked(unorderableNotice(item));
     yield chunk;
   }
 }

@@ -7,6 +7,12 @@
  *   the next chunk's offset, so `work/private.img.salvaged` differed from the original from
  *   chunk 2 on while its `.json` listed no lost range. A chunk that belongs before is now
  *   skipped (`lib/salvage/chunks.ts`).
+ * - v3-plain, case 404565: the contents of chunks `work/private.img.001` and `.002` swapped
+ *   (with their `.hmac`), then the `.hmac` of `.002` flipped. Uncompressed format 3 does not
+ *   authenticate a chunk's place, so chunk 2's bytes were placed at chunk 1's offset, outside
+ *   the lost ranges and without a notice. The bytes of every chunk after the first are now
+ *   listed as `unchecked` in the `.salvaged.json`, with the restore's "cannot be checked"
+ *   notice (`lib/salvage/lost.ts`).
  *
  * @module
  */
@@ -16,6 +22,7 @@ import { SEED_SPECS } from "./_corpus.ts";
 
 const CASES: ReadonlyArray<{ label: string; caseSeed: number }> = [
   { label: "v4-plain", caseSeed: 400639 },
+  { label: "v3-plain", caseSeed: 404565 },
 ];
 
 for (const { label, caseSeed } of CASES) {
