@@ -103,7 +103,7 @@ export async function restoreBackup(
 ): Promise<RestoreSummary> {
   const reporter = options.reporter ?? silentReporter;
   await checkOutputFolder(options.output);
-  const backup = await openBackupRetrying(path, options);
+  const backup = await openBackupRetrying(path, { ...options, tolerateDamagedMetadata: true });
   const summary: RestoreSummary = {
     format: backup.format,
     items: 0,
@@ -140,7 +140,9 @@ export async function restoreBackup(
     };
     // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
     // restore of another VM of this backup is simply kept.
-    if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+    if ((backup.problems?.length ?? 0) > 0) {
+      // A damaged qubes.xml: nothing of it is written (its damage is a problem of the run).
+    } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     } else {

@@ -109,6 +109,24 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
   };
 }
 
+/**
+ * The header a backup of format `version` is read with when its own cannot be authenticated:
+ * the cipher Qubes always used, encryption and compression found from the data (undefined),
+ * the chunk HMAC digest found by the first chunk (`hmacAlgorithm` is not used then).
+ */
+export function defaultHeader(version: 2 | 3): BackupHeader {
+  return {
+    version,
+    hmacAlgorithm: "SHA512",
+    cryptoAlgorithm: DEFAULT_OPENSSL_CIPHER,
+    encrypted: undefined,
+    compressed: undefined,
+    compressionFilter: undefined,
+    backupId: undefined,
+    unknownKeys: [],
+  };
+}
+
 /** Python's rule for the header's booleans: `1`, `true`, `yes` (any case) are true. */
 function parseBool(value: string | undefined): boolean | undefined {
   if (value === undefined) return undefined;

@@ -42,7 +42,11 @@ export async function salvageItems(
 ): Promise<void> {
   // The notices of opening were told once already.
   const quiet = { ...(options.reporter ?? silentReporter), info: () => {} };
-  const backup = await openBackupRetrying(path, { ...options, reporter: quiet });
+  const backup = await openBackupRetrying(path, {
+    ...options,
+    reporter: quiet,
+    tolerateDamagedMetadata: true,
+  });
   const left = new Set(items);
   try {
     for await (const item of backup.items()) {
