@@ -16,8 +16,9 @@
 import { hasOpensslMagic, opensslCipher } from "../crypto/mod.ts";
 import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
+import { detectCompression } from "../compress/mod.ts";
 import { mapErrors, sniff } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import { BLOCK_SIZE, isContinuationHeader, type TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,
@@ -49,13 +50,14 @@ export class FormatThreeReader implements FormatReader {
 
   plainTar(item: string): ReadableStream<Uint8Array> {
     const ctx = this.#ctx;
+    const verified = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
     const chunks = uniformChunks(
       warnUnorderable(
         item,
-        this.#queue.reading(
-          hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
-          () => this.#memory.budget.releaseAll(),
-        ),
+        ctx.header?.guessed ? notStandaloneVolumes(item, verified) : verified,
         ctx,
       ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
@@ -80,7 +82,7 @@ export class FormatThreeReader implements FormatReader {
     // A lost range is known only where a chunk is a byte range of the inner tar (or of its
     // CBC ciphertext) itself.
     const header = this.#ctx.header;
-    if (header === undefined || header.compressed !== false) return undefined;
+    if (header === undefined || header.compressed !== false || header.guessed) return undefined;
     const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
     const cipher = opensslCipher(ctx.cipher);
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
@@ -139,6 +141,39 @@ async function decryptItem(
         }, { cause: error })
         : error,
   );
+}
+
+/**
+ * Passes chunks through, refusing a chunk after the first that starts like a volume of its own
+ * (openssl's salt header, a compressor's magic, a GNU tar `M` continuation header): used when
+ * the version 3 is only a guess (a damaged header), since format-2 volumes joined as one
+ * format-3 stream would put their `M` headers (or a new key's ciphertext) into a member's data
+ * while every HMAC still verifies. A format-3 chunk after the first starts inside one stream,
+ * so it starts like that only by rare chance (then its item is refused, never misread).
+ */
+async function* notStandaloneVolumes(
+  item: string,
+  chunks: AsyncIterable<VerifiedChunk>,
+): AsyncGenerator<VerifiedChunk> {
+  let index = 0;
+  for await (const chunk of chunks) {
+    const head = chunk.pieces[0]?.subarray(0, BLOCK_SIZE) ?? new Uint8Array(0);
+    if (
+      index++ > 0 &&
+      (hasOpensslMagic(head) || detectCompression(head) !== undefined ||
+        (head.length === BLOCK_SIZE && isContinuationHeader(head)))
+    ) {
+      chunk.release(Infinity);
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read item",
+        subject: { kind: "chunk", name: chunk.name },
+        detail:
+          "it starts like a format-2 volume of its own, and the backup's header, which says the format, cannot be verified",
+      });
+    }
+    yield chunk;
+  }
 }
 
 /** The notice that the order of the chunks of uncompressed format-3 `item` is not checked. */

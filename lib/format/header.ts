@@ -29,6 +29,11 @@ export interface BackupHeader {
   backupId: string | undefined;
   /** Lines the parser did not know, kept for `info`. */
   unknownKeys: string[];
+  /**
+   * Not the backup's own authenticated header but the format's defaults standing in for a
+   * damaged one (`defaultHeader`): its version is a guess the reader must not trust.
+   */
+  guessed?: boolean;
 }
 
 /** The largest `backup-header` (and `backup-header.hmac`) read. */
@@ -124,6 +129,7 @@ export function defaultHeader(version: 2 | 3): BackupHeader {
     compressionFilter: undefined,
     backupId: undefined,
     unknownKeys: [],
+    guessed: true,
   };
 }
 

@@ -209,7 +209,7 @@ export async function readHeaderTolerant(
     const guess = plain === undefined ? undefined : lenientHeader(plain);
     if (guess?.version !== 4 || !guess.backupId) throw refusal;
     return {
-      header: guess,
+      header: { ...guess, guessed: true },
       proven,
       refusal,
       damage: new DamagedError({
@@ -265,8 +265,8 @@ function lenientHeader(bytes: Uint8Array): BackupHeader | undefined {
 
 /**
  * The defaults of formats 2 and 3 for a header that is not authenticated, with a guess of the
- * version from its text (a wrong guess only makes chunks fail to decode, never passes bad
- * data): the version it names; 2 when it names none (R2 headers had no `version` line), 3 when
+ * version from its text (the format-3 reader does not trust it: `notStandaloneVolumes`): the
+ * version it names; 2 when it names none (R2 headers had no `version` line), 3 when
  * there is no text at all or its `version` line is unreadable. The rest is found from the data.
  */
 function guessedHeader(bytes: Uint8Array | undefined): BackupHeader {

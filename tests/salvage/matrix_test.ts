@@ -230,6 +230,16 @@ const DAMAGES: readonly Damage[] = [
     code: 4,
     lostChunks: () => [],
   },
+  {
+    label: "backup-header missing",
+    edit({ names }) {
+      return Promise.resolve(without(names, "backup-header"));
+    },
+    // Format 2 is then read with the format-3 guess: its items of several volumes are refused
+    // (exit 4), never misread; the others are restored.
+    code: (v) => (v.kind === "volumes" ? 4 : 5),
+    lostChunks: () => [],
+  },
 ];
 
 /** Every regular file below `dir`, by relative path. */
@@ -280,7 +290,7 @@ for (const variant of VARIANTS) {
       let n = 0;
       for (const damage of DAMAGES) {
         if (damage.needsHmac && !variant.hmac) continue;
-        if (damage.label === "backup-header damaged" && !names.includes("backup-header")) continue;
+        if (damage.label.startsWith("backup-header") && !names.includes("backup-header")) continue;
         await t.step(damage.label, async () => {
           const dir = `${root}/case${++n}`;
           await sh(`cp -a '${root}/entries' '${dir}'`);
@@ -375,8 +385,12 @@ async function judge(c: {
   if (named !== undefined) {
     assert.ok(![...got.keys()].some((p) => p.endsWith("/private.img") && p.includes("work")));
   }
-  // Files of other VMs are all there.
-  assert.ok(got.has("dom0-home/alice/photo.bin") || damage.label.startsWith("the backup cut"));
+  // Files of other VMs are all there (not when the backup is cut short, or format 2 is read
+  // without its header).
+  const guessed = damage.label === "backup-header missing" && variant.kind === "volumes";
+  assert.ok(
+    got.has("dom0-home/alice/photo.bin") || damage.label.startsWith("the backup cut") || guessed,
+  );
   // Salvaged files.
   const lostChunks = damage.lostChunks(chunks.length);
   for (const [path, bytes] of got) {
