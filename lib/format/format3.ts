@@ -57,7 +57,7 @@ export class FormatThreeReader implements FormatReader {
     const chunks = uniformChunks(
       warnUnorderable(
         item,
-        ctx.header?.guessed ? notStandaloneVolumes(item, verified) : verified,
+        ctx.header?.guessed ? notStandaloneVolumes(verified) : verified,
         ctx,
       ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
@@ -152,7 +152,6 @@ async function decryptItem(
  * so it starts like that only by rare chance (then its item is refused, never misread).
  */
 async function* notStandaloneVolumes(
-  item: string,
   chunks: AsyncIterable<VerifiedChunk>,
 ): AsyncGenerator<VerifiedChunk> {
   let index = 0;
