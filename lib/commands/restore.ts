@@ -140,7 +140,7 @@ export async function restoreBackup(
     };
     // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
     // restore of another VM of this backup is simply kept.
-    if ((backup.problems?.length ?? 0) > 0) {
+    if (backup.problems?.some((problem) => problem.item === "qubes.xml")) {
       // A damaged qubes.xml: nothing of it is written (its damage is a problem of the run).
     } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
@@ -294,7 +294,9 @@ async function dryRun(
     new TreeWriter({ ...checks, mapName: (name) => name }),
   );
   // The same qubes.xml from an earlier restore of this backup is kept, as a restore does.
-  if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+  // A damaged qubes.xml is not written (see restoreBackup).
+  const damagedXml = backup.problems?.some((problem) => problem.item === "qubes.xml") ?? false;
+  if (!damagedXml && !await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
     record(await DryRunPlanner.plan(options.output, "qubes.xml", backup.qubesXml.length));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {

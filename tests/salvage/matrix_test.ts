@@ -391,6 +391,8 @@ async function judge(c: {
   assert.ok(
     got.has("dom0-home/alice/photo.bin") || damage.label.startsWith("the backup cut") || guessed,
   );
+  // The VM list is written unless it is what was damaged.
+  assert.equal(got.has("qubes.xml"), !damage.label.startsWith("qubes.xml"), what);
   // Salvaged files.
   const lostChunks = damage.lostChunks(chunks.length);
   for (const [path, bytes] of got) {
