@@ -190,10 +190,13 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
     onSalvaged: (file) => {
       const lost = file.lost.reduce((sum, range) => sum + range.length, 0);
       console.event({ type: "salvaged", path: `${file.file}.salvaged`, ...file });
+      const unchecked = file.unchecked?.reduce((sum, range) => sum + range.length, 0) ?? 0;
       console.warn(
         `salvaged ${file.file}.salvaged: ${formatSize(lost)} lost in ${
           plural(file.lost.length, "range")
-        }, zeros there (listed in ${file.file}.salvaged.json)`,
+        }, zeros there${
+          unchecked > 0 ? `; the place of ${formatSize(unchecked)} cannot be checked` : ""
+        } (listed in ${file.file}.salvaged.json)`,
       );
     },
     onNotSalvaged: (item, why) => console.warn(`not salvaged "${item}": ${why}`),

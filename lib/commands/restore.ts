@@ -103,7 +103,7 @@ export async function restoreBackup(
 ): Promise<RestoreSummary> {
   const reporter = options.reporter ?? silentReporter;
   await checkOutputFolder(options.output);
-  const backup = await openBackupRetrying(path, options);
+  const backup = await openBackupRetrying(path, { ...options, tolerateDamagedMetadata: true });
   const summary: RestoreSummary = {
     format: backup.format,
     items: 0,
@@ -143,7 +143,9 @@ export async function restoreBackup(
     };
     // First, so a clash shows before any VM is restored. The same qubes.xml from an earlier
     // restore of another VM of this backup is simply kept.
-    if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+    if (backup.problems?.some((problem) => problem.item === "qubes.xml")) {
+      // A damaged qubes.xml: nothing of it is written (its damage is a problem of the run).
+    } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     } else {
@@ -300,7 +302,9 @@ async function dryRun(
     new TreeWriter({ ...checks, mapName: (name) => name }),
   );
   // The same qubes.xml from an earlier restore of this backup is kept, as a restore does.
-  if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
+  // A damaged qubes.xml is not written (see restoreBackup).
+  const damagedXml = backup.problems?.some((problem) => problem.item === "qubes.xml") ?? false;
+  if (!damagedXml && !await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
     record(await DryRunPlanner.plan(options.output, "qubes.xml", backup.qubesXml.length));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {

@@ -148,6 +148,10 @@ export async function forEachItem(
     problems.push(problem);
     options.onProblem?.(problem);
   };
+  // Damage met while opening (a damaged qubes.xml): the run went on without it.
+  for (const { item, error } of backup.problems ?? []) {
+    record(problemOf(error, { name: item, vm: undefined }));
+  }
   // Expected items are found by their members (`vm5/private.img`; a folder item by its
   // folder's own member, `vm3/./` -> `vm3`), once the item that holds them was read whole.
   // An image must come out as a file, a folder item as a folder: a link in its place is not it.

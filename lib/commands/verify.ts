@@ -50,7 +50,7 @@ export interface VerifySummary {
  *   found; every damaged or missing chunk is told to `onProblem` as it is found.
  */
 export async function verifyBackup(path: string, options: VerifyOptions): Promise<VerifySummary> {
-  const backup = await openBackupRetrying(path, options);
+  const backup = await openBackupRetrying(path, { ...options, tolerateDamagedMetadata: true });
   const summary: VerifySummary = {
     format: backup.format,
     items: 0,

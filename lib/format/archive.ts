@@ -93,6 +93,10 @@ class ArchiveItem implements BackupItem {
  *
  * @param queue Outer entries; the next one must be `qubes.xml.000` (or `.enc`).
  * @param close Releases the worker and the file.
+ * @param opening When given, a damaged qubes.xml is a problem of the backup (added to
+ *   `problems`, the catalogue empty, a warning) rather than the end, once the passphrase is
+ *   proven: by the header (`proven`) or, in formats 2 and 3, by qubes.xml's chunk HMAC. A
+ *   qubes.xml that does not verify under an unproven passphrase is a wrong passphrase.
  */
 export async function openArchiveBackup(
   queue: EntryQueue,
@@ -100,6 +104,12 @@ export async function openArchiveBackup(
   ctx: ReadContext,
   reporter: Reporter,
   close: () => Promise<void>,
+  opening?: {
+    proven: boolean;
+    problems: { item: string; error: DamagedError | IncompleteError }[];
+    /** Thrown when qubes.xml does not prove the passphrase either (see `readHeaderTolerant`). */
+    refusal?: RecoverError;
+  },
 ): Promise<Backup> {
   const enc = reader.encChunks;
   const xmlEntry = await queue.peek();
@@ -113,8 +123,45 @@ export async function openArchiveBackup(
       }`,
     });
   }
-  const qubesXml = await readQubesXml(reader.events("qubes.xml"));
-  const catalog = parseQubesXml(qubesXml);
+  let qubesXml: Uint8Array;
+  let catalog: Catalog;
+  const problems = opening?.problems ?? [];
+  // The header's damage is told once the passphrase is proven.
+  const headerProblems = problems.slice();
+  let told = false;
+  const tellHeader = () => {
+    if (!told) { for (const { error } of headerProblems) reporter.warn(error.message); }
+    told = true;
+  };
+  try {
+    qubesXml = await readQubesXml(reader.events("qubes.xml"));
+    catalog = parseQubesXml(qubesXml);
+  } catch (error) {
+    // Without an authenticated header, qubes.xml's chunk is what proves the passphrase (in
+    // formats 2 and 3 its HMAC settles the digest even when the XML does not parse). When it
+    // does not, the header's own refusal stands (most likely a wrong passphrase).
+    const proven = opening !== undefined &&
+      (opening.proven || (reader.format !== 4 && ctx.hmacDigest !== undefined));
+    if (!proven && opening?.refusal !== undefined) throw opening.refusal;
+    if (!proven || !(error instanceof DamagedError || error instanceof IncompleteError)) {
+      throw error;
+    }
+    tellHeader();
+    problems.push({ item: "qubes.xml", error });
+    await queue.stopReading();
+    await reader.checkRest("qubes.xml", (more) => {
+      if (more instanceof DamagedError || more instanceof IncompleteError) {
+        problems.push({ item: "qubes.xml", error: more });
+      }
+    });
+    await skipChunks(queue, "qubes.xml", enc);
+    qubesXml = new Uint8Array(0);
+    catalog = { schema: reader.format === 4 ? "core3" : "core2", vms: [] };
+    reporter.warn(
+      `qubes.xml cannot be read (${error.message}): every item is restored under its path in the backup, and what the backup should hold cannot be checked`,
+    );
+  }
+  tellHeader();
   if (ctx.header === undefined && ctx.hmacDigest !== undefined) {
     reporter.info(`HMAC digest: ${ctx.hmacDigest.toUpperCase()}`);
   }
@@ -122,6 +169,7 @@ export async function openArchiveBackup(
   return {
     format: reader.format,
     header: ctx.header,
+    problems,
     get kdf() {
       return ctx.kdf;
     },

@@ -13,7 +13,7 @@
 import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import { DEFAULT_MAX_XML_LENGTH } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
-import type { RecoverError } from "../errors.ts";
+import type { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
@@ -30,6 +30,14 @@ export interface OpenOptions {
    * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
    */
   maxScryptMemory?: number;
+  /**
+   * Damaged metadata does not end the opening (formats 2-4), the damage is in
+   * `Backup.problems` and a warning tells it: a damaged or missing `backup-header` is replaced
+   * by its authenticated copy (format 4) or the format's defaults, once a chunk proves the
+   * passphrase; a damaged qubes.xml leaves the catalogue empty (items keep their backup
+   * paths). For `restore` and `verify`, which try every item.
+   */
+  tolerateDamagedMetadata?: boolean;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */
@@ -42,8 +50,14 @@ export interface Backup {
   readonly kdf: KdfDigest | undefined;
   /** The VMs in qubes.xml. */
   readonly catalog: Catalog;
-  /** The raw qubes.xml bytes. */
+  /** The raw qubes.xml bytes (empty when it could not be read, see `problems`). */
   readonly qubesXml: Uint8Array;
+  /**
+   * Damage met while opening that did not end it (`OpenOptions.tolerateDamagedMetadata`: a
+   * damaged or missing `backup-header`, a damaged qubes.xml), each with the item it concerns
+   * (`backup-header`, `qubes.xml`); the run tells them as problems.
+   */
+  readonly problems?: readonly { item: string; error: DamagedError | IncompleteError }[];
   /** The items after qubes.xml, in backup order; each must be consumed or skipped before the next. */
   items(): AsyncGenerator<BackupItem>;
   /** Releases files. */

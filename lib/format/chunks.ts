@@ -8,7 +8,7 @@
  */
 
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
-import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
+import { chunkEntryName, type OuterEntry, parseChunkEntry, parseChunkName } from "../outer/mod.ts";
 import { concat, type Piece, PiecePool } from "../streams/mod.ts";
 import {
   findHmacDigest,
@@ -36,10 +36,10 @@ export async function nextChunkOf(
 ): Promise<OuterEntry | undefined> {
   const entry = await queue.peek();
   if (entry === undefined) return undefined;
-  const orphanHmac = !enc && entry.name.endsWith(".hmac")
-    ? parseChunkName(entry.name.slice(0, -5), false)
-    : undefined;
-  if (orphanHmac?.item === item) {
+  const parsed = parseChunkEntry(entry.name, enc);
+  if (parsed === undefined || parsed.item !== item) return undefined;
+  if (parsed.hmac) {
+    queue.tellMissing(chunkEntryName(item, parsed.index, false));
     throw new IncompleteError({
       reason: "missing",
       action: "read item",
@@ -47,9 +47,8 @@ export async function nextChunkOf(
       detail: `chunk "${entry.name.slice(0, -5)}" is missing ("${entry.name}" is there)`,
     });
   }
-  const parsed = parseChunkName(entry.name, enc);
-  if (parsed === undefined || parsed.item !== item) return undefined;
   if (parsed.index !== index) {
+    queue.tellMissing(chunkEntryName(item, index, enc));
     throw new IncompleteError({
       reason: "missing",
       action: "read item",
@@ -123,17 +122,25 @@ export async function* hmacVerifiedChunks(
   memory: ChunkMemory,
 ): AsyncGenerator<VerifiedChunk> {
   let next = readVerifiedChunk(queue, item, 0, ctx, memory);
+  /** Whether the last read's failure was thrown to the caller. */
+  let thrown = false;
   try {
     for (let index = 1;; index++) {
+      thrown = true;
       const chunk = await next;
+      thrown = false;
       if (chunk === undefined) return;
       next = readVerifiedChunk(queue, item, index, ctx, memory);
       next.catch(() => {}); // Surfaces when awaited.
       yield chunk;
     }
   } finally {
-    // The queue is shared: no read may still be going on once this item is left.
-    const pending = await next.catch(() => undefined);
+    // The queue is shared: no read may still be going on once this item is left. A read
+    // ahead that failed when the item had failed already is told by `checkRemainingChunks`.
+    const pending = await next.catch((error) => {
+      if (!thrown) queue.holdProblem(error);
+      return undefined;
+    });
     pending?.release(Infinity);
   }
 }
@@ -257,12 +264,12 @@ export async function checkRemainingChunks(
   memory: ChunkMemory,
   onProblem: (error: RecoverError) => void,
 ): Promise<void> {
-  // Where the failed read stopped: a gap right after it is a missing chunk too.
-  const last = queue.lastTaken?.replace(/\.hmac$/, "");
-  const stopped = last === undefined ? undefined : parseChunkName(last, false);
-  let expected = stopped?.item === item ? stopped.index + 1 : undefined;
+  const held = queue.takeHeldProblem();
+  if (held instanceof DamagedError || held instanceof IncompleteError) onProblem(held);
+  const { expected: from, told } = resumeIndex(queue, item, false);
+  let expected = from;
   const missing = (index: number, found: string) =>
-    onProblem(
+    index !== told && onProblem(
       new IncompleteError({
         reason: "missing",
         action: "read item",
@@ -273,16 +280,13 @@ export async function checkRemainingChunks(
   for (;;) {
     const entry = await queue.peek();
     if (entry === undefined) return;
-    const hmacOf = entry.name.endsWith(".hmac")
-      ? parseChunkName(entry.name.slice(0, -5), false)
-      : undefined;
-    const parsed = hmacOf ?? parseChunkName(entry.name, false);
+    const parsed = parseChunkEntry(entry.name, false);
     if (parsed?.item !== item) return;
     for (let index = expected ?? parsed.index; index < parsed.index; index++) {
       missing(index, entry.name);
     }
     expected = parsed.index + 1;
-    if (hmacOf !== undefined) {
+    if (parsed.hmac) {
       missing(parsed.index, entry.name);
       await queue.next();
       await entry.skip();
@@ -299,14 +303,32 @@ export async function checkRemainingChunks(
 }
 
 /**
+ * Where the check of the rest of `item` starts after its read failed: `expected`, the index
+ * after the last chunk taken (a gap from there on is a missing chunk; undefined when no chunk
+ * of the item was taken), and `told`, the chunk the failed read told missing already (see
+ * `EntryQueue.toldMissing`), which is not told again.
+ */
+export function resumeIndex(
+  queue: EntryQueue,
+  item: string,
+  enc: boolean,
+): { expected: number | undefined; told: number | undefined } {
+  const told = queue.toldMissing === undefined ? undefined : parseChunkName(queue.toldMissing, enc);
+  const last = queue.lastTaken === undefined ? undefined : parseChunkEntry(queue.lastTaken, enc);
+  return {
+    expected: last?.item === item ? last.index + 1 : undefined,
+    told: told?.item === item ? told.index : undefined,
+  };
+}
+
+/**
  * Skips the chunks of `item` (and their `.hmac` entries) without verifying them.
  */
 export async function skipChunks(queue: EntryQueue, item: string, enc: boolean): Promise<void> {
   for (;;) {
     const entry = await queue.peek();
     if (entry === undefined) return;
-    const name = !enc && entry.name.endsWith(".hmac") ? entry.name.slice(0, -5) : entry.name;
-    if (parseChunkName(name, enc)?.item !== item) return;
+    if (parseChunkEntry(entry.name, enc)?.item !== item) return;
     await queue.next();
     await entry.skip();
   }

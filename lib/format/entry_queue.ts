@@ -13,6 +13,8 @@ export class EntryQueue {
   #peeked: OuterEntry | undefined;
   #hasPeeked = false;
   #lastTaken: string | undefined;
+  #toldMissing: string | undefined;
+  #held: unknown;
   /** The chunk reader of the item being read, while it may still take entries. */
   #reader: { stop(): Promise<void> } | undefined;
 
@@ -35,9 +37,38 @@ export class EntryQueue {
     return this.#lastTaken;
   }
 
+  /**
+   * The chunk a reader told missing when it peeked at the entry that stands in its place (that
+   * entry is still the next one); undefined once an entry is taken.
+   */
+  get toldMissing(): string | undefined {
+    return this.#toldMissing;
+  }
+
+  /** Records that chunk `name` was told missing where the next entry stands. */
+  tellMissing(name: string): void {
+    this.#toldMissing = name;
+  }
+
+  /**
+   * Keeps the failure of a read ahead that nobody was told (the item's read failed first,
+   * elsewhere), for the check of the rest of the item to tell; a told gap is then not told.
+   */
+  holdProblem(error: unknown): void {
+    this.#held = error;
+  }
+
+  /** The failure kept by {@linkcode holdProblem}, once. */
+  takeHeldProblem(): unknown {
+    const held = this.#held;
+    this.#held = undefined;
+    return held;
+  }
+
   /** Takes the next entry; undefined at the end of the backup. */
   async next(): Promise<OuterEntry | undefined> {
     const entry = await this.peek();
+    this.#toldMissing = undefined;
     if (entry !== undefined) this.#lastTaken = entry.name;
     this.#hasPeeked = false;
     this.#peeked = undefined;
@@ -77,6 +108,7 @@ export class EntryQueue {
       })();
     const reader = { stop: close };
     this.#reader = reader;
+    this.#held = undefined;
     const forget = () => {
       if (this.#reader === reader) this.#reader = undefined;
     };

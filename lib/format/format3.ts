@@ -16,8 +16,9 @@
 import { hasOpensslMagic, opensslCipher } from "../crypto/mod.ts";
 import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
+import { detectCompression } from "../compress/mod.ts";
 import { mapErrors, type Piece, sniff } from "../streams/mod.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import { BLOCK_SIZE, isContinuationHeader, type TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,
@@ -27,6 +28,7 @@ import {
   type VerifiedChunk,
 } from "./chunks.ts";
 import { salvagedChunks } from "../salvage/chunks.ts";
+import { markUnchecked, UncheckedPlaces } from "../salvage/lost.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -48,13 +50,14 @@ export class FormatThreeReader implements FormatReader {
 
   plainTar(item: string): ReadableStream<Uint8Array> {
     const ctx = this.#ctx;
+    const verified = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
     const chunks = uniformChunks(
       warnUnorderable(
         item,
-        this.#queue.reading(
-          hmacVerifiedChunks(this.#queue, item, ctx, this.#memory),
-          () => this.#memory.budget.releaseAll(),
-        ),
+        ctx.header?.guessed ? notStandaloneVolumes(verified) : verified,
         ctx,
       ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
@@ -79,12 +82,15 @@ export class FormatThreeReader implements FormatReader {
     // A lost range is known only where a chunk is a byte range of the inner tar (or of its
     // CBC ciphertext) itself.
     const header = this.#ctx.header;
-    if (header === undefined || header.compressed !== false) return undefined;
+    if (header === undefined || header.compressed !== false || header.guessed) return undefined;
     const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
     const cipher = opensslCipher(ctx.cipher);
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
     }
+    // A chunk's name, so its place, is not authenticated: the bytes of every chunk after the
+    // first are listed as placed unchecked (the restore's notice, see `warnUnorderable`).
+    const places = new UncheckedPlaces(() => ctx.unchecked(unorderableNotice(item)));
     const chunks = queue.reading(
       salvagedChunks(queue, item, {
         enc: false,
@@ -94,13 +100,13 @@ export class FormatThreeReader implements FormatReader {
           chunk?.release(Infinity);
           return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
         },
-      }),
+      }, places),
       () => memory.budget.releaseAll(),
     );
-    if (header.encrypted === false) return ReadableStream.from(chunks);
-    return ReadableStream.from(
-      cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item }),
-    );
+    if (header.encrypted === false) return ReadableStream.from(markUnchecked(chunks, places));
+    const plain = cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });
+    // The plaintext starts after the 16-byte salt header of the stream the places count in.
+    return ReadableStream.from(markUnchecked(plain, places, 16));
   }
 }
 
@@ -138,6 +144,43 @@ async function decryptItem(
 }
 
 /**
+ * Passes chunks through, refusing a chunk after the first that starts like a volume of its own
+ * (openssl's salt header, a compressor's magic, a GNU tar `M` continuation header): used when
+ * the version 3 is only a guess (a damaged header), since format-2 volumes joined as one
+ * format-3 stream would put their `M` headers (or a new key's ciphertext) into a member's data
+ * while every HMAC still verifies. A format-3 chunk after the first starts inside one stream,
+ * so it starts like that only by rare chance (then its item is refused, never misread).
+ */
+async function* notStandaloneVolumes(
+  chunks: AsyncIterable<VerifiedChunk>,
+): AsyncGenerator<VerifiedChunk> {
+  let index = 0;
+  for await (const chunk of chunks) {
+    const head = chunk.pieces[0]?.subarray(0, BLOCK_SIZE) ?? new Uint8Array(0);
+    if (
+      index++ > 0 &&
+      (hasOpensslMagic(head) || detectCompression(head) !== undefined ||
+        (head.length === BLOCK_SIZE && isContinuationHeader(head)))
+    ) {
+      chunk.release(Infinity);
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read item",
+        subject: { kind: "chunk", name: chunk.name },
+        detail:
+          "it starts like a format-2 volume of its own, and the backup's header, which says the format, cannot be verified",
+      });
+    }
+    yield chunk;
+  }
+}
+
+/** The notice that the order of the chunks of uncompressed format-3 `item` is not checked. */
+function unorderableNotice(item: string): string {
+  return `"${item}": the order of its chunks after the first cannot be checked (an uncompressed format-3 backup authenticates each chunk, not its place)`;
+}
+
+/**
  * Passes chunks through; from the third chunk of an uncompressed format-3 item on, tells the
  * user that the order of its middle chunks cannot be checked: their names are not
  * authenticated, they all have one size, and without a compressor's checksums nothing in the
@@ -150,11 +193,7 @@ async function* warnUnorderable(
 ): AsyncGenerator<VerifiedChunk> {
   let count = 0;
   for await (const chunk of chunks) {
-    if (++count === 3 && ctx.header?.compressed === false) {
-      ctx.unchecked(
-        `"${item}": the order of its chunks after the first cannot be checked (an uncompressed format-3 backup authenticates each chunk, not its place)`,
-      );
-    }
+    if (++count === 3 && ctx.header?.compressed === false) ctx.unchecked(unorderableNotice(item));
     yield chunk;
   }
 }

@@ -20,7 +20,7 @@ import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts
 import { concat } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
-import { aboutChunk, nextChunkOf } from "./chunks.ts";
+import { aboutChunk, nextChunkOf, resumeIndex } from "./chunks.ts";
 import { checkChunkEntrySize, SCRYPT_OVERHEAD, uniformChunks } from "./chunk_sizes.ts";
 import { salvagedChunks } from "../salvage/chunks.ts";
 import type { EntryQueue } from "./entry_queue.ts";
@@ -186,13 +186,14 @@ export async function checkRemainingEncChunks(
   onProblem: (error: RecoverError) => void,
 ): Promise<void> {
   // Where the failed read stopped: a gap right after it is a missing chunk too.
-  const stopped = queue.lastTaken === undefined ? undefined : parseChunkName(queue.lastTaken, true);
-  let expected = stopped?.item === item ? stopped.index + 1 : undefined;
+  const { expected: from, told } = resumeIndex(queue, item, true);
+  let expected = from;
   for (;;) {
     const entry = await queue.peek();
     const parsed = entry && parseChunkName(entry.name, true);
     if (entry === undefined || parsed?.item !== item) return;
     for (let index = expected ?? parsed.index; index < parsed.index; index++) {
+      if (index === told) continue;
       onProblem(
         new IncompleteError({
           reason: "missing",

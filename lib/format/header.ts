@@ -29,6 +29,11 @@ export interface BackupHeader {
   backupId: string | undefined;
   /** Lines the parser did not know, kept for `info`. */
   unknownKeys: string[];
+  /**
+   * Not the backup's own authenticated header but the format's defaults standing in for a
+   * damaged one (`defaultHeader`): its version is a guess the reader must not trust.
+   */
+  guessed?: boolean;
 }
 
 /** The largest `backup-header` (and `backup-header.hmac`) read. */
@@ -130,6 +135,25 @@ export function parseBackupHeader(bytes: Uint8Array): BackupHeader {
       : (compressed && version >= 3 ? "gzip" : undefined),
     backupId: values.get("backup-id"),
     unknownKeys,
+  };
+}
+
+/**
+ * The header a backup of format `version` is read with when its own cannot be authenticated:
+ * the cipher Qubes always used, encryption and compression found from the data (undefined),
+ * the chunk HMAC digest found by the first chunk (`hmacAlgorithm` is not used then).
+ */
+export function defaultHeader(version: 2 | 3): BackupHeader {
+  return {
+    version,
+    hmacAlgorithm: "SHA512",
+    cryptoAlgorithm: DEFAULT_OPENSSL_CIPHER,
+    encrypted: undefined,
+    compressed: undefined,
+    compressionFilter: undefined,
+    backupId: undefined,
+    unknownKeys: [],
+    guessed: true,
   };
 }
 

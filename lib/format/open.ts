@@ -26,7 +26,7 @@ import { FormatTwoReader } from "./format2.ts";
 import { FormatThreeReader } from "./format3.ts";
 import { FormatFourReader } from "./format4.ts";
 import type { BackupHeader } from "./header.ts";
-import { readHeader } from "./header_auth.ts";
+import { readHeader, readHeaderTolerant } from "./header_auth.ts";
 import { ReadContext } from "./read_context.ts";
 import { ScryptPolicy } from "./scrypt_cost.ts";
 import { openSource } from "./source.ts";
@@ -48,7 +48,7 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
   const doneWithWorker = useHmacWorker();
   try {
     const policy = new ScryptPolicy(options.maxScryptMemory);
-    return await openArchive(queue, source, options.passphrase, reporter, doneWithWorker, policy);
+    return await openArchive(queue, source, options, reporter, doneWithWorker, policy);
   } catch (error) {
     doneWithWorker();
     source.close();
@@ -60,11 +60,12 @@ export async function openBackup(path: string, options: OpenOptions): Promise<Ba
 async function openArchive(
   queue: EntryQueue,
   source: Extract<Awaited<ReturnType<typeof openSource>>, { kind: "entries" }>,
-  askPassphrase: () => Promise<Uint8Array>,
+  options: OpenOptions,
   reporter: Reporter,
   doneWithWorker: () => void,
   policy: ScryptPolicy,
 ): Promise<Backup> {
+  const askPassphrase = options.passphrase;
   const first = await queue.peek();
   if (first === undefined) {
     throw new IncompleteError({
@@ -75,7 +76,21 @@ async function openArchive(
   }
   let header: BackupHeader | undefined;
   let passphrase: Uint8Array;
-  if (first.name === "backup-header") {
+  /** `tolerateDamagedMetadata`: whether the header proved the passphrase, and the damage met. */
+  let opening: Parameters<typeof openArchiveBackup>[5];
+  if (
+    options.tolerateDamagedMetadata &&
+    (first.name === "backup-header" || first.name === "backup-header.hmac")
+  ) {
+    passphrase = await askPassphrase();
+    const reading = await readHeaderTolerant(queue, passphrase, policy);
+    header = reading.header;
+    opening = {
+      proven: reading.proven,
+      problems: reading.damage ? [{ item: "backup-header", error: reading.damage }] : [],
+      ...(reading.refusal ? { refusal: reading.refusal } : {}),
+    };
+  } else if (first.name === "backup-header") {
     passphrase = await askPassphrase();
     header = await readHeader(queue, passphrase, policy);
   } else if (first.name === "qubes.xml.000") {
@@ -96,10 +111,12 @@ async function openArchive(
     });
   }
   const format = header?.version ?? 2;
+  // A header that is not authenticated does not name the chunks' digest: the first chunk does.
+  const authenticated = header !== undefined && (opening?.proven ?? true);
   const ctx = new ReadContext(
     passphrase,
     header,
-    header && format !== 4 ? digestName(header.hmacAlgorithm) : undefined,
+    authenticated && format !== 4 ? digestName(header!.hmacAlgorithm) : undefined,
     {
       onKdf: (kdf) => reporter.info(kdfNotice(kdf)),
       onUnchecked: (message) => reporter.warn(message),
@@ -109,11 +126,21 @@ async function openArchive(
   if (format === 4) reader = new FormatFourReader(queue, header!, passphrase, policy);
   else if (format === 3) reader = new FormatThreeReader(queue, ctx);
   else reader = new FormatTwoReader(queue, ctx);
-  return await openArchiveBackup(queue, reader, ctx, reporter, async () => {
-    doneWithWorker();
-    await queue.close();
-    source.close();
-  });
+  return await openArchiveBackup(
+    queue,
+    reader,
+    ctx,
+    reporter,
+    async () => {
+      doneWithWorker();
+      await queue.close();
+      source.close();
+    },
+    opening ??
+      (options.tolerateDamagedMetadata
+        ? { proven: header !== undefined, problems: [] }
+        : undefined),
+  );
 }
 
 function kdfNotice(kdf: KdfDigest): string {

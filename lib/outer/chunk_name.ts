@@ -41,6 +41,30 @@ export function parseChunkName(name: string, encSuffix: boolean): ChunkName | un
   return { item: base.slice(0, dot), index };
 }
 
+/** An outer entry name read as a chunk of an item or (formats 2 and 3) as a chunk's `.hmac`. */
+export interface ChunkEntryName extends ChunkName {
+  /** Whether the entry is the chunk's `.hmac` rather than the chunk. */
+  hmac: boolean;
+}
+
+/**
+ * Reads an outer entry name as a chunk or, in formats 2 and 3, its `.hmac` companion.
+ *
+ * @param name Outer entry name.
+ * @param encSuffix Whether chunk names end in `.enc` (format 4, where there is no `.hmac`).
+ * @returns The item, index and which of the two the entry is; undefined for any other name.
+ *
+ * @example
+ * ```ts
+ * parseChunkEntry("vm5/private.img.003.hmac", false); // { item: "vm5/private.img", index: 3, hmac: true }
+ * ```
+ */
+export function parseChunkEntry(name: string, encSuffix: boolean): ChunkEntryName | undefined {
+  const hmac = !encSuffix && name.endsWith(".hmac");
+  const parsed = parseChunkName(hmac ? name.slice(0, -5) : name, encSuffix);
+  return parsed && { ...parsed, hmac };
+}
+
 /**
  * The outer entry name of an item's chunk, as Qubes wrote it (`%03d`).
  *

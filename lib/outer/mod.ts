@@ -12,4 +12,10 @@
 export { DEFAULT_MAX_ENTRY_SIZE, readFull, readOuterArchive } from "./tar_reader.ts";
 export type { ByteReader, OuterArchiveOptions, OuterEntry } from "./tar_reader.ts";
 export { orderBackupFiles, readBackupDirectory } from "./directory.ts";
-export { chunkEntryName, type ChunkName, parseChunkName } from "./chunk_name.ts";
+export {
+  type ChunkEntryName,
+  chunkEntryName,
+  type ChunkName,
+  parseChunkEntry,
+  parseChunkName,
+} from "./chunk_name.ts";

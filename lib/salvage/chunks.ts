@@ -13,8 +13,8 @@
 
 import { DamagedError, IncompleteError } from "../errors.ts";
 import type { EntryQueue } from "../format/entry_queue.ts";
-import { chunkEntryName, parseChunkName } from "../outer/mod.ts";
-import { lostBytes } from "./lost.ts";
+import { chunkEntryName, parseChunkEntry } from "../outer/mod.ts";
+import { lostBytes, type UncheckedPlaces } from "./lost.ts";
 import {
   BLOCK_SIZE,
   isContinuationHeader,
@@ -39,18 +39,24 @@ export interface ChunkTaker {
 /**
  * The item's plaintext, chunk after chunk, with lost chunks as marked zeros.
  *
+ * @param places When given, told where each verified chunk after the first lies in the
+ *   stream: for a format whose chunk names (so places) are not authenticated (format 3).
+ *
  * @throws {DamagedError} When the place of verified data after a lost chunk is not certain.
  */
 export async function* salvagedChunks(
   queue: EntryQueue,
   item: string,
   taker: ChunkTaker,
+  places?: UncheckedPlaces,
 ): AsyncGenerator<Uint8Array> {
   const enc = taker.enc;
   /** The size every chunk but the last has, once known. */
   let uniform: number | undefined;
   /** The size of the chunk before: it was not the last, so it must be `uniform`. */
   let previous: number | undefined;
+  /** Where the next chunk starts in the item's stream. */
+  let position = 0;
   const uncertain = (name: string) =>
     new DamagedError({
       reason: "damaged",
@@ -77,16 +83,14 @@ export async function* salvagedChunks(
       });
     }
     place(uniform, name);
+    position += uniform;
     yield* lostBytes(uniform, { reason: "missing", chunk: name });
   };
   let index = 0;
   for (;;) {
     const entry = await queue.peek();
     if (entry === undefined) return;
-    const hmacOf = !enc && entry.name.endsWith(".hmac")
-      ? parseChunkName(entry.name.slice(0, -5), false)
-      : undefined;
-    const parsed = hmacOf ?? parseChunkName(entry.name, enc);
+    const parsed = parseChunkEntry(entry.name, enc);
     if (parsed?.item !== item) return;
     if (parsed.index < index) {
       // A chunk that belongs before (a copy, or moved back): its data has no place here.
@@ -96,7 +100,7 @@ export async function* salvagedChunks(
     }
     for (; index < parsed.index; index++) yield* missing(index, entry.name);
     index = parsed.index + 1;
-    if (hmacOf !== undefined) {
+    if (parsed.hmac) {
       await queue.next();
       await entry.skip();
       yield* missing(parsed.index, entry.name);
@@ -109,8 +113,7 @@ export async function* salvagedChunks(
     } catch (error) {
       if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
       const next = await queue.peek();
-      const nextChunk = next && parseChunkName(next.name.replace(/\.hmac$/, ""), enc);
-      const more = nextChunk?.item === item;
+      const more = next !== undefined && parseChunkEntry(next.name, enc)?.item === item;
       let size: number;
       if (uniform !== undefined) {
         // Not the last chunk: the one size. The last: its own size, at most the one size.
@@ -122,10 +125,14 @@ export async function* salvagedChunks(
         size = stored;
       }
       place(size, entry.name);
+      position += size;
       yield* lostBytes(size, { reason: error.reason, chunk: entry.name });
       continue;
     }
-    place(pieces.reduce((sum, piece) => sum + piece.length, 0), entry.name);
+    const size = pieces.reduce((sum, piece) => sum + piece.length, 0);
+    place(size, entry.name);
+    if (parsed.index > 0) places?.add(position, position + size, entry.name);
+    position += size;
     yield* pieces;
   }
 }
@@ -191,16 +198,13 @@ export async function* salvagedVolumes(
   for (;;) {
     const entry = await queue.peek();
     if (entry === undefined) return;
-    const hmacOf = entry.name.endsWith(".hmac")
-      ? parseChunkName(entry.name.slice(0, -5), false)
-      : undefined;
-    const parsed = hmacOf ?? parseChunkName(entry.name, false);
+    const parsed = parseChunkEntry(entry.name, false);
     if (parsed?.item !== item) return;
     for (; index < parsed.index; index++) {
       yield* lost(index, "missing", chunkEntryName(item, index, false));
     }
     index = parsed.index + 1;
-    if (hmacOf !== undefined) {
+    if (parsed.hmac) {
       await queue.next();
       await entry.skip();
       yield* lost(parsed.index, "missing", chunkEntryName(item, parsed.index, false));
@@ -213,8 +217,7 @@ export async function* salvagedVolumes(
       if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
       // A lost last volume has no known size: the item simply ends there.
       const next = await queue.peek();
-      const nextChunk = next && parseChunkName(next.name.replace(/\.hmac$/, ""), false);
-      if (nextChunk?.item !== item) return;
+      if (next === undefined || parseChunkEntry(next.name, false)?.item !== item) return;
       yield* lost(parsed.index, error.reason, entry.name);
       continue;
     }

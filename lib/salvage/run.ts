@@ -40,9 +40,21 @@ export async function salvageItems(
   items: ReadonlySet<string>,
   options: SalvageOptions,
 ): Promise<void> {
-  // The notices of opening were told once already.
-  const quiet = { ...(options.reporter ?? silentReporter), info: () => {} };
-  const backup = await openBackupRetrying(path, { ...options, reporter: quiet });
+  // The notices and warnings of opening were told once already; the salvage's own warnings
+  // (the order of a format-3 item's chunks cannot be checked) are told.
+  const reporter = options.reporter ?? silentReporter;
+  let opening = true;
+  const quiet = {
+    ...reporter,
+    info: () => {},
+    warn: (message: string) => opening || reporter.warn(message),
+  };
+  const backup = await openBackupRetrying(path, {
+    ...options,
+    reporter: quiet,
+    tolerateDamagedMetadata: true,
+  });
+  opening = false;
   const left = new Set(items);
   try {
     for await (const item of backup.items()) {

@@ -3,7 +3,8 @@
  * `NAME.salvaged`, where every byte that was not verified is zero (lost data is never written,
  * so it reads as a hole), and `NAME.salvaged.json` listing the lost byte ranges and why:
  * `{"file": "work/private.img", "size": N, "lost": [{"offset", "length", "reason", "chunk"}]}`.
- * Bytes outside the listed ranges are exactly the original's.
+ * Bytes outside the listed ranges are exactly the original's. Verified bytes whose place is
+ * not authenticated are written and listed apart, under `unchecked` (same shape).
  *
  * Only regular files are salvaged; folders are made as needed, links and other members are not
  * made. A file is written under a temporary name and renamed when done; nothing is written
@@ -15,7 +16,7 @@
 import { OutputError, RecoverError } from "../errors.ts";
 import { safeRelativePath } from "../output/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
-import { type LostCause, lostCause } from "./lost.ts";
+import { type LostCause, lostCause, uncheckedCause } from "./lost.ts";
 
 /** A lost byte range of a salvaged file. */
 export interface LostRange {
@@ -35,6 +36,12 @@ export interface SalvagedFile {
   size: number;
   /** Its lost ranges, in order. */
   lost: LostRange[];
+  /**
+   * Ranges of verified bytes whose place in the file is not authenticated (reason
+   * `order-unchecked`: uncompressed format 3 does not authenticate a chunk's place), in
+   * order; absent when there is none. Their bytes are written.
+   */
+  unchecked?: LostRange[];
 }
 
 /** Options of {@link SalvageWriter}. */
@@ -56,6 +63,7 @@ interface Current {
   file: Deno.FsFile;
   size: number;
   lost: LostRange[];
+  unchecked: LostRange[];
   /** End of the last data event: what lies after it is unknown when the stream breaks. */
   end: number;
 }
@@ -84,7 +92,13 @@ export class SalvageWriter {
       if (current === undefined) return;
       const cause = lostCause(event.bytes);
       if (cause !== undefined) addLost(current.lost, event.offset, event.bytes.length, cause);
-      else await writeAt(current.file, event.offset, event.bytes);
+      else {
+        const unchecked = uncheckedCause(event.bytes);
+        if (unchecked !== undefined) {
+          addLost(current.unchecked, event.offset, event.bytes.length, unchecked);
+        }
+        await writeAt(current.file, event.offset, event.bytes);
+      }
       current.end = Math.max(current.end, event.offset + event.bytes.length);
     } else {
       await this.#finish();
@@ -125,7 +139,12 @@ export class SalvageWriter {
     await done.file.truncate(done.size);
     done.file.close();
     await Deno.rename(done.temp, done.path);
-    const record: SalvagedFile = { file: done.rel, size: done.size, lost: done.lost };
+    const record: SalvagedFile = {
+      file: done.rel,
+      size: done.size,
+      lost: done.lost,
+      ...(done.unchecked.length > 0 ? { unchecked: done.unchecked } : {}),
+    };
     await Deno.writeTextFile(`${done.path}.json`, JSON.stringify(record) + "\n");
     this.#options.onSalvaged?.(record);
   }
@@ -161,7 +180,7 @@ async function open(options: SalvageWriterOptions, member: string, size: number)
   }
   const temp = `${dir}/.${name}.qubes-recover-partial`;
   const file = await Deno.open(temp, { write: true, create: true, truncate: true });
-  return { rel, path, temp, file, size, lost: [], end: 0 };
+  return { rel, path, temp, file, size, lost: [], unchecked: [], end: 0 };
 }
 
 /** Writes `bytes` at `offset`. */
