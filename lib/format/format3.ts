@@ -156,7 +156,7 @@ async function* notStandaloneVolumes(
 ): AsyncGenerator<VerifiedChunk> {
   let index = 0;
   for await (const chunk of chunks) {
-    const head = chunk.pieces[0]?.subarray(0, BLOCK_SIZE) ?? new Uint8Array(0);
+    const head = chunk.pieces[0]?.bytes.subarray(0, BLOCK_SIZE) ?? new Uint8Array(0);
     if (
       index++ > 0 &&
       (hasOpensslMagic(head) || detectCompression(head) !== undefined ||

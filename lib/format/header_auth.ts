@@ -169,9 +169,11 @@ export async function readHeaderTolerant(
   await queue.next();
   const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_SIZE);
   if (isScryptFile(hmacBytes)) {
-    const refusal = new PassphraseError(
-      `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
-    );
+    const refusal = new PassphraseError({
+      reason: "wrong-passphrase",
+      action: "open the backup",
+      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
+    });
     let authentic: Uint8Array | undefined;
     /** Whether the scrypt file's own header HMAC proved the passphrase (its body damaged). */
     let proven = false;
@@ -190,9 +192,12 @@ export async function readHeaderTolerant(
     if (authentic !== undefined) {
       const header = parseBackupHeader(authentic);
       if (header.version !== 4 || !header.backupId) {
-        throw new DamagedError(
-          `Cannot read "backup-header": an scrypt-protected header must be version 4 with a backup-id`,
-        );
+        throw new DamagedError({
+          reason: "damaged",
+          action: "read",
+          subject: { kind: "entry", name: "backup-header" },
+          detail: "an scrypt-protected header must be version 4 with a backup-id",
+        });
       }
       if (plain !== undefined && sameBytes(plain, authentic)) return { header, proven: true };
       return {
@@ -237,18 +242,23 @@ export async function readHeaderTolerant(
   if (findHmacDigest(plain, passphrase, expected, HEADER_DIGESTS) !== undefined) {
     const header = parseBackupHeader(plain);
     if (header.version === 4) {
-      throw new DamagedError(
-        `Cannot read "backup-header": version 4 needs an scrypt-protected header`,
-      );
+      throw new DamagedError({
+        reason: "damaged",
+        action: "read",
+        subject: { kind: "entry", name: "backup-header" },
+        detail: "version 4 needs an scrypt-protected header",
+      });
     }
     return { header, proven: true };
   }
   return {
     header: guessedHeader(plain),
     proven: false,
-    refusal: new PassphraseError(
-      `Cannot open the backup: wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
-    ),
+    refusal: new PassphraseError({
+      reason: "wrong-passphrase",
+      action: "open the backup",
+      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
+    }),
     damage: new DamagedError({
       reason: "hmac-mismatch",
       action: "verify",

@@ -73,6 +73,12 @@ export const DIRECT_IMPORTS: readonly { from: string; to: string; why: string }[
     why: "the CBC salvage stage of format 3's chain; same cycle as salvage/chunks.ts",
   },
   {
+    from: "lib/format/format3.ts",
+    to: "lib/salvage/lost.ts",
+    why: "format 3's chain marks the places it cannot check (chunk order); same cycle as " +
+      "salvage/chunks.ts",
+  },
+  {
     from: "lib/salvage/chunks.ts",
     to: "lib/format/entry_queue.ts",
     why: "format 2-4 call salvage/chunks.ts, so format/mod.ts (open.ts, the format modules) " +
