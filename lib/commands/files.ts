@@ -169,6 +169,9 @@ export async function getFiles(
         // Small files are written several at a time: a tree of thousands of them is otherwise
         // one wait for the output disk after the other.
         fs: backgroundFs(),
+        // A folder that is not there yet is built under a temporary name and renamed into
+        // place at the end: its files need one directory change each instead of three.
+        stageFolders: true,
         force: options.force ?? false,
         mapName: (name) => name,
         onFileDone: (file, size) => {

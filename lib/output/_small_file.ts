@@ -30,39 +30,49 @@ export function createExclusiveSync<T>(path: string, create: () => T): T {
 
 /** A small file written under a temporary name beside its final one, synchronously. */
 export class SmallFile {
-  /** Absolute path of the temporary file. */
+  /** Absolute path of the temporary file (the final path when written in place). */
   readonly tempPath: string;
+  /** Written under its final name inside a folder being built under a temporary name. */
+  readonly #inPlace: boolean;
   #file: Deno.FsFile | undefined;
   #position = 0;
   /** Length of the file so far (the end of the furthest write). */
   #length = 0;
 
-  private constructor(tempPath: string, file: Deno.FsFile) {
+  private constructor(tempPath: string, file: Deno.FsFile, inPlace: boolean) {
     this.tempPath = tempPath;
     this.#file = file;
+    this.#inPlace = inPlace;
   }
 
-  /** Create the temporary file for final name `name` in directory `dir` (mode 0600 for now). */
-  static create(dir: string, name: string): SmallFile {
-    const tempPath = `${dir}/${partialName(name)}`;
-    const file = createExclusiveSync(
+  /**
+   * Create the temporary file for final name `name` in directory `dir` (mode 0600 for now).
+   * With `inPlace` (`dir` lies in a folder being built under a temporary name, see
+   * `TreeWriterOptions.stageFolders`), the file is created under `name` itself, exclusively:
+   * nothing can be there but what this run made, and the folder's rename publishes it.
+   */
+  static create(dir: string, name: string, inPlace = false): SmallFile {
+    const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
+    const create = () => Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
+    return new SmallFile(
       tempPath,
-      () => Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 }),
+      inPlace ? create() : createExclusiveSync(tempPath, create),
+      inPlace,
     );
-    return new SmallFile(tempPath, file);
   }
 
   /**
    * As {@link create}, but waiting for the creation asynchronously: on a busy disk creating a
    * file is the call that waits (for the journal), and several can wait at once.
    */
-  static async open(dir: string, name: string): Promise<SmallFile> {
-    const tempPath = `${dir}/${partialName(name)}`;
-    const file = await createExclusive(
+  static async open(dir: string, name: string, inPlace = false): Promise<SmallFile> {
+    const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
+    const create = () => Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 });
+    return new SmallFile(
       tempPath,
-      () => Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 }),
+      inPlace ? await create() : await createExclusive(tempPath, create),
+      inPlace,
     );
-    return new SmallFile(tempPath, file);
   }
 
   /** Write `bytes` at `offset` (a gap before it stays a hole). */
@@ -97,6 +107,10 @@ export class SmallFile {
 
   /** As `PartialFile.publish`: `link()` (never replaces) unless `replace`, then rename. */
   publish(finalPath: string, replace: boolean): boolean {
+    if (this.#inPlace) {
+      if (finalPath !== this.tempPath) throw new TypeError("SmallFile written in place elsewhere");
+      return true;
+    }
     if (replace) {
       Deno.renameSync(this.tempPath, finalPath);
       return true;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
+import { createExclusive, type OpenFile, PARTIAL_SUFFIX, PartialFile } from "./_partial_file.ts";
 import { SMALL_FILE, SmallFile } from "./_small_file.ts";
 import { BackgroundFile, CreatePace } from "./_background_file.ts";
 
@@ -45,8 +45,19 @@ export interface WriterFs {
   remove(path: string): Promise<void>;
   /** Creates `path` with `create`, first removing a non-directory left there by a crash. */
   createExclusive<T>(path: string, create: () => Promise<T>): Promise<T>;
-  /** Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. */
-  createFile(dir: string, name: string, size: number): Promise<SinkFile>;
+  /**
+   * Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. With
+   * `inPlace`, `dir` lies inside a folder built under a temporary name (see
+   * `TreeWriterOptions.stageFolders`): a small file may then be created as `dir/name` itself.
+   */
+  createFile(dir: string, name: string, size: number, inPlace?: boolean): Promise<SinkFile>;
+  /**
+   * Makes an empty folder (mode 0700) in `dir` under a new temporary name for the folder
+   * `name`, and returns its path.
+   */
+  makeStagingDir(dir: string, name: string): Promise<string>;
+  /** Removes `path` and everything below it (links are removed, never followed). */
+  removeTree(path: string): Promise<void>;
   /** Gives a directory its mode and time (best effort). */
   setDirectoryMeta(path: string, mode: number, mtime: number): Promise<void>;
 }
@@ -74,10 +85,13 @@ export function realFs(open: OpenFile = Deno.open): WriterFs {
     rename: (from, to) => sync(() => Deno.renameSync(from, to)),
     remove: (path) => sync(() => Deno.removeSync(path)),
     createExclusive,
-    createFile: (dir, name, size) =>
+    createFile: (dir, name, size, inPlace) =>
       open === Deno.open && size <= SMALL_FILE
-        ? sync(() => smallSink(SmallFile.create(dir, name)))
+        ? sync(() => smallSink(SmallFile.create(dir, name, inPlace)))
         : PartialFile.create(dir, name, open),
+    makeStagingDir: (dir, name) =>
+      sync(() => Deno.makeTempDirSync({ dir, prefix: `.${name}.`, suffix: PARTIAL_SUFFIX })),
+    removeTree: (path) => Deno.remove(path, { recursive: true }),
     setDirectoryMeta(path, mode, mtime) {
       return sync(() => {
         if (!Deno.lstatSync(path).isDirectory) return;
@@ -100,16 +114,16 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
   let created = 0;
   return {
     ...fs,
-    createFile(dir, name, size) {
+    createFile(dir, name, size, inPlace) {
       if (size > SMALL_FILE) return fs.createFile(dir, name, size);
       if (options.always || pace.background()) {
-        return Promise.resolve(new BackgroundFile(dir, name));
+        return Promise.resolve(new BackgroundFile(dir, name, inPlace));
       }
       return sync(() => {
         // Reading the clock is a call too: every fourth create is timed.
-        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name));
+        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name, inPlace));
         const started = performance.now();
-        const file = SmallFile.create(dir, name);
+        const file = SmallFile.create(dir, name, inPlace);
         pace.record(performance.now() - started);
         return smallSink(file);
       });
@@ -193,6 +207,18 @@ export class VirtualFs implements WriterFs {
 
   createExclusive<T>(_path: string, create: () => Promise<T>): Promise<T> {
     return create();
+  }
+
+  makeStagingDir(dir: string, name: string): Promise<string> {
+    const path = `${dir}/.${name}.${this.#nodes.size}${PARTIAL_SUFFIX}`;
+    return this.#create(path, "directory").then(() => path);
+  }
+
+  removeTree(path: string): Promise<void> {
+    for (const node of [...this.#nodes.keys()]) {
+      if (node === path || node.startsWith(`${path}/`)) this.#nodes.delete(node);
+    }
+    return Promise.resolve();
   }
 
   createFile(): Promise<SinkFile> {
