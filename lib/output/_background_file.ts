@@ -14,7 +14,7 @@
  * @module
  */
 
-import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 
 /** How many small files `TreeWriter` lets be written in the background at once. */
 export const BACKGROUND_WINDOW = 8;
@@ -65,7 +65,7 @@ export class BackgroundFile {
   readonly background = true;
   readonly #dir: string;
   readonly #name: string;
-  readonly #inPlace: boolean;
+  readonly #inPlace: InPlace | undefined;
   #buffer: Uint8Array | undefined;
   /** The ranges written, `[start, end)`, in order; a gap between two stays a hole. */
   #ranges: Array<[number, number]> = [];
@@ -74,7 +74,7 @@ export class BackgroundFile {
   #mtime = 0;
 
   /** `inPlace` as for `SmallFile.create`. */
-  constructor(dir: string, name: string, inPlace = false) {
+  constructor(dir: string, name: string, inPlace?: InPlace) {
     this.#dir = dir;
     this.#name = name;
     this.#inPlace = inPlace;

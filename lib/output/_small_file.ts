@@ -28,36 +28,95 @@ export function createExclusiveSync<T>(path: string, create: () => T): T {
   }
 }
 
+/**
+ * A file created in place: inside a folder being built under a temporary name (see
+ * `TreeWriterOptions.stageFolders`), with the permission bits it will have.
+ */
+export interface InPlace {
+  mode: number;
+}
+
+/**
+ * The process's umask, from /proc (Deno's own call needs a permission the release does not
+ * grant); undefined when unknown.
+ */
+let umask: number | null | undefined;
+/**
+ * Whether a file created with mode `m` gets `m & ~umask` here: checked on the first file
+ * created in place (a default ACL on the output folder decides otherwise).
+ */
+let createModeExact: boolean | undefined;
+
+function processUmask(): number | undefined {
+  if (umask === undefined) {
+    try {
+      const line = /^Umask:\s*([0-7]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
+      umask = line === null ? null : parseInt(line[1]!, 8);
+    } catch {
+      umask = null;
+    }
+  }
+  return umask ?? undefined;
+}
+
+/**
+ * The mode to create a file with that is to get permission bits `inPlace.mode`, and whether it
+ * gets exactly those (then no `chmod` is needed after).
+ */
+function createMode(inPlace: InPlace | undefined): { mode: number; exact: boolean } {
+  if (inPlace === undefined || createModeExact === false) return { mode: 0o600, exact: false };
+  const mode = inPlace.mode & 0o777;
+  const mask = processUmask();
+  // Owner read and write are needed while writing; the umask must leave every bit in place.
+  return mask === undefined || (mode & mask) !== 0 || (mode & 0o600) !== 0o600
+    ? { mode: 0o600, exact: false }
+    : { mode, exact: true };
+}
+
 /** A small file written under a temporary name beside its final one, synchronously. */
 export class SmallFile {
   /** Absolute path of the temporary file (the final path when written in place). */
   readonly tempPath: string;
   /** Written under its final name inside a folder being built under a temporary name. */
   readonly #inPlace: boolean;
+  /** The permission bits it was created with. */
+  readonly #mode: number;
   #file: Deno.FsFile | undefined;
   #position = 0;
   /** Length of the file so far (the end of the furthest write). */
   #length = 0;
 
-  private constructor(tempPath: string, file: Deno.FsFile, inPlace: boolean) {
+  private constructor(
+    tempPath: string,
+    file: Deno.FsFile,
+    inPlace: boolean,
+    created: { mode: number; exact: boolean },
+  ) {
     this.tempPath = tempPath;
     this.#file = file;
     this.#inPlace = inPlace;
+    if (created.exact && createModeExact === undefined) {
+      createModeExact = (file.statSync().mode! & 0o777) === created.mode;
+    }
+    this.#mode = created.exact && createModeExact === true ? created.mode : -1;
   }
 
   /**
    * Create the temporary file for final name `name` in directory `dir` (mode 0600 for now).
-   * With `inPlace` (`dir` lies in a folder being built under a temporary name, see
-   * `TreeWriterOptions.stageFolders`), the file is created under `name` itself, exclusively:
-   * nothing can be there but what this run made, and the folder's rename publishes it.
+   * With `inPlace`, the file is created under `name` itself, exclusively (nothing can be there
+   * but what this run made, and the folder's rename publishes it), with its final permission
+   * bits when the umask lets them through.
    */
-  static create(dir: string, name: string, inPlace = false): SmallFile {
+  static create(dir: string, name: string, inPlace?: InPlace): SmallFile {
     const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
-    const create = () => Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 });
+    const created = createMode(inPlace);
+    const options = { write: true, createNew: true, mode: created.mode };
+    const create = () => Deno.openSync(tempPath, options);
     return new SmallFile(
       tempPath,
       inPlace ? create() : createExclusiveSync(tempPath, create),
-      inPlace,
+      inPlace !== undefined,
+      created,
     );
   }
 
@@ -65,13 +124,16 @@ export class SmallFile {
    * As {@link create}, but waiting for the creation asynchronously: on a busy disk creating a
    * file is the call that waits (for the journal), and several can wait at once.
    */
-  static async open(dir: string, name: string, inPlace = false): Promise<SmallFile> {
+  static async open(dir: string, name: string, inPlace?: InPlace): Promise<SmallFile> {
     const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
-    const create = () => Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 });
+    const created = createMode(inPlace);
+    const options = { write: true, createNew: true, mode: created.mode };
+    const create = () => Deno.open(tempPath, options);
     return new SmallFile(
       tempPath,
       inPlace ? await create() : await createExclusive(tempPath, create),
-      inPlace,
+      inPlace !== undefined,
+      created,
     );
   }
 
@@ -98,6 +160,7 @@ export class SmallFile {
     }
     this.#file = undefined;
     file.close();
+    if ((mode & 0o777) === this.#mode) return;
     try {
       Deno.chmodSync(this.tempPath, mode & 0o777);
     } catch {

@@ -348,7 +348,12 @@ class TreeRestorer {
         return { kind: "ignore" };
       case "file": {
         const replace = await this.#checkTarget(rel, path);
-        const file = await this.#fs.createFile(dir, name, entry.size, this.#isStaged(rel));
+        const file = await this.#fs.createFile(
+          dir,
+          name,
+          entry.size,
+          this.#isStaged(rel) ? { mode: entry.mode } : undefined,
+        );
         return { kind: "file", rel, path, entry, file, replace };
       }
     }

@@ -8,7 +8,7 @@
  */
 
 import { createExclusive, type OpenFile, PARTIAL_SUFFIX, PartialFile } from "./_partial_file.ts";
-import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 import { BackgroundFile, CreatePace } from "./_background_file.ts";
 
 /** What `lstat` tells the writer. */
@@ -48,9 +48,10 @@ export interface WriterFs {
   /**
    * Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. With
    * `inPlace`, `dir` lies inside a folder built under a temporary name (see
-   * `TreeWriterOptions.stageFolders`): a small file may then be created as `dir/name` itself.
+   * `TreeWriterOptions.stageFolders`): a small file may then be created as `dir/name` itself,
+   * with its permission bits `inPlace.mode`.
    */
-  createFile(dir: string, name: string, size: number, inPlace?: boolean): Promise<SinkFile>;
+  createFile(dir: string, name: string, size: number, inPlace?: InPlace): Promise<SinkFile>;
   /**
    * Makes an empty folder (mode 0700) in `dir` under a new temporary name for the folder
    * `name`, and returns its path.
