@@ -390,7 +390,7 @@ class TreeRestorer {
           this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
         }).finally(() => this.#inFlight.delete(rel));
         this.#inFlight.set(rel, job);
-        while (this.#inFlight.size >= BACKGROUND_WINDOW) {
+        while (this.#inFlight.size >= (file.window ?? BACKGROUND_WINDOW)) {
           await Promise.race(this.#inFlight.values());
         }
         this.#throwFailure();

@@ -10,6 +10,7 @@
 import { createExclusive, type OpenFile, PARTIAL_SUFFIX, PartialFile } from "./_partial_file.ts";
 import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 import { BackgroundFile, CreatePace } from "./_background_file.ts";
+import { WriteWorker } from "./_worker_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -25,6 +26,8 @@ export interface SinkFile {
    * on before it settles, and must wait for it before it finishes.
    */
   readonly background?: boolean;
+  /** How many background files the writer may have in flight (default `BACKGROUND_WINDOW`). */
+  readonly window?: number;
   /** Write `bytes` at `offset`; the caller may reuse `bytes` once this resolves. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
   commit(size: number, mode: number, mtime: number): Promise<void>;
@@ -129,6 +132,28 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
         return smallSink(file);
       });
     },
+  };
+}
+
+/**
+ * The real file system, with small files written by a worker on another core (see
+ * `WriteWorker`), or, where no worker can run, as {@link backgroundFs} writes them: for
+ * `files get`. `close` stops the worker once the writer is done.
+ */
+export function workerFs(): WriterFs & { close(): void } {
+  const fs = backgroundFs();
+  const worker = WriteWorker.start();
+  let ready: boolean | undefined;
+  return {
+    ...fs,
+    async createFile(dir, name, size, inPlace) {
+      if (size > SMALL_FILE || worker === undefined) return fs.createFile(dir, name, size, inPlace);
+      ready ??= await worker.ready;
+      return ready
+        ? worker.file(dir, name, size, inPlace)
+        : fs.createFile(dir, name, size, inPlace);
+    },
+    close: () => worker?.close(),
   };
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DamagedError, InterruptedError, OutputError } from "../../lib/errors.ts";
 import { CreatePace } from "../../lib/output/_background_file.ts";
-import { backgroundFs, writeTree } from "../../lib/output/mod.ts";
+import { backgroundFs, workerFs, writeTree } from "../../lib/output/mod.ts";
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
 
 // TreeWriter with small files published in the background (files get) and writeTree, which
@@ -59,6 +59,7 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   try {
     await fn(dir);
   } finally {
+    stopWorkers();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -69,15 +70,38 @@ async function names(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** The writers' file systems under test; the worker's is stopped when the test ends. */
+const writers = {
+  always: () => backgroundFs({ always: true }),
+  pace: () => backgroundFs(),
+  worker: () => track(workerFs()),
+};
+const started: Array<{ close(): void }> = [];
+function track<T extends { close(): void }>(fs: T): T {
+  started.push(fs);
+  return fs;
+}
+function stopWorkers(): void {
+  for (const fs of started.splice(0)) fs.close();
+}
+
 for (
-  const [always, stageFolders] of [[true, false], [false, false], [true, true], [
-    false,
-    true,
-  ]] as Array<
-    [boolean, boolean]
-  >
+  const [writer, stageFolders] of [
+    ["always", false],
+    ["pace", false],
+    ["always", true],
+    ["pace", true],
+    ["worker", false],
+    ["worker", true],
+  ] as Array<[keyof typeof writers, boolean]>
 ) {
-  const mode = (always ? "every small file in the background" : "as the disk's pace decides") +
+  const always = writer === "always";
+  const newFs = writers[writer];
+  const mode = (writer === "worker"
+    ? "small files written by a worker"
+    : always
+    ? "every small file in the background"
+    : "as the disk's pace decides") +
     (stageFolders ? ", new folders built under a temporary name" : "");
 
   Deno.test(`background (${mode}): many small files keep content, holes, modes, times and hard links`, async () => {
@@ -101,8 +125,9 @@ for (
       const restored = await writeTree(
         {
           root,
-          mapName: (n) => n,
-          fs: backgroundFs({ always }),
+          mapName: (n) =>
+            n,
+          fs: newFs(),
           stageFolders,
           onFileDone: (p) => done.push(p),
         },
@@ -148,7 +173,7 @@ for (
       await assert.rejects(
         () =>
           writeTree(
-            { root, mapName: (n) => n, fs: backgroundFs({ always }), stageFolders },
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
             events(list()),
           ),
         (error: unknown) =>
@@ -158,7 +183,7 @@ for (
       assert.ok(!(await names(`${root}/d`)).some((n) => n.includes("qubes-recover-partial")));
       // With force it is replaced.
       await writeTree(
-        { root, mapName: (n) => n, fs: backgroundFs({ always }), stageFolders, force: true },
+        { root, mapName: (n) => n, fs: newFs(), stageFolders, force: true },
         events(list()),
       );
       assert.deepEqual(await Deno.readFile(`${root}/d/f3`), bytes(10, 3));
@@ -176,7 +201,7 @@ for (
       await assert.rejects(
         () =>
           writeTree(
-            { root, mapName: (n) => n, fs: backgroundFs({ always }), stageFolders },
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
             events(list),
           ),
         DamagedError,
@@ -197,7 +222,7 @@ for (
       await assert.rejects(
         () =>
           writeTree(
-            { root, mapName: (n) => n, fs: backgroundFs({ always }), stageFolders },
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
             slow(),
             controller.signal,
           ),
