@@ -37,38 +37,40 @@ export interface InPlace {
 }
 
 /**
- * The process's umask, from /proc (Deno's own call needs a permission the release does not
- * grant); undefined when unknown.
+ * The permission bits a file created here keeps (`0o777` less the umask, or what a default ACL
+ * allows), learnt once from a probe file in the first folder built in place: Deno's own
+ * `umask()` and /proc/self/status need permissions the release does not grant. 0 when unknown.
  */
-let umask: number | null | undefined;
-/**
- * Whether a file created with mode `m` gets `m & ~umask` here: checked on the first file
- * created in place (a default ACL on the output folder decides otherwise).
- */
-let createModeExact: boolean | undefined;
+let creatable: number | undefined;
 
-function processUmask(): number | undefined {
-  if (umask === undefined) {
+function creatableBits(dir: string): number {
+  if (creatable === undefined) {
+    creatable = 0;
+    const probe = `${dir}/.qubes-recover-mode-probe`;
     try {
-      const line = /^Umask:\s*([0-7]+)$/m.exec(Deno.readTextFileSync("/proc/self/status"));
-      umask = line === null ? null : parseInt(line[1]!, 8);
+      const file = Deno.openSync(probe, { write: true, createNew: true, mode: 0o777 });
+      try {
+        creatable = file.statSync().mode! & 0o777;
+      } finally {
+        file.close();
+        Deno.removeSync(probe);
+      }
     } catch {
-      umask = null;
+      // Unknown: every file is created 0600 and given its mode after.
     }
   }
-  return umask ?? undefined;
+  return creatable;
 }
 
 /**
  * The mode to create a file with that is to get permission bits `inPlace.mode`, and whether it
  * gets exactly those (then no `chmod` is needed after).
  */
-function createMode(inPlace: InPlace | undefined): { mode: number; exact: boolean } {
-  if (inPlace === undefined || createModeExact === false) return { mode: 0o600, exact: false };
+function createMode(dir: string, inPlace: InPlace | undefined): { mode: number; exact: boolean } {
+  if (inPlace === undefined) return { mode: 0o600, exact: false };
   const mode = inPlace.mode & 0o777;
-  const mask = processUmask();
-  // Owner read and write are needed while writing; the umask must leave every bit in place.
-  return mask === undefined || (mode & mask) !== 0 || (mode & 0o600) !== 0o600
+  // Owner read and write are needed while writing; every other bit must survive creation.
+  return (mode & 0o600) !== 0o600 || (mode & ~creatableBits(dir)) !== 0
     ? { mode: 0o600, exact: false }
     : { mode, exact: true };
 }
@@ -95,10 +97,7 @@ export class SmallFile {
     this.tempPath = tempPath;
     this.#file = file;
     this.#inPlace = inPlace;
-    if (created.exact && createModeExact === undefined) {
-      createModeExact = (file.statSync().mode! & 0o777) === created.mode;
-    }
-    this.#mode = created.exact && createModeExact === true ? created.mode : -1;
+    this.#mode = created.exact ? created.mode : -1;
   }
 
   /**
@@ -109,7 +108,7 @@ export class SmallFile {
    */
   static create(dir: string, name: string, inPlace?: InPlace): SmallFile {
     const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
-    const created = createMode(inPlace);
+    const created = createMode(dir, inPlace);
     const options = { write: true, createNew: true, mode: created.mode };
     const create = () => Deno.openSync(tempPath, options);
     return new SmallFile(
@@ -126,7 +125,7 @@ export class SmallFile {
    */
   static async open(dir: string, name: string, inPlace?: InPlace): Promise<SmallFile> {
     const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
-    const created = createMode(inPlace);
+    const created = createMode(dir, inPlace);
     const options = { write: true, createNew: true, mode: created.mode };
     const create = () => Deno.open(tempPath, options);
     return new SmallFile(
