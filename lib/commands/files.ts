@@ -164,6 +164,7 @@ export async function getFiles(
         starts.push({ inode, out, shown });
       }
       const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
+      const owners = await mayChown(options.output) ? [] : undefined;
       // Small files are written by a worker on another core while this thread reads the image.
       const target = workerFs();
       const writerOptions: TreeWriterOptions = {
@@ -180,7 +181,6 @@ export async function getFiles(
           reporter.fileDone?.(file, size);
         },
       };
-      const owners = await mayChown(options.output) ? [] : undefined;
       const events = treeEvents(fs, starts, reporter, summary, owners);
       try {
         await writeTree(writerOptions, events, options.signal);
