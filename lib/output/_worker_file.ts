@@ -14,7 +14,6 @@
 
 import type { InPlace } from "./_small_file.ts";
 import type { WriteJob, WriteOutcome, WriteReply, WriteRequest } from "./write_worker.ts";
-import type { SinkFile } from "./writer_fs.ts";
 
 /** Bytes of file data per batch (one buffer); no small file is larger. */
 const BATCH_BYTES = 4 << 20;
@@ -79,7 +78,7 @@ export class WriteWorker {
   }
 
   /** A file of `size` bytes (at most {@link BATCH_BYTES}) to be written by the worker. */
-  async file(dir: string, name: string, size: number, inPlace?: InPlace): Promise<SinkFile> {
+  async file(dir: string, name: string, size: number, inPlace?: InPlace): Promise<WorkerFile> {
     if (this.#failure !== undefined) throw this.#failure;
     let batch = this.#batch;
     if (
@@ -203,8 +202,11 @@ export class WriteWorker {
   }
 }
 
-/** A small file gathered into a batch buffer, then written by the worker. */
-class WorkerFile implements SinkFile {
+/**
+ * A small file gathered into a batch buffer, then written by the worker: a `SinkFile` (not
+ * named here, which would make an import cycle with writer_fs.ts).
+ */
+export class WorkerFile {
   /** Written in the background: the writer may go on before {@link publish} settles. */
   readonly background = true;
   /** How many such files the writer may have in flight: as many as the buffers hold. */
