@@ -52,6 +52,8 @@ export const TARGETS: Record<string, Target> = {
 const WORKER_REFERENCE = 'new URL("./hmac_worker.ts", import.meta.url)';
 /** Where the bundle looks for `convert`'s gzip and encryption worker (next to itself). */
 const PACK_WORKER_REFERENCE = 'new URL("./pack_worker.ts", import.meta.url)';
+/** Where the bundle looks for `files get`'s worker writing small files (next to itself). */
+const WRITE_WORKER_REFERENCE = 'new URL("./write_worker.ts", import.meta.url)';
 /** How lib/compress/liblzma.ts finds the WebAssembly; the kit's import map answers it. */
 const WASM_SPECIFIER = "node-liblzma/wasm/liblzma.wasm";
 const WASM_REFERENCE = `import.meta.resolve("${WASM_SPECIFIER}")`;
@@ -162,6 +164,7 @@ function replaceOnce(text: string, from: string, to: string, where: string): str
 const KNOWN_FILE_REFERENCES = [
   WORKER_REFERENCE,
   PACK_WORKER_REFERENCE,
+  WRITE_WORKER_REFERENCE,
   WASM_REFERENCE,
   // liblzma's Emscripten glue: its script location, and its own WASM lookup, unused because
   // lib/compress/liblzma.ts hands it the bytes (wasmBinary)
@@ -186,7 +189,7 @@ export function filesNextToBundle(code: string): string[] {
 /** Bundles the program and its workers from a staging copy with the commit baked in. */
 async function bundle(
   commit: string,
-): Promise<{ main: string; worker: string; packWorker: string }> {
+): Promise<{ main: string; worker: string; packWorker: string; writeWorker: string }> {
   const stage = await Deno.makeTempDir({ prefix: "qubes-recover-stage-" });
   const npmCache = JSON.parse(await run(Deno.execPath(), ["info", "--json"])).npmCache as string;
   try {
@@ -210,6 +213,7 @@ async function bundle(
       ["main", "main.ts"],
       ["worker", "lib/verify/hmac_worker.ts"],
       ["pack_worker", "lib/convert/pack_worker.ts"],
+      ["write_worker", "lib/output/write_worker.ts"],
     ];
     for (const [name, entry] of entries) {
       await run(Deno.execPath(), [
@@ -233,6 +237,7 @@ async function bundle(
     // The references the kit's layout answers: fail here, not on a user's machine.
     replaceOnce(bundled.main!, WORKER_REFERENCE, WORKER_REFERENCE, "main bundle");
     replaceOnce(bundled.main!, PACK_WORKER_REFERENCE, PACK_WORKER_REFERENCE, "main bundle");
+    replaceOnce(bundled.main!, WRITE_WORKER_REFERENCE, WRITE_WORKER_REFERENCE, "main bundle");
     replaceOnce(bundled.main!, WASM_REFERENCE, WASM_REFERENCE, "main bundle");
     for (const [name, code] of Object.entries(bundled)) {
       const unknown = filesNextToBundle(code);
@@ -243,7 +248,12 @@ async function bundle(
         );
       }
     }
-    return { main: bundled.main!, worker: bundled.worker!, packWorker: bundled.pack_worker! };
+    return {
+      main: bundled.main!,
+      worker: bundled.worker!,
+      packWorker: bundled.pack_worker!,
+      writeWorker: bundled.write_worker!,
+    };
   } finally {
     await Deno.remove(stage, { recursive: true });
   }
@@ -270,7 +280,7 @@ export async function build(arches: string[], out: string, cache: string): Promi
   const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
   const flags = runFlags(config.tasks.recover);
   const commit = await sourceCommit();
-  const { main, worker, packWorker } = await bundle(commit);
+  const { main, worker, packWorker, writeWorker } = await bundle(commit);
   const wasm = await Deno.readFile(new URL(import.meta.resolve(WASM_SPECIFIER)));
   const importMap = JSON.stringify({ imports: { [WASM_SPECIFIER]: "./liblzma.wasm" } }) + "\n";
   const template = await Deno.readTextFile(`${root}release/header.sh`);
@@ -284,6 +294,7 @@ export async function build(arches: string[], out: string, cache: string): Promi
       // the bundle loads its worker from "./hmac_worker.ts" (Deno reads plain JavaScript there)
       ["hmac_worker.ts", encoder.encode(worker)],
       ["pack_worker.ts", encoder.encode(packWorker)],
+      ["write_worker.ts", encoder.encode(writeWorker)],
       ["liblzma.wasm", wasm],
       ["import_map.json", encoder.encode(importMap)],
     ];

@@ -326,6 +326,26 @@ Deno.test("the x86_64 release restores formats 2, 3 and 4 with no Node, Deno, ne
       await assertTmpEmpty(jail);
     });
 
+    await t.step("restore --files from the sample (its worker is in the kit)", async () => {
+      const out = await runInJail(jail, backups, [
+        "restore",
+        "/backups/sample-v2",
+        "--passphrase-file",
+        "/backups/sample-v2.pass",
+        "--vm",
+        "work",
+        "--files",
+        "/home/user",
+        "-o",
+        "/out/files",
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      const inside = sample.vms.work.imageFiles["private.img"] as Record<string, string>;
+      const readme = await Deno.readFile(`${jail}/out/files/work/user/README.txt`);
+      assert.equal(sha256(readme), inside["home/user/README.txt"]);
+      await assertTmpEmpty(jail);
+    });
+
     await t.step("converts the sample format-2 backup (its workers are in the kit)", async () => {
       const pass = ["--passphrase-file", "/backups/sample-v2.pass"];
       const converted = await runInJail(jail, backups, [

@@ -22,7 +22,7 @@ import {
 } from "../ext/mod.ts";
 import { lchownSync } from "node:fs";
 import { describeFsError } from "../fs_errors.ts";
-import { backgroundFs, type TreeWriterOptions, writeTree } from "../output/mod.ts";
+import { type TreeWriterOptions, workerFs, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 
@@ -166,11 +166,15 @@ export async function getFiles(
         starts.push({ inode, out, shown });
       }
       const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
+      const owners = await mayChown(options.output) ? [] : undefined;
+      // Small files are written by a worker on another core while this thread reads the image.
+      const target = workerFs();
       const writerOptions: TreeWriterOptions = {
         root: options.output,
-        // Small files are written several at a time: a tree of thousands of them is otherwise
-        // one wait for the output disk after the other.
-        fs: backgroundFs(),
+        fs: target,
+        // A folder that is not there yet is built under a temporary name and renamed into
+        // place at the end: its files need one directory change each instead of three.
+        stageFolders: true,
         force: options.force ?? false,
         mapName: (name) => name,
         onFileDone: (file, size) => {
@@ -179,9 +183,12 @@ export async function getFiles(
           reporter.fileDone?.(file, size);
         },
       };
-      const owners = await mayChown(options.output) ? [] : undefined;
       const events = treeEvents(fs, starts, reporter, summary, owners);
-      await writeTree(writerOptions, events, options.signal);
+      try {
+        await writeTree(writerOptions, events, options.signal);
+      } finally {
+        target.close();
+      }
       for (const { rel, uid, gid } of owners ?? []) {
         // Best effort, like modes and times: lchown never follows a symlink.
         try {

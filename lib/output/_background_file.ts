@@ -14,7 +14,7 @@
  * @module
  */
 
-import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 
 /** How many small files `TreeWriter` lets be written in the background at once. */
 export const BACKGROUND_WINDOW = 8;
@@ -65,6 +65,7 @@ export class BackgroundFile {
   readonly background = true;
   readonly #dir: string;
   readonly #name: string;
+  readonly #inPlace: InPlace | undefined;
   #buffer: Uint8Array | undefined;
   /** The ranges written, `[start, end)`, in order; a gap between two stays a hole. */
   #ranges: Array<[number, number]> = [];
@@ -72,9 +73,11 @@ export class BackgroundFile {
   #mode = 0;
   #mtime = 0;
 
-  constructor(dir: string, name: string) {
+  /** `inPlace` as for `SmallFile.create`. */
+  constructor(dir: string, name: string, inPlace?: InPlace) {
     this.#dir = dir;
     this.#name = name;
+    this.#inPlace = inPlace;
     this.#buffer = spare.pop() ?? new Uint8Array(SMALL_FILE);
   }
 
@@ -112,7 +115,7 @@ export class BackgroundFile {
     const buffer = this.#open();
     this.#buffer = undefined;
     try {
-      const file = await SmallFile.open(this.#dir, this.#name);
+      const file = await SmallFile.open(this.#dir, this.#name, this.#inPlace);
       try {
         for (const [start, end] of this.#ranges) file.write(start, buffer.subarray(start, end));
         file.commit(this.#size, this.#mode, this.#mtime);

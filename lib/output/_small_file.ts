@@ -28,41 +28,112 @@ export function createExclusiveSync<T>(path: string, create: () => T): T {
   }
 }
 
+/**
+ * A file created in place: inside a folder being built under a temporary name (see
+ * `TreeWriterOptions.stageFolders`), with the permission bits it will have.
+ */
+export interface InPlace {
+  mode: number;
+}
+
+/**
+ * The permission bits a file created here keeps (`0o777` less the umask, or what a default ACL
+ * allows), learnt once from a probe file in the first folder built in place: Deno's own
+ * `umask()` and /proc/self/status need permissions the release does not grant. 0 when unknown.
+ */
+let creatable: number | undefined;
+
+function creatableBits(dir: string): number {
+  if (creatable === undefined) {
+    creatable = 0;
+    const probe = `${dir}/.qubes-recover-mode-probe`;
+    try {
+      const file = Deno.openSync(probe, { write: true, createNew: true, mode: 0o777 });
+      try {
+        creatable = file.statSync().mode! & 0o777;
+      } finally {
+        file.close();
+        Deno.removeSync(probe);
+      }
+    } catch {
+      // Unknown: every file is created 0600 and given its mode after.
+    }
+  }
+  return creatable;
+}
+
+/**
+ * The mode to create a file with that is to get permission bits `inPlace.mode`, and whether it
+ * gets exactly those (then no `chmod` is needed after).
+ */
+function createMode(dir: string, inPlace: InPlace | undefined): { mode: number; exact: boolean } {
+  if (inPlace === undefined) return { mode: 0o600, exact: false };
+  const mode = inPlace.mode & 0o777;
+  // Owner read and write are needed while writing; every other bit must survive creation.
+  return (mode & 0o600) !== 0o600 || (mode & ~creatableBits(dir)) !== 0
+    ? { mode: 0o600, exact: false }
+    : { mode, exact: true };
+}
+
 /** A small file written under a temporary name beside its final one, synchronously. */
 export class SmallFile {
-  /** Absolute path of the temporary file. */
+  /** Absolute path of the temporary file (the final path when written in place). */
   readonly tempPath: string;
+  /** Written under its final name inside a folder being built under a temporary name. */
+  readonly #inPlace: boolean;
+  /** The permission bits it was created with. */
+  readonly #mode: number;
   #file: Deno.FsFile | undefined;
   #position = 0;
   /** Length of the file so far (the end of the furthest write). */
   #length = 0;
 
-  private constructor(tempPath: string, file: Deno.FsFile) {
+  private constructor(
+    tempPath: string,
+    file: Deno.FsFile,
+    inPlace: boolean,
+    created: { mode: number; exact: boolean },
+  ) {
     this.tempPath = tempPath;
     this.#file = file;
+    this.#inPlace = inPlace;
+    this.#mode = created.exact ? created.mode : -1;
   }
 
-  /** Create the temporary file for final name `name` in directory `dir` (mode 0600 for now). */
-  static create(dir: string, name: string): SmallFile {
-    const tempPath = `${dir}/${partialName(name)}`;
-    const file = createExclusiveSync(
+  /**
+   * Create the temporary file for final name `name` in directory `dir` (mode 0600 for now).
+   * With `inPlace`, the file is created under `name` itself, exclusively (nothing can be there
+   * but what this run made, and the folder's rename publishes it), with its final permission
+   * bits when the umask lets them through.
+   */
+  static create(dir: string, name: string, inPlace?: InPlace): SmallFile {
+    const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
+    const created = createMode(dir, inPlace);
+    const options = { write: true, createNew: true, mode: created.mode };
+    const create = () => Deno.openSync(tempPath, options);
+    return new SmallFile(
       tempPath,
-      () => Deno.openSync(tempPath, { write: true, createNew: true, mode: 0o600 }),
+      inPlace ? create() : createExclusiveSync(tempPath, create),
+      inPlace !== undefined,
+      created,
     );
-    return new SmallFile(tempPath, file);
   }
 
   /**
    * As {@link create}, but waiting for the creation asynchronously: on a busy disk creating a
    * file is the call that waits (for the journal), and several can wait at once.
    */
-  static async open(dir: string, name: string): Promise<SmallFile> {
-    const tempPath = `${dir}/${partialName(name)}`;
-    const file = await createExclusive(
+  static async open(dir: string, name: string, inPlace?: InPlace): Promise<SmallFile> {
+    const tempPath = `${dir}/${inPlace ? name : partialName(name)}`;
+    const created = createMode(dir, inPlace);
+    const options = { write: true, createNew: true, mode: created.mode };
+    const create = () => Deno.open(tempPath, options);
+    return new SmallFile(
       tempPath,
-      () => Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 }),
+      inPlace ? await create() : await createExclusive(tempPath, create),
+      inPlace !== undefined,
+      created,
     );
-    return new SmallFile(tempPath, file);
   }
 
   /** Write `bytes` at `offset` (a gap before it stays a hole). */
@@ -88,6 +159,7 @@ export class SmallFile {
     }
     this.#file = undefined;
     file.close();
+    if ((mode & 0o777) === this.#mode) return;
     try {
       Deno.chmodSync(this.tempPath, mode & 0o777);
     } catch {
@@ -97,6 +169,10 @@ export class SmallFile {
 
   /** As `PartialFile.publish`: `link()` (never replaces) unless `replace`, then rename. */
   publish(finalPath: string, replace: boolean): boolean {
+    if (this.#inPlace) {
+      if (finalPath !== this.tempPath) throw new TypeError("SmallFile written in place elsewhere");
+      return true;
+    }
     if (replace) {
       Deno.renameSync(this.tempPath, finalPath);
       return true;

@@ -23,5 +23,6 @@ export {
   realFs,
   type SinkFile,
   VirtualFs,
+  workerFs,
   type WriterFs,
 } from "./writer_fs.ts";

@@ -13,7 +13,7 @@ import {
   UnsupportedError,
 } from "../errors.ts";
 import type { TarEntry, TarEvent } from "../tar/mod.ts";
-import { toOutputError } from "../fs_errors.ts";
+import { describeFsError, toOutputError } from "../fs_errors.ts";
 import { BACKGROUND_WINDOW } from "./_background_file.ts";
 import { type OpenFile, partialName } from "./_partial_file.ts";
 import { safeRelativePath } from "./safe_path.ts";
@@ -39,6 +39,16 @@ export interface TreeWriterOptions {
   fs?: WriterFs;
   /** What earlier writers of the same command made; shared so a name made twice is seen. */
   run?: OutputRun;
+  /**
+   * Build each folder that is not there yet (and is not inside one being built) under a
+   * temporary name beside it, `.<name>.<random>.qubes-recover-partial` (mode 0700), and rename
+   * it into place when the run ends, also when it is interrupted or fails (then with only its
+   * complete files). An empty folder of the final name is made first to hold the name: the
+   * rename replaces only that empty folder and fails on anything else. Inside, small files are
+   * created under their own names: one directory change per file instead of three
+   * (temporary name, link, unlink). For `files get`.
+   */
+  stageFolders?: boolean;
 }
 
 /**
@@ -56,7 +66,8 @@ export class OutputRun {
 
 /** Metadata to give a directory this run created, applied when the stream closes. */
 interface DirectoryMeta {
-  path: string;
+  /** Output-relative path; where it is on disk depends on the folders being built. */
+  rel: string;
   depth: number;
   mode?: number;
   mtime?: number;
@@ -176,6 +187,8 @@ class TreeRestorer {
   readonly #inFlight = new Map<string, Promise<void>>();
   /** The first failure of a file published in the background. */
   #failure: unknown;
+  /** Folders being built under a temporary name (see `stageFolders`), by output-relative path. */
+  readonly #staged = new Map<string, { temp: string; final: string }>();
 
   constructor(options: TreeWriterOptions) {
     this.#options = options;
@@ -215,27 +228,58 @@ class TreeRestorer {
   }
 
   async close(): Promise<void> {
-    const current = this.#current;
-    if (current !== undefined) {
-      await this.#discard();
-      await this.#drain();
-      if (current.kind === "file") {
-        throw new IncompleteError({
-          reason: "truncated",
-          action: "restore",
-          subject: { kind: "file", name: current.rel },
-          detail: "the backup ends inside it",
-        });
+    try {
+      const current = this.#current;
+      if (current !== undefined) {
+        await this.#discard();
+        await this.#drain();
+        if (current.kind === "file") {
+          throw new IncompleteError({
+            reason: "truncated",
+            action: "restore",
+            subject: { kind: "file", name: current.rel },
+            detail: "the backup ends inside it",
+          });
+        }
       }
+      await this.#drain();
+      this.#throwFailure();
+    } catch (error) {
+      await this.#unstage().catch(() => {});
+      throw error;
     }
-    await this.#drain();
-    this.#throwFailure();
+    await this.#unstage();
     await this.#applyDirectoryMeta();
   }
 
   async abort(): Promise<void> {
     await this.#discard();
     await this.#drain();
+    await this.#unstage().catch(() => {});
+  }
+
+  /**
+   * Renames the folders built under temporary names into place (every file in them is
+   * complete by now). One that cannot be renamed (its name was taken meanwhile by something
+   * other than the empty folder this run made) is removed, and the first such failure thrown.
+   */
+  async #unstage(): Promise<void> {
+    let failure: unknown;
+    for (const [rel, { temp, final }] of this.#staged) {
+      this.#staged.delete(rel);
+      try {
+        await this.#fs.rename(temp, final);
+      } catch (error) {
+        await this.#fs.removeTree(temp).catch(() => {});
+        failure ??= new OutputError(
+          `Cannot restore "${rel}": something else took its name in the output folder while it was written (${
+            describeFsError(error)
+          })`,
+          { cause: error },
+        );
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** Wait until no file is being published in the background (failures are kept). */
@@ -321,7 +365,12 @@ class TreeRestorer {
         return { kind: "ignore" };
       case "file": {
         const replace = await this.#checkTarget(rel, path);
-        const file = await this.#fs.createFile(dir, name, entry.size);
+        const file = await this.#fs.createFile(
+          dir,
+          name,
+          entry.size,
+          this.#isStaged(rel) ? { mode: entry.mode } : undefined,
+        );
         return { kind: "file", rel, path, entry, file, replace };
       }
     }
@@ -361,7 +410,7 @@ class TreeRestorer {
           this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
         }).finally(() => this.#inFlight.delete(rel));
         this.#inFlight.set(rel, job);
-        while (this.#inFlight.size >= BACKGROUND_WINDOW) {
+        while (this.#inFlight.size >= (file.window ?? BACKGROUND_WINDOW)) {
           await Promise.race(this.#inFlight.values());
         }
         this.#throwFailure();
@@ -395,7 +444,7 @@ class TreeRestorer {
       if (info === undefined) {
         try {
           await this.#fs.mkdir(path);
-          this.#createdDirectories.set(parent, { path, depth: i });
+          this.#createdDirectories.set(parent, { rel: parent, depth: i });
           this.#knownDirectories.add(parent);
           this.#run.made.set(parent, "directory");
           continue;
@@ -449,7 +498,8 @@ class TreeRestorer {
       if (info === undefined) {
         // Owner-writable until the stream closes, so members inside can still be written.
         await this.#fs.mkdir(path, 0o700);
-        this.#createdDirectories.set(rel, { path, depth });
+        if (this.#options.stageFolders && !this.#isStaged(rel)) await this.#stage(rel, path);
+        this.#createdDirectories.set(rel, { rel, depth });
         this.#run.made.set(rel, "directory");
       } else if (!info.isDirectory) {
         throw this.#options.force
@@ -543,21 +593,56 @@ class TreeRestorer {
     return true;
   }
 
+  /**
+   * Start building the new, empty folder at `rel` (made by this run at `path`, where it holds
+   * the name) under a temporary name beside it; when that cannot be made, the folder is
+   * written in place as without `stageFolders`.
+   */
+  async #stage(rel: string, path: string): Promise<void> {
+    const cut = path.lastIndexOf("/");
+    try {
+      const temp = await this.#fs.makeStagingDir(path.slice(0, cut), path.slice(cut + 1));
+      this.#staged.set(rel, { temp, final: path });
+    } catch {
+      // A name too long for a temporary one, say: the files get temporary names instead.
+    }
+  }
+
+  /** Whether `rel` lies inside (or is) a folder being built under a temporary name. */
+  #isStaged(rel: string): boolean {
+    return this.#stagedRoot(rel) !== undefined;
+  }
+
+  #stagedRoot(rel: string): string | undefined {
+    for (const root of this.#staged.keys()) {
+      if (rel.startsWith(root) && (rel.length === root.length || rel[root.length] === "/")) {
+        return root;
+      }
+    }
+    return undefined;
+  }
+
   /** Give the directories this run created their modes and times, deepest first. */
   async #applyDirectoryMeta(): Promise<void> {
     const directories = [...this.#createdDirectories.values()].sort((a, b) => b.depth - a.depth);
-    for (const { path, mode, mtime } of directories) {
+    for (const { rel, mode, mtime } of directories) {
       if (mode === undefined || mtime === undefined) continue;
       try {
-        await this.#fs.setDirectoryMeta(path, mode, mtime);
+        await this.#fs.setDirectoryMeta(this.#abs(rel), mode, mtime);
       } catch {
         // Best effort: the data is restored; a mode or time is not worth failing for.
       }
     }
   }
 
+  /** Where the output-relative path `rel` is on disk now (inside a folder being built, maybe). */
   #abs(rel: string): string {
-    return rel === "" ? this.#root : `${this.#root}/${rel}`;
+    if (rel === "") return this.#root;
+    if (this.#staged.size > 0) {
+      const root = this.#stagedRoot(rel);
+      if (root !== undefined) return this.#staged.get(root)!.temp + rel.slice(root.length);
+    }
+    return `${this.#root}/${rel}`;
   }
 }
 

@@ -7,9 +7,10 @@
  * @module
  */
 
-import { createExclusive, type OpenFile, PartialFile } from "./_partial_file.ts";
-import { SMALL_FILE, SmallFile } from "./_small_file.ts";
+import { createExclusive, type OpenFile, PARTIAL_SUFFIX, PartialFile } from "./_partial_file.ts";
+import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 import { BackgroundFile, CreatePace } from "./_background_file.ts";
+import { WriteWorker } from "./_worker_file.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -25,6 +26,8 @@ export interface SinkFile {
    * on before it settles, and must wait for it before it finishes.
    */
   readonly background?: boolean;
+  /** How many background files the writer may have in flight (default `BACKGROUND_WINDOW`). */
+  readonly window?: number;
   /** Write `bytes` at `offset`; the caller may reuse `bytes` once this resolves. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
   commit(size: number, mode: number, mtime: number): Promise<void>;
@@ -45,8 +48,20 @@ export interface WriterFs {
   remove(path: string): Promise<void>;
   /** Creates `path` with `create`, first removing a non-directory left there by a crash. */
   createExclusive<T>(path: string, create: () => Promise<T>): Promise<T>;
-  /** Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. */
-  createFile(dir: string, name: string, size: number): Promise<SinkFile>;
+  /**
+   * Opens `dir/<temporary name>` for the file `name`, which will hold `size` bytes. With
+   * `inPlace`, `dir` lies inside a folder built under a temporary name (see
+   * `TreeWriterOptions.stageFolders`): a small file may then be created as `dir/name` itself,
+   * with its permission bits `inPlace.mode`.
+   */
+  createFile(dir: string, name: string, size: number, inPlace?: InPlace): Promise<SinkFile>;
+  /**
+   * Makes an empty folder (mode 0700) in `dir` under a new temporary name for the folder
+   * `name`, and returns its path.
+   */
+  makeStagingDir(dir: string, name: string): Promise<string>;
+  /** Removes `path` and everything below it (links are removed, never followed). */
+  removeTree(path: string): Promise<void>;
   /** Gives a directory its mode and time (best effort). */
   setDirectoryMeta(path: string, mode: number, mtime: number): Promise<void>;
 }
@@ -74,10 +89,13 @@ export function realFs(open: OpenFile = Deno.open): WriterFs {
     rename: (from, to) => sync(() => Deno.renameSync(from, to)),
     remove: (path) => sync(() => Deno.removeSync(path)),
     createExclusive,
-    createFile: (dir, name, size) =>
+    createFile: (dir, name, size, inPlace) =>
       open === Deno.open && size <= SMALL_FILE
-        ? sync(() => smallSink(SmallFile.create(dir, name)))
+        ? sync(() => smallSink(SmallFile.create(dir, name, inPlace)))
         : PartialFile.create(dir, name, open),
+    makeStagingDir: (dir, name) =>
+      sync(() => Deno.makeTempDirSync({ dir, prefix: `.${name}.`, suffix: PARTIAL_SUFFIX })),
+    removeTree: (path) => Deno.remove(path, { recursive: true }),
     setDirectoryMeta(path, mode, mtime) {
       return sync(() => {
         if (!Deno.lstatSync(path).isDirectory) return;
@@ -100,20 +118,42 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
   let created = 0;
   return {
     ...fs,
-    createFile(dir, name, size) {
+    createFile(dir, name, size, inPlace) {
       if (size > SMALL_FILE) return fs.createFile(dir, name, size);
       if (options.always || pace.background()) {
-        return Promise.resolve(new BackgroundFile(dir, name));
+        return Promise.resolve(new BackgroundFile(dir, name, inPlace));
       }
       return sync(() => {
         // Reading the clock is a call too: every fourth create is timed.
-        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name));
+        if ((++created & 3) !== 0) return smallSink(SmallFile.create(dir, name, inPlace));
         const started = performance.now();
-        const file = SmallFile.create(dir, name);
+        const file = SmallFile.create(dir, name, inPlace);
         pace.record(performance.now() - started);
         return smallSink(file);
       });
     },
+  };
+}
+
+/**
+ * The real file system, with small files written by a worker on another core (see
+ * `WriteWorker`), or, where no worker can run, as {@link backgroundFs} writes them: for
+ * `files get`. `close` stops the worker once the writer is done.
+ */
+export function workerFs(): WriterFs & { close(): void } {
+  const fs = backgroundFs();
+  const worker = WriteWorker.start();
+  let ready: boolean | undefined;
+  return {
+    ...fs,
+    async createFile(dir, name, size, inPlace) {
+      if (size > SMALL_FILE || worker === undefined) return fs.createFile(dir, name, size, inPlace);
+      ready ??= await worker.ready;
+      return ready
+        ? worker.file(dir, name, size, inPlace)
+        : fs.createFile(dir, name, size, inPlace);
+    },
+    close: () => worker?.close(),
   };
 }
 
@@ -193,6 +233,18 @@ export class VirtualFs implements WriterFs {
 
   createExclusive<T>(_path: string, create: () => Promise<T>): Promise<T> {
     return create();
+  }
+
+  makeStagingDir(dir: string, name: string): Promise<string> {
+    const path = `${dir}/.${name}.${this.#nodes.size}${PARTIAL_SUFFIX}`;
+    return this.#create(path, "directory").then(() => path);
+  }
+
+  removeTree(path: string): Promise<void> {
+    for (const node of [...this.#nodes.keys()]) {
+      if (node === path || node.startsWith(`${path}/`)) this.#nodes.delete(node);
+    }
+    return Promise.resolve();
   }
 
   createFile(): Promise<SinkFile> {

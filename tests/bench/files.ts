@@ -31,7 +31,7 @@ export interface FilesBenchOptions {
 }
 
 /** Writes the home tree: folders of 200 files of 1-64 KiB, plus three large files. */
-async function makeHomeTree(dir: string, bytes: number): Promise<{ files: number }> {
+export async function makeHomeTree(dir: string, bytes: number): Promise<{ files: number }> {
   const home = join(dir, "home", "user");
   let files = 0;
   let written = 0;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DamagedError, InterruptedError, OutputError } from "../../lib/errors.ts";
 import { CreatePace } from "../../lib/output/_background_file.ts";
-import { backgroundFs, writeTree } from "../../lib/output/mod.ts";
+import { backgroundFs, workerFs, writeTree } from "../../lib/output/mod.ts";
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
 
 // TreeWriter with small files published in the background (files get) and writeTree, which
@@ -59,6 +59,7 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   try {
     await fn(dir);
   } finally {
+    stopWorkers();
     await Deno.remove(dir, { recursive: true });
   }
 }
@@ -69,8 +70,39 @@ async function names(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-for (const always of [true, false]) {
-  const mode = always ? "every small file in the background" : "as the disk's pace decides";
+/** The writers' file systems under test; the worker's is stopped when the test ends. */
+const writers = {
+  always: () => backgroundFs({ always: true }),
+  pace: () => backgroundFs(),
+  worker: () => track(workerFs()),
+};
+const started: Array<{ close(): void }> = [];
+function track<T extends { close(): void }>(fs: T): T {
+  started.push(fs);
+  return fs;
+}
+function stopWorkers(): void {
+  for (const fs of started.splice(0)) fs.close();
+}
+
+for (
+  const [writer, stageFolders] of [
+    ["always", false],
+    ["pace", false],
+    ["always", true],
+    ["pace", true],
+    ["worker", false],
+    ["worker", true],
+  ] as Array<[keyof typeof writers, boolean]>
+) {
+  const always = writer === "always";
+  const newFs = writers[writer];
+  const mode = (writer === "worker"
+    ? "small files written by a worker"
+    : always
+    ? "every small file in the background"
+    : "as the disk's pace decides") +
+    (stageFolders ? ", new folders built under a temporary name" : "");
 
   Deno.test(`background (${mode}): many small files keep content, holes, modes, times and hard links`, async () => {
     await withTempDir(async (root) => {
@@ -91,7 +123,14 @@ for (const always of [true, false]) {
       list.push(file("d/large", 300_000, [[0, bytes(60_000, 3)], [60_000, bytes(60_000, 4)]]));
       const done: string[] = [];
       const restored = await writeTree(
-        { root, mapName: (n) => n, fs: backgroundFs({ always }), onFileDone: (p) => done.push(p) },
+        {
+          root,
+          mapName: (n) =>
+            n,
+          fs: newFs(),
+          stageFolders,
+          onFileDone: (p) => done.push(p),
+        },
         events(list),
       );
       assert.equal(done.length, 53);
@@ -132,7 +171,11 @@ for (const always of [true, false]) {
       const list = () =>
         Array.from({ length: 20 }, (_, i) => file(`d/f${i}`, 10, [[0, bytes(10, i)]]));
       await assert.rejects(
-        () => writeTree({ root, mapName: (n) => n, fs: backgroundFs({ always }) }, events(list())),
+        () =>
+          writeTree(
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
+            events(list()),
+          ),
         (error: unknown) =>
           error instanceof OutputError && /"d\/f3": it exists/.test(error.message),
       );
@@ -140,7 +183,7 @@ for (const always of [true, false]) {
       assert.ok(!(await names(`${root}/d`)).some((n) => n.includes("qubes-recover-partial")));
       // With force it is replaced.
       await writeTree(
-        { root, mapName: (n) => n, fs: backgroundFs({ always }), force: true },
+        { root, mapName: (n) => n, fs: newFs(), stageFolders, force: true },
         events(list()),
       );
       assert.deepEqual(await Deno.readFile(`${root}/d/f3`), bytes(10, 3));
@@ -156,7 +199,11 @@ for (const always of [true, false]) {
         file("d/x/y", 10, [[0, bytes(10, 2)]]),
       ];
       await assert.rejects(
-        () => writeTree({ root, mapName: (n) => n, fs: backgroundFs({ always }) }, events(list)),
+        () =>
+          writeTree(
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
+            events(list),
+          ),
         DamagedError,
       );
       assert.deepEqual(await names(`${root}/d`), ["x"]);
@@ -175,7 +222,7 @@ for (const always of [true, false]) {
       await assert.rejects(
         () =>
           writeTree(
-            { root, mapName: (n) => n, fs: backgroundFs({ always }) },
+            { root, mapName: (n) => n, fs: newFs(), stageFolders },
             slow(),
             controller.signal,
           ),
@@ -197,4 +244,113 @@ Deno.test("CreatePace sends files to the background only while synchronous creat
   assert.equal(choices.filter((c) => !c).length, 2); // one probe in every 32
   for (let i = 0; i < 5; i++) pace.record(0.01); // quiet again: 5 of the last 8 fast
   assert.equal(pace.background(), false);
+});
+
+/** Every name under `dir`, recursively, as paths relative to it. */
+async function allNames(dir: string, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    out.push(`${prefix}${e.name}`);
+    if (e.isDirectory) out.push(...await allNames(`${dir}/${e.name}`, `${prefix}${e.name}/`));
+  }
+  return out.sort();
+}
+
+Deno.test("stageFolders: a new folder shows nothing under its name until it is complete", async () => {
+  await withTempDir(async (root) => {
+    const seen: Array<{ final: string[]; top: string[] }> = [];
+    async function* list(): AsyncGenerator<TarEvent> {
+      yield entry("d", { kind: "directory", mode: 0o750, mtime: 1_300_000_000 });
+      yield { type: "end" };
+      for (let i = 0; i < 20; i++) yield* file(`d/f${i}`, 100, [[0, bytes(100, i)]]);
+      yield entry("d/sub", { kind: "directory", mode: 0o700, mtime: 1_200_000_000 });
+      yield { type: "end" };
+      yield* file("d/sub/big", 300_000, [[0, bytes(60_000, 7)]], { mode: 0o640 });
+      yield entry("d/sub/link", { kind: "hardlink", linkname: "d/f3" });
+      yield { type: "end" };
+      yield entry("d/sym", { kind: "symlink", linkname: "f1" });
+      yield { type: "end" };
+      seen.push({ final: await names(`${root}/d`), top: await names(root) });
+    }
+    const restored = await writeTree(
+      { root, mapName: (n) => n, fs: backgroundFs(), stageFolders: true },
+      list(),
+    );
+    assert.equal(restored.length, 1 + 20 + 1 + 3);
+    // While it was written: an empty folder holds the name, the tree is in a hidden one.
+    assert.deepEqual(seen[0]!.final, []);
+    assert.equal(seen[0]!.top.length, 2);
+    assert.match(seen[0]!.top.find((n) => n !== "d")!, /^\.d\..*\.qubes-recover-partial$/);
+    assert.deepEqual(await names(root), ["d"]);
+    assert.ok(!(await allNames(root)).some((n) => n.includes("qubes-recover-partial")));
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(await Deno.readFile(`${root}/d/f${i}`), bytes(100, i));
+    }
+    const big = await Deno.readFile(`${root}/d/sub/big`);
+    assert.equal(big.length, 300_000);
+    assert.deepEqual(big.subarray(0, 60_000), bytes(60_000, 7));
+    assert.equal((await Deno.lstat(`${root}/d/sub/big`)).mode! & 0o777, 0o640);
+    assert.equal(
+      (await Deno.lstat(`${root}/d/sub/link`)).ino,
+      (await Deno.lstat(`${root}/d/f3`)).ino,
+    );
+    assert.equal(await Deno.readLink(`${root}/d/sym`), "f1");
+    const d = await Deno.lstat(`${root}/d`);
+    assert.equal(d.mode! & 0o777, 0o750);
+    assert.equal(d.mtime!.getTime(), 1_300_000_000_000);
+    const sub = await Deno.lstat(`${root}/d/sub`);
+    assert.equal(sub.mode! & 0o777, 0o700);
+    assert.equal(sub.mtime!.getTime(), 1_200_000_000_000);
+  });
+});
+
+Deno.test("stageFolders: an interrupted run keeps its complete files and no temporary name", async () => {
+  await withTempDir(async (root) => {
+    const controller = new AbortController();
+    async function* slow(): AsyncGenerator<TarEvent> {
+      yield entry("d", { kind: "directory" });
+      yield { type: "end" };
+      for (let i = 0;; i++) {
+        yield* file(`d/f${i}`, 10, [[0, bytes(10, i)]]);
+        if (i === 5) controller.abort();
+      }
+    }
+    await assert.rejects(
+      () =>
+        writeTree(
+          { root, mapName: (n) => n, fs: backgroundFs(), stageFolders: true },
+          slow(),
+          controller.signal,
+        ),
+      InterruptedError,
+    );
+    const left = await allNames(root);
+    assert.ok(!left.some((n) => n.includes("qubes-recover-partial")), left.join(" "));
+    assert.deepEqual(await names(root), ["d"]);
+    for (const name of await names(`${root}/d`)) {
+      const i = Number(name.slice(1));
+      assert.deepEqual(await Deno.readFile(`${root}/d/${name}`), bytes(10, i));
+    }
+    assert.ok((await names(`${root}/d`)).length >= 6);
+  });
+});
+
+Deno.test("stageFolders: a folder name something else fills meanwhile is not replaced", async () => {
+  await withTempDir(async (root) => {
+    async function* list(): AsyncGenerator<TarEvent> {
+      yield entry("d", { kind: "directory" });
+      yield { type: "end" };
+      yield* file("d/mine", 10, [[0, bytes(10, 1)]]);
+      // Another program writes into the (empty) folder that holds the name.
+      await Deno.writeTextFile(`${root}/d/theirs`, "theirs");
+      yield* file("d/more", 10, [[0, bytes(10, 2)]]);
+    }
+    await assert.rejects(
+      () => writeTree({ root, mapName: (n) => n, fs: backgroundFs(), stageFolders: true }, list()),
+      (error: unknown) =>
+        error instanceof OutputError && /"d": something else took its name/.test(error.message),
+    );
+    assert.deepEqual(await allNames(root), ["d", "d/theirs"]);
+    assert.equal(await Deno.readTextFile(`${root}/d/theirs`), "theirs");
+  });
 });
