@@ -271,12 +271,14 @@ class TreeRestorer {
         await this.#fs.rename(temp, final);
       } catch (error) {
         await this.#fs.removeTree(temp).catch(() => {});
-        failure ??= new OutputError(
-          `Cannot restore "${rel}": something else took its name in the output folder while it was written (${
+        failure ??= new OutputError({
+          reason: "in-the-way",
+          action: "restore",
+          subject: { kind: "file", name: rel },
+          detail: `something else took its name in the output folder while it was written (${
             describeFsError(error)
           })`,
-          { cause: error },
-        );
+        }, { cause: error });
       }
     }
     if (failure !== undefined) throw failure;
