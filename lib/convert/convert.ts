@@ -27,6 +27,8 @@ import { checkedTar } from "./checked_tar.ts";
 import { format1QubesXml, planFormat1 } from "./format1.ts";
 import { archiveEnd, memberHeader, padding } from "./tar_writer.ts";
 import { treeTar } from "./tree_tar.ts";
+import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
+import { VolumeStarts } from "../tar/mod.ts";
 
 /** Options of {@link convertBackup}. */
 export interface ConvertOptions {
@@ -46,6 +48,8 @@ export interface ConvertOptions {
   signal?: AbortSignal | undefined;
   /** Non-final chunk size (default 100 MiB; tests use small values). */
   chunkSize?: number | undefined;
+  /** Counts how the gzip volumes of a format-2 source were carried over (tests). */
+  spliceCounts?: SpliceCounts | undefined;
 }
 
 /** What a conversion did. */
@@ -70,6 +74,20 @@ async function realPathOrUndefined(path: string): Promise<string | undefined> {
     return await Deno.realPath(path);
   } catch {
     return undefined;
+  }
+}
+
+/** `parts`, its errors named after the item as `restore` names them. */
+async function* namedAfter(
+  item: string,
+  parts: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* parts;
+  } catch (error) {
+    throw error instanceof RecoverError
+      ? error.within("restore", { kind: "item", name: item })
+      : error;
   }
 }
 
@@ -180,6 +198,8 @@ export async function convertBackup(
     const out = writer;
     await write(() => out.writeHeader());
     let items = 0;
+    /** Where the volumes of each spliced item start: the read-back checks them. */
+    const volumeStarts = new Map<string, VolumeStarts>();
     if (sourceFormat === 1) {
       const plan = await planFormat1(source, backup.catalog);
       const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
@@ -200,7 +220,19 @@ export async function convertBackup(
           );
         }
         reporter.info(`Converting "${item.name}"`);
-        await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+        if (compress && item.volumes !== undefined) {
+          // Gzip volumes keep their compressed bytes (gzip_splice.ts); the tar checks of the
+          // source run when the new file is read back, with the volume starts.
+          const starts = new VolumeStarts();
+          volumeStarts.set(item.name, starts);
+          const gzip = await out.gzipper();
+          const parts = splicedGzipItem(item.volumes(), gzip, starts, options.spliceCounts);
+          await write(() =>
+            out.writeItem(item.name, namedAfter(item.name, parts), { gzipped: true })
+          );
+        } else {
+          await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+        }
         items++;
       }
     }
@@ -211,6 +243,7 @@ export async function convertBackup(
     const check = await verifyBackup(temporary, {
       passphrase: () => Promise.resolve(passphrase),
       reporter: { info() {}, warn: (message) => reporter.warn(message) },
+      volumeStarts: (item) => volumeStarts.get(item),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     if (check.format !== 3 || check.items !== items + 0) {

@@ -15,7 +15,7 @@ import type { KdfDigest } from "../crypto/mod.ts";
 import type { RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** How to open a backup. */
@@ -58,8 +58,12 @@ export interface BackupItem {
   readonly name: string;
   /** The VM the item belongs to, and the rest of the name after the VM's backup path. */
   readonly owner: { vm: VmRecord; rest: string } | undefined;
-  /** The item's inner tar members, verified and decoded. */
-  events(): ReadableStream<TarEvent>;
+  /**
+   * The item's inner tar members, verified and decoded. `volumes`: where the format-2 volumes
+   * this item was joined from start (`convert` reading its result back), checked as format 2
+   * checks them.
+   */
+  events(volumes?: VolumeStarts): ReadableStream<TarEvent>;
   /** Passes over the item without verifying it. */
   skip(): Promise<void>;
   /**
@@ -67,6 +71,11 @@ export interface BackupItem {
    * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
    */
   plainTar?(): ReadableStream<Uint8Array>;
+  /**
+   * Format 2 (`convert`): the item's volumes, chunks verified and decrypted, not decompressed
+   * or joined; `gzip` tells a gzip member from a tar volume. Read it instead of `events()`.
+   */
+  volumes?(): AsyncIterable<{ gzip: boolean; stream: ReadableStream<Uint8Array> }>;
   /**
    * After `events()` or `plainTar()` failed: stops reading the item and passes over the rest
    * of it, so that the next item can be read (on a file by skipping, on standard input by
@@ -97,7 +106,9 @@ export interface FormatReader {
   /** The item's inner tar stream as bytes; the next outer entry is its chunk 0. */
   plainTar(item: string): ReadableStream<Uint8Array>;
   /** The item's inner tar events (members checked against the item); chunk 0 is next. */
-  events(item: string): ReadableStream<TarEvent>;
+  events(item: string, volumes?: VolumeStarts): ReadableStream<TarEvent>;
+  /** Format 2: see {@linkcode BackupItem.volumes}. */
+  volumes?(item: string): AsyncIterable<{ gzip: boolean; stream: ReadableStream<Uint8Array> }>;
   /**
    * Checks the chunks of `item` still in the outer archive each on its own (after its read
    * failed, see {@linkcode BackupItem.drain}), telling each damaged or missing one.

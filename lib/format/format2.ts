@@ -58,6 +58,20 @@ export class FormatTwoReader implements FormatReader {
     return joinVolumes(volumes(), starts);
   }
 
+  /**
+   * `convert`: the item's volumes as stored after decryption (a gzip member, or the tar volume
+   * itself), each chunk verified, none decompressed or joined.
+   */
+  async *volumes(
+    item: string,
+  ): AsyncGenerator<{ gzip: boolean; stream: ReadableStream<Uint8Array> }> {
+    const chunks = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
+    for await (const chunk of chunks) yield await decodeStoredVolume(chunk, this.#ctx);
+  }
+
   checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
     return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
   }
@@ -104,6 +118,18 @@ export async function decodeVolume(
   chunk: VerifiedChunk,
   ctx: ReadContext,
 ): Promise<ReadableStream<Uint8Array>> {
+  const { gzip, stream } = await decodeStoredVolume(chunk, ctx);
+  return gzip ? stream.pipeThrough(decompressStream("gzip")) : stream;
+}
+
+/**
+ * Decodes one format-2 chunk as far as its stored volume: a gzip member of the tar volume
+ * (`gzip: true`), or the tar volume itself.
+ */
+async function decodeStoredVolume(
+  chunk: VerifiedChunk,
+  ctx: ReadContext,
+): Promise<{ gzip: boolean; stream: ReadableStream<Uint8Array> }> {
   const name = chunk.name;
   const claimsEncrypted = ctx.header?.encrypted;
   const first = chunk.pieces[0] ?? EMPTY;
@@ -137,8 +163,7 @@ export async function decodeVolume(
     stream = await decrypt(stream, ctx, name);
     ({ head, stream } = await sniff(stream, 512));
   }
-  if (detectCompression(head.subarray(0, 16)) === "gzip" && !isHeaderBlock(head.subarray(0, 512))) {
-    return stream.pipeThrough(decompressStream("gzip"));
-  }
-  return stream;
+  const gzip = detectCompression(head.subarray(0, 16)) === "gzip" &&
+    !isHeaderBlock(head.subarray(0, 512));
+  return { gzip, stream };
 }
