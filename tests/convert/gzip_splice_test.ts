@@ -218,7 +218,7 @@ Deno.test("gzip volumes of GNU tar -M become one gzip stream of the joined archi
         assert.deepEqual(ours, joined);
         // Most of the compressed bytes were kept: the output is about as large as the input.
         let input = 0;
-        for (const name of names) input += Deno.statSync(`${root}/${name}.gz`).size;
+        for (const name of names) input += (await Deno.stat(`${root}/${name}.gz`)).size;
         assert.ok(out.length < input * 1.05, `${out.length} vs ${input}`);
       });
     }
