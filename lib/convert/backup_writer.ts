@@ -153,10 +153,10 @@ export class BackupWriter {
     };
     for await (let piece of stream) {
       if (this.#settings.signal?.aborted) throw new InterruptedError();
-      if (
-        owned && gathered === 0 && piece.byteOffset === 0 &&
-        piece.length < this.#chunkSize - filled
-      ) {
+      if (owned && piece.byteOffset === 0 && piece.length < this.#chunkSize - filled) {
+        // Bytes gathered before go first (else every later piece would be copied: the
+        // 16-byte `Salted__` head would put them all off the gather buffer's boundaries).
+        hand();
         filled += piece.length; // before the piece is transferred (and emptied here)
         mac.update(piece);
         continue;

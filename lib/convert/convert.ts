@@ -27,6 +27,7 @@ import { checkedTar } from "./checked_tar.ts";
 import { format1QubesXml, planFormat1 } from "./format1.ts";
 import { archiveEnd, memberHeader, padding } from "./tar_writer.ts";
 import { treeTar } from "./tree_tar.ts";
+import { gzipMember } from "./pack_ops.ts";
 import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
 import { VolumeStarts } from "../tar/mod.ts";
 
@@ -91,8 +92,29 @@ async function* namedAfter(
   }
 }
 
+/**
+ * Writes the `qubes.xml` item; gzipped here when compressing (it is small: the gzip workers
+ * are not started for it).
+ */
+function writeQubesXml(
+  writer: BackupWriter,
+  xml: Uint8Array,
+  mtime: number,
+  compress: boolean,
+): Promise<void> {
+  const tar = qubesXmlTar(xml, mtime);
+  if (!compress) return writer.writeItem("qubes.xml", ReadableStream.from(tar));
+  const bytes = new Uint8Array(tar.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of tar) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  return writer.writeItem("qubes.xml", ReadableStream.from([gzipMember(bytes)]), { gzipped: true });
+}
+
 /** The inner tar of the `qubes.xml` item: one member `qubes.xml` (spec section 10). */
-function qubesXmlTar(xml: Uint8Array, mtime: number): ReadableStream<Uint8Array> {
+function qubesXmlTar(xml: Uint8Array, mtime: number): Uint8Array[] {
   const head = memberHeader({
     name: "qubes.xml",
     typeflag: "0",
@@ -105,7 +127,7 @@ function qubesXmlTar(xml: Uint8Array, mtime: number): ReadableStream<Uint8Array>
   const pieces = [...head, xml, padding(xml.length)];
   const written = pieces.reduce((sum, piece) => sum + piece.length, 0);
   pieces.push(archiveEnd(written));
-  return ReadableStream.from(pieces);
+  return pieces;
 }
 
 /**
@@ -203,7 +225,7 @@ export async function convertBackup(
     if (sourceFormat === 1) {
       const plan = await planFormat1(source, backup.catalog);
       const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
-      await write(() => out.writeItem("qubes.xml", qubesXmlTar(xml, mtime)));
+      await write(() => writeQubesXml(out, xml, mtime, compress));
       for (const item of plan.items) {
         if (options.signal?.aborted) throw new InterruptedError();
         reporter.info(`Converting "${item.name}"`);
@@ -211,7 +233,7 @@ export async function convertBackup(
         items++;
       }
     } else {
-      await write(() => out.writeItem("qubes.xml", qubesXmlTar(backup.qubesXml, mtime)));
+      await write(() => writeQubesXml(out, backup.qubesXml, mtime, compress));
       for await (const item of backup.items()) {
         if (options.signal?.aborted) throw new InterruptedError();
         if (item.plainTar === undefined) {
