@@ -38,6 +38,8 @@ export interface WriterSettings {
   signal?: AbortSignal | undefined;
   /** Gzip and encrypt in workers where they run (default true; tests try false). */
   workers?: boolean;
+  /** Told the bytes written so far after each write to the file. */
+  onWritten?: ((bytes: number) => void) | undefined;
 }
 
 /** The `backup-header` text of a format-3 backup with these settings (spec section 3.2). */
@@ -86,6 +88,7 @@ export class BackupWriter {
   async #write(bytes: Uint8Array): Promise<void> {
     for (let done = 0; done < bytes.length;) done += await this.#file.write(bytes.subarray(done));
     this.written += bytes.length;
+    this.#settings.onWritten?.(this.written);
   }
 
   async #entry(name: string, pieces: Uint8Array[], size: number): Promise<void> {

@@ -27,6 +27,7 @@ import { checkedTar } from "./checked_tar.ts";
 import { format1QubesXml, planFormat1 } from "./format1.ts";
 import { archiveEnd, memberHeader, padding } from "./tar_writer.ts";
 import { treeTar } from "./tree_tar.ts";
+import { GrowingFile } from "./growing_file.ts";
 import { gzipMember } from "./pack_ops.ts";
 import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
 import { VolumeStarts } from "../tar/mod.ts";
@@ -200,14 +201,29 @@ export async function convertBackup(
       });
     }
     const mtime = Math.floor(Date.now() / 1000);
+    // The new file is read back (by `verify`, from the file) while it is being written: each
+    // entry as soon as it is written, so the reading overlaps the writing (growing_file.ts).
+    const growing = new GrowingFile();
     writer = new BackupWriter(file, {
       passphrase,
       encrypt,
       compress,
       mtime,
       signal: options.signal,
+      onWritten: (bytes) => growing.grew(bytes),
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     });
+    /** Where the volumes of each spliced item start: the read-back checks them. */
+    const volumeStarts = new Map<string, VolumeStarts>();
+    let readBackFailure: { error: unknown } | undefined;
+    const readBack = verifyBackup(temporary, {
+      passphrase: () => Promise.resolve(passphrase),
+      reporter: { info() {}, warn: (message) => reporter.warn(message) },
+      volumeStarts: (item) => volumeStarts.get(item),
+      openFile: growing.open,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    readBack.catch((error) => readBackFailure = { error });
     const write = async (what: () => Promise<void>) => {
       try {
         await what();
@@ -218,56 +234,67 @@ export async function convertBackup(
       }
     };
     const out = writer;
-    await write(() => out.writeHeader());
     let items = 0;
-    /** Where the volumes of each spliced item start: the read-back checks them. */
-    const volumeStarts = new Map<string, VolumeStarts>();
-    if (sourceFormat === 1) {
-      const plan = await planFormat1(source, backup.catalog);
-      const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
-      await write(() => writeQubesXml(out, xml, mtime, compress));
-      for (const item of plan.items) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        reporter.info(`Converting "${item.name}"`);
-        await write(() => out.writeItem(item.name, treeTar(item.path, item.member, { reporter })));
-        items++;
-      }
-    } else {
-      await write(() => writeQubesXml(out, backup.qubesXml, mtime, compress));
-      for await (const item of backup.items()) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        if (item.plainTar === undefined) {
-          throw new UnsupportedError(
-            `Cannot convert item "${item.name}": its data cannot be read raw`,
-          );
-        }
-        reporter.info(`Converting "${item.name}"`);
-        if (compress && item.volumes !== undefined) {
-          // Gzip volumes keep their compressed bytes (gzip_splice.ts); the tar checks of the
-          // source run when the new file is read back, with the volume starts.
-          const starts = new VolumeStarts();
-          volumeStarts.set(item.name, starts);
-          const gzip = await out.gzipper();
-          const parts = splicedGzipItem(item.volumes(), gzip, starts, options.spliceCounts);
+    /** Stops the conversion once the read-back found a problem. */
+    const readBackOk = () => {
+      if (readBackFailure !== undefined) throw readBackFailure.error;
+    };
+    try {
+      await write(() => out.writeHeader());
+      if (sourceFormat === 1) {
+        const plan = await planFormat1(source, backup.catalog);
+        const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
+        await write(() => writeQubesXml(out, xml, mtime, compress));
+        for (const item of plan.items) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          readBackOk();
+          reporter.info(`Converting "${item.name}"`);
           await write(() =>
-            out.writeItem(item.name, namedAfter(item.name, parts), { gzipped: true })
+            out.writeItem(item.name, treeTar(item.path, item.member, { reporter }))
           );
-        } else {
-          await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+          items++;
         }
-        items++;
+      } else {
+        await write(() => writeQubesXml(out, backup.qubesXml, mtime, compress));
+        for await (const item of backup.items()) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          if (item.plainTar === undefined) {
+            throw new UnsupportedError(
+              `Cannot convert item "${item.name}": its data cannot be read raw`,
+            );
+          }
+          readBackOk();
+          reporter.info(`Converting "${item.name}"`);
+          if (compress && item.volumes !== undefined) {
+            // Gzip volumes keep their compressed bytes (gzip_splice.ts); the tar checks of the
+            // source run when the new file is read back, with the volume starts.
+            const starts = new VolumeStarts();
+            volumeStarts.set(item.name, starts);
+            const gzip = await out.gzipper();
+            const parts = splicedGzipItem(item.volumes(), gzip, starts, options.spliceCounts);
+            await write(() =>
+              out.writeItem(item.name, namedAfter(item.name, parts), { gzipped: true })
+            );
+          } else {
+            await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+          }
+          items++;
+        }
       }
+      await write(() => file!.sync());
+      file.close();
+      file = undefined;
+    } catch (error) {
+      // A problem the read-back found on its own (a damaged part of the source that only the
+      // new file's tar shows) is the one to tell; else the writing's.
+      const first = readBackFailure;
+      growing.fail(error);
+      await readBack.catch(() => {}); // it stops at its next read; its file is closed
+      throw first === undefined ? error : first.error;
     }
-    await write(() => file!.sync());
-    file.close();
-    file = undefined;
-    reporter.info(`Reading the new backup back to verify it`);
-    const check = await verifyBackup(temporary, {
-      passphrase: () => Promise.resolve(passphrase),
-      reporter: { info() {}, warn: (message) => reporter.warn(message) },
-      volumeStarts: (item) => volumeStarts.get(item),
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    growing.complete();
+    reporter.info(`Reading the new backup back to verify it (it has been read as it was written)`);
+    const check = await readBack;
     if (check.format !== 3 || check.items !== items + 0) {
       // verify counts the items after qubes.xml; anything else is our bug.
       throw new Error(

@@ -16,6 +16,7 @@ import type { RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
+import type { ByteReader } from "../outer/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** How to open a backup. */
@@ -29,6 +30,11 @@ export interface OpenOptions {
    * bytes (`--max-scrypt-memory`; see `scrypt_cost.ts`).
    */
   maxScryptMemory?: number;
+  /**
+   * Opens a backup FILE instead of `Deno.open` (`convert` reads its new file back while it is
+   * still being written: the reader waits for bytes the writer has not written yet).
+   */
+  openFile?: (path: string) => Promise<ByteReader & { close(): void }>;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */
