@@ -189,8 +189,8 @@ export async function forEachItem(
         name: item.name,
         owner: item.owner,
         skip: () => item.skip(),
-        events: () =>
-          item.events().pipeThrough(
+        events: (volumes) =>
+          item.events(volumes).pipeThrough(
             new TransformStream<TarEvent, TarEvent>({
               transform(event, controller) {
                 if (event.type === "entry") {

@@ -6,7 +6,7 @@
 
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
 import { outputPathFor, qubesXmlEvents } from "./restore.ts";
 import {
@@ -22,6 +22,11 @@ import {
 export interface VerifyOptions extends RetryOptions, SelectionOptions, ItemHooks {
   /** Aborts the check. */
   signal?: AbortSignal;
+  /**
+   * `convert` reading its result back: where the format-2 volumes an item was joined from
+   * start, so that every volume boundary is checked as when the source is restored.
+   */
+  volumeStarts?(item: string): VolumeStarts | undefined;
   /** Told each item's counts once it passed every check. */
   onItemVerified?(
     item: { name: string; vm: string | undefined; members: number; bytes: number },
@@ -73,7 +78,7 @@ export async function verifyBackup(path: string, options: VerifyOptions): Promis
         },
       });
       await pipeEvents(
-        item.events().pipeThrough(counted),
+        item.events(options.volumeStarts?.(item.name)).pipeThrough(counted),
         new TreeWriter({ ...writerOptions, mapName: (member) => outputPathFor(backup, member) }),
         options.signal,
       );

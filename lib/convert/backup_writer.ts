@@ -38,6 +38,8 @@ export interface WriterSettings {
   signal?: AbortSignal | undefined;
   /** Gzip and encrypt in workers where they run (default true; tests try false). */
   workers?: boolean;
+  /** Told the bytes written so far after each write to the file. */
+  onWritten?: ((bytes: number) => void) | undefined;
 }
 
 /** The `backup-header` text of a format-3 backup with these settings (spec section 3.2). */
@@ -86,6 +88,7 @@ export class BackupWriter {
   async #write(bytes: Uint8Array): Promise<void> {
     for (let done = 0; done < bytes.length;) done += await this.#file.write(bytes.subarray(done));
     this.written += bytes.length;
+    this.#settings.onWritten?.(this.written);
   }
 
   async #entry(name: string, pieces: Uint8Array[], size: number): Promise<void> {
@@ -106,26 +109,27 @@ export class BackupWriter {
 
   /**
    * Writes one item: its inner tar stream compressed, encrypted and chunked as the settings
-   * say. Consumes `tar` completely; its errors end the write. The chunk bytes are gathered in
+   * say (`gzipped`: `tar` is gzip already). Consumes `tar` completely; its errors end the
+   * write. The chunk bytes are gathered in
    * pieces of {@link GATHER} bytes, hashed off the main thread, and written when the chunk is
    * complete.
    */
-  async writeItem(item: string, tar: ReadableStream<Uint8Array>): Promise<void> {
+  async writeItem(
+    item: string,
+    tar: AsyncIterable<Uint8Array>,
+    options: { gzipped?: boolean } = {},
+  ): Promise<void> {
     const { compress, encrypt } = this.#settings;
+    const gzip = compress && !options.gzipped;
     let stream: AsyncIterable<Uint8Array> = tar;
-    if (compress || encrypt) {
-      this.#packer ??= Packer.start({
-        compress,
-        encrypt,
-        ...(this.#settings.workers === undefined ? {} : { workers: this.#settings.workers }),
-      });
-      const packer = await this.#packer;
-      if (compress) stream = packer.gzip(stream);
+    if (gzip || encrypt) {
+      const packer = await this.#startPacker();
+      if (gzip) stream = packer.gzip(stream);
       if (encrypt) stream = packer.encrypt(stream, this.#settings.passphrase);
     }
     // The packer's pieces start buffers of their own: they go to the HMAC worker as they are.
     // The source's pieces may be views of buffers it reuses: those are copied.
-    const owned = compress || encrypt;
+    const owned = gzip || encrypt;
     const key = this.#settings.passphrase;
     let index = 0;
     let filled = 0;
@@ -152,10 +156,10 @@ export class BackupWriter {
     };
     for await (let piece of stream) {
       if (this.#settings.signal?.aborted) throw new InterruptedError();
-      if (
-        owned && gathered === 0 && piece.byteOffset === 0 &&
-        piece.length < this.#chunkSize - filled
-      ) {
+      if (owned && piece.byteOffset === 0 && piece.length < this.#chunkSize - filled) {
+        // Bytes gathered before go first (else every later piece would be copied: the
+        // 16-byte `Salted__` head would put them all off the gather buffer's boundaries).
+        hand();
         filled += piece.length; // before the piece is transferred (and emptied here)
         mac.update(piece);
         continue;
@@ -176,6 +180,25 @@ export class BackupWriter {
     }
     // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
     await flush();
+  }
+
+  #startPacker(): Promise<Packer> {
+    const { compress, encrypt } = this.#settings;
+    this.#packer ??= Packer.start({
+      compress,
+      encrypt,
+      ...(this.#settings.workers === undefined ? {} : { workers: this.#settings.workers }),
+    });
+    return this.#packer;
+  }
+
+  /**
+   * Gzip as {@linkcode writeItem} does it (in the packer's workers), for an item passed with
+   * `gzipped: true` whose parts are gzipped by the caller.
+   */
+  async gzipper(): Promise<(tar: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>> {
+    const packer = await this.#startPacker();
+    return (tar) => packer.gzip(tar);
   }
 
   /** Stops the workers (the HMAC worker once nobody else uses it). */

@@ -27,6 +27,10 @@ import { checkedTar } from "./checked_tar.ts";
 import { format1QubesXml, planFormat1 } from "./format1.ts";
 import { archiveEnd, memberHeader, padding } from "./tar_writer.ts";
 import { treeTar } from "./tree_tar.ts";
+import { GrowingFile } from "./growing_file.ts";
+import { gzipMember } from "./pack_ops.ts";
+import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
+import { VolumeStarts } from "../tar/mod.ts";
 
 /** Options of {@link convertBackup}. */
 export interface ConvertOptions {
@@ -46,6 +50,8 @@ export interface ConvertOptions {
   signal?: AbortSignal | undefined;
   /** Non-final chunk size (default 100 MiB; tests use small values). */
   chunkSize?: number | undefined;
+  /** Counts how the gzip volumes of a format-2 source were carried over (tests). */
+  spliceCounts?: SpliceCounts | undefined;
 }
 
 /** What a conversion did. */
@@ -73,8 +79,43 @@ async function realPathOrUndefined(path: string): Promise<string | undefined> {
   }
 }
 
+/** `parts`, its errors named after the item as `restore` names them. */
+async function* namedAfter(
+  item: string,
+  parts: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  try {
+    yield* parts;
+  } catch (error) {
+    throw error instanceof RecoverError
+      ? error.within("restore", { kind: "item", name: item })
+      : error;
+  }
+}
+
+/**
+ * Writes the `qubes.xml` item; gzipped here when compressing (it is small: the gzip workers
+ * are not started for it).
+ */
+function writeQubesXml(
+  writer: BackupWriter,
+  xml: Uint8Array,
+  mtime: number,
+  compress: boolean,
+): Promise<void> {
+  const tar = qubesXmlTar(xml, mtime);
+  if (!compress) return writer.writeItem("qubes.xml", ReadableStream.from(tar));
+  const bytes = new Uint8Array(tar.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of tar) {
+    bytes.set(piece, at);
+    at += piece.length;
+  }
+  return writer.writeItem("qubes.xml", ReadableStream.from([gzipMember(bytes)]), { gzipped: true });
+}
+
 /** The inner tar of the `qubes.xml` item: one member `qubes.xml` (spec section 10). */
-function qubesXmlTar(xml: Uint8Array, mtime: number): ReadableStream<Uint8Array> {
+function qubesXmlTar(xml: Uint8Array, mtime: number): Uint8Array[] {
   const head = memberHeader({
     name: "qubes.xml",
     typeflag: "0",
@@ -87,7 +128,7 @@ function qubesXmlTar(xml: Uint8Array, mtime: number): ReadableStream<Uint8Array>
   const pieces = [...head, xml, padding(xml.length)];
   const written = pieces.reduce((sum, piece) => sum + piece.length, 0);
   pieces.push(archiveEnd(written));
-  return ReadableStream.from(pieces);
+  return pieces;
 }
 
 /**
@@ -186,14 +227,29 @@ export async function convertBackup(
       });
     }
     const mtime = Math.floor(Date.now() / 1000);
+    // The new file is read back (by `verify`, from the file) while it is being written: each
+    // entry as soon as it is written, so the reading overlaps the writing (growing_file.ts).
+    const growing = new GrowingFile();
     writer = new BackupWriter(file, {
       passphrase,
       encrypt,
       compress,
       mtime,
       signal: options.signal,
+      onWritten: (bytes) => growing.grew(bytes),
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     });
+    /** Where the volumes of each spliced item start: the read-back checks them. */
+    const volumeStarts = new Map<string, VolumeStarts>();
+    let readBackFailure: { error: unknown } | undefined;
+    const readBack = verifyBackup(temporary, {
+      passphrase: () => Promise.resolve(passphrase),
+      reporter: { info() {}, warn: (message) => reporter.warn(message) },
+      volumeStarts: (item) => volumeStarts.get(item),
+      openFile: growing.open,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    readBack.catch((error) => readBackFailure = { error });
     const write = async (what: () => Promise<void>) => {
       try {
         await what();
@@ -204,44 +260,70 @@ export async function convertBackup(
       }
     };
     const out = writer;
-    await write(() => out.writeHeader());
     let items = 0;
-    if (sourceFormat === 1) {
-      const plan = await planFormat1(source, backup.catalog);
-      const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
-      await write(() => out.writeItem("qubes.xml", qubesXmlTar(xml, mtime)));
-      for (const item of plan.items) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        reporter.info(`Converting "${item.name}"`);
-        await write(() => out.writeItem(item.name, treeTar(item.path, item.member, { reporter })));
-        items++;
-      }
-    } else {
-      await write(() => out.writeItem("qubes.xml", qubesXmlTar(backup.qubesXml, mtime)));
-      for await (const item of backup.items()) {
-        if (options.signal?.aborted) throw new InterruptedError();
-        if (item.plainTar === undefined) {
-          throw new UnsupportedError({
-            reason: "unsupported",
-            action: "convert item",
-            subject: { kind: "item", name: item.name },
-            detail: "its data cannot be read raw",
-          });
+    /** Stops the conversion once the read-back found a problem. */
+    const readBackOk = () => {
+      if (readBackFailure !== undefined) throw readBackFailure.error;
+    };
+    try {
+      await write(() => out.writeHeader());
+      if (sourceFormat === 1) {
+        const plan = await planFormat1(source, backup.catalog);
+        const xml = format1QubesXml(backup.qubesXml, backup.catalog, plan.sizes);
+        await write(() => writeQubesXml(out, xml, mtime, compress));
+        for (const item of plan.items) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          readBackOk();
+          reporter.info(`Converting "${item.name}"`);
+          await write(() =>
+            out.writeItem(item.name, treeTar(item.path, item.member, { reporter }))
+          );
+          items++;
         }
-        reporter.info(`Converting "${item.name}"`);
-        await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
-        items++;
+      } else {
+        await write(() => writeQubesXml(out, backup.qubesXml, mtime, compress));
+        for await (const item of backup.items()) {
+          if (options.signal?.aborted) throw new InterruptedError();
+          if (item.plainTar === undefined) {
+            throw new UnsupportedError({
+              reason: "unsupported",
+              action: "convert item",
+              subject: { kind: "item", name: item.name },
+              detail: "its data cannot be read raw",
+            });
+          }
+          readBackOk();
+          reporter.info(`Converting "${item.name}"`);
+          if (compress && item.volumes !== undefined) {
+            // Gzip volumes keep their compressed bytes (gzip_splice.ts); the tar checks of the
+            // source run when the new file is read back, with the volume starts.
+            const starts = new VolumeStarts();
+            volumeStarts.set(item.name, starts);
+            const gzip = await out.gzipper();
+            const parts = splicedGzipItem(item.volumes(), gzip, starts, options.spliceCounts);
+            await write(() =>
+              out.writeItem(item.name, namedAfter(item.name, parts), { gzipped: true })
+            );
+          } else {
+            await write(() => out.writeItem(item.name, checkedTar(item.name, item.plainTar!())));
+          }
+          items++;
+        }
       }
+      await write(() => file!.sync());
+      file.close();
+      file = undefined;
+    } catch (error) {
+      // A problem the read-back found on its own (a damaged part of the source that only the
+      // new file's tar shows) is the one to tell; else the writing's.
+      const first = readBackFailure;
+      growing.fail(error);
+      await readBack.catch(() => {}); // it stops at its next read; its file is closed
+      throw first === undefined ? error : first.error;
     }
-    await write(() => file!.sync());
-    file.close();
-    file = undefined;
-    reporter.info(`Reading the new backup back to verify it`);
-    const check = await verifyBackup(temporary, {
-      passphrase: () => Promise.resolve(passphrase),
-      reporter: { info() {}, warn: (message) => reporter.warn(message) },
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    growing.complete();
+    reporter.info(`Reading the new backup back to verify it (it has been read as it was written)`);
+    const check = await readBack;
     if (check.format !== 3 || check.items !== items + 0) {
       // verify counts the items after qubes.xml; anything else is our bug.
       throw new Error(

@@ -144,53 +144,41 @@ let nextChain = 0;
  * buffer, which nothing else uses: it may be transferred. Call {@linkcode close} at the end.
  */
 export class Packer {
-  #gzippers: PackWorker[];
+  #gzippers: PackWorker[] = [];
+  /** The gzip workers, started when gzip is first asked for (undefined: none may be started). */
+  #gzipStart: Promise<PackWorker[]> | undefined;
   #sealer: PackWorker | undefined;
   #pool: BlockPool;
   #next = 0;
 
-  private constructor(
-    gzippers: PackWorker[],
-    sealer: PackWorker | undefined,
-    pool = new BlockPool(),
-  ) {
-    this.#gzippers = gzippers;
+  private constructor(sealer: PackWorker | undefined, pool: BlockPool, workers: boolean) {
     this.#sealer = sealer;
     this.#pool = pool;
+    if (!workers) this.#gzipStart = Promise.resolve([]);
   }
 
   /**
-   * Starts the workers the settings need (none where workers cannot run, or with
-   * `workers: false`: then everything runs on the main thread).
+   * Starts the encryption worker when encrypting (none where workers cannot run, or with
+   * `workers: false`: then everything runs on the main thread). The gzip workers start when
+   * {@linkcode gzip} is first called: a conversion that keeps the source's gzip data
+   * (gzip_splice.ts) may need none (each costs about 0.1 s of main-thread time to start).
    */
   static async start(
     options: { compress: boolean; encrypt: boolean; workers?: boolean },
   ): Promise<Packer> {
-    const started: PackWorker[] = [];
     const pool = new BlockPool();
-    if (options.workers === false) return new Packer([], undefined);
-    try {
-      const count = options.compress
-        ? Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1))
-        : 0;
-      for (let i = 0; i < count + (options.encrypt ? 1 : 0); i++) {
-        started.push(new PackWorker(pool));
-      }
-    } catch {
-      for (const worker of started) worker.terminate();
-      return new Packer([], undefined); // No workers here: everything on the main thread.
-    }
-    const answered = await Promise.all(started.map((worker) => worker.ready));
-    if (answered.includes(false)) {
-      for (const worker of started) worker.terminate();
-      return new Packer([], undefined);
-    }
-    const sealer = options.encrypt ? started.pop() : undefined;
-    return new Packer(started, sealer, pool);
+    const workers = options.workers !== false;
+    const sealer = workers && options.encrypt ? (await startWorkers(1, pool))[0] : undefined;
+    return new Packer(sealer, pool, workers);
   }
 
   /** `source` as a series of gzip members, one per {@link BLOCK} bytes (at least one). */
   async *gzip(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    this.#gzipStart ??= startWorkers(
+      Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1)),
+      this.#pool,
+    );
+    this.#gzippers = await this.#gzipStart;
     let first = true;
     const members = inOrder(
       blocks(source, this.#pool),
@@ -249,9 +237,29 @@ export class Packer {
 
   /** Stops the workers. */
   close(): void {
-    for (const worker of this.#gzippers) worker.terminate();
+    this.#gzipStart?.then((workers) => {
+      for (const worker of workers) worker.terminate();
+    });
+    this.#gzipStart = Promise.resolve([]);
     this.#sealer?.terminate();
     this.#gzippers = [];
     this.#sealer = undefined;
   }
+}
+
+/** `count` pack workers, or none where one cannot start or does not answer. */
+async function startWorkers(count: number, pool: BlockPool): Promise<PackWorker[]> {
+  const started: PackWorker[] = [];
+  try {
+    for (let i = 0; i < count; i++) started.push(new PackWorker(pool));
+  } catch {
+    for (const worker of started) worker.terminate();
+    return []; // No workers here: the work runs on the main thread.
+  }
+  const answered = await Promise.all(started.map((worker) => worker.ready));
+  if (answered.includes(false)) {
+    for (const worker of started) worker.terminate();
+    return [];
+  }
+  return started;
 }

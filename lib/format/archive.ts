@@ -11,7 +11,7 @@ import { type Catalog, ownerOf, parseQubesXml } from "../catalog/mod.ts";
 import { DamagedError, IncompleteError, type RecoverError } from "../errors.ts";
 import { parseChunkName } from "../outer/mod.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
 import { type Backup, type BackupItem, type FormatReader, MAX_QUBES_XML } from "./backup.ts";
 import { skipChunks } from "./chunks.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
@@ -46,14 +46,21 @@ class ArchiveItem implements BackupItem {
     return this.#state === "unread";
   }
 
-  events(): ReadableStream<TarEvent> {
+  events(volumes?: VolumeStarts): ReadableStream<TarEvent> {
     this.#use("read");
-    return this.broken ? failing(this.broken) : this.reader.events(this.name);
+    return this.broken ? failing(this.broken) : this.reader.events(this.name, volumes);
   }
 
   plainTar(): ReadableStream<Uint8Array> {
     this.#use("read");
     return this.broken ? failing(this.broken) : this.reader.plainTar(this.name);
+  }
+
+  volumes(): AsyncIterable<{ gzip: boolean; stream: ReadableStream<Uint8Array> }> {
+    const volumes = this.reader.volumes;
+    if (volumes === undefined) throw new Error(`Item "${this.name}" has no volumes`);
+    this.#use("read");
+    return this.broken ? failing(this.broken) : volumes.call(this.reader, this.name);
   }
 
   salvageTar(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined {

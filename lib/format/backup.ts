@@ -16,7 +16,8 @@ import type { KdfDigest } from "../crypto/mod.ts";
 import type { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
 import type { Reporter } from "../reporter.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
+import type { ByteReader } from "../outer/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** How to open a backup. */
@@ -38,6 +39,11 @@ export interface OpenOptions {
    * paths). For `restore` and `verify`, which try every item.
    */
   tolerateDamagedMetadata?: boolean;
+  /**
+   * Opens a backup FILE instead of `Deno.open` (`convert` reads its new file back while it is
+   * still being written: the reader waits for bytes the writer has not written yet).
+   */
+  openFile?: (path: string) => Promise<ByteReader & { close(): void }>;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */
@@ -73,8 +79,12 @@ export interface BackupItem {
   readonly name: string;
   /** The VM the item belongs to, and the rest of the name after the VM's backup path. */
   readonly owner: { vm: VmRecord; rest: string } | undefined;
-  /** The item's inner tar members, verified and decoded. */
-  events(): ReadableStream<TarEvent>;
+  /**
+   * The item's inner tar members, verified and decoded. `volumes`: where the format-2 volumes
+   * this item was joined from start (`convert` reading its result back), checked as format 2
+   * checks them.
+   */
+  events(volumes?: VolumeStarts): ReadableStream<TarEvent>;
   /** Passes over the item without verifying it. */
   skip(): Promise<void>;
   /**
@@ -82,6 +92,11 @@ export interface BackupItem {
    * nothing parsed (formats 2-4; `convert` passes it on). Read it instead of `events()`.
    */
   plainTar?(): ReadableStream<Uint8Array>;
+  /**
+   * Format 2 (`convert`): the item's volumes, chunks verified and decrypted, not decompressed
+   * or joined; `gzip` tells a gzip member from a tar volume. Read it instead of `events()`.
+   */
+  volumes?(): AsyncIterable<{ gzip: boolean; stream: ReadableStream<Uint8Array> }>;
   /**
    * After `events()` or `plainTar()` failed: stops reading the item and passes over the rest
    * of it, so that the next item can be read (on a file by skipping, on standard input by
@@ -112,7 +127,9 @@ export interface FormatReader {
   /** The item's inner tar stream as bytes; the next outer entry is its chunk 0. */
   plainTar(item: string): ReadableStream<Uint8Array>;
   /** The item's inner tar events (members checked against the item); chunk 0 is next. */
-  events(item: string): ReadableStream<TarEvent>;
+  events(item: string, volumes?: VolumeStarts): ReadableStream<TarEvent>;
+  /** Format 2: see {@linkcode BackupItem.volumes}. */
+  volumes?(item: string): AsyncIterable<{ gzip: boolean; stream: ReadableStream<Uint8Array> }>;
   /**
    * Checks the chunks of `item` still in the outer archive each on its own (after its read
    * failed, see {@linkcode BackupItem.drain}), telling each damaged or missing one.

@@ -18,7 +18,7 @@ import { decompressPieces, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
 import { DamagedError, RecoverError } from "../errors.ts";
 import { salvagedVolumes, type SalvageProbe } from "../salvage/chunks.ts";
-import { givenAway, sniff } from "../streams/mod.ts";
+import { givenAway, type Piece, sniff } from "../streams/mod.ts";
 import { joinVolumes, type TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
@@ -56,6 +56,23 @@ export class FormatTwoReader implements FormatReader {
       for await (const chunk of chunks) yield await decodeVolume(chunk, ctx);
     }
     return joinVolumes(volumes(), starts);
+  }
+
+  /**
+   * `convert`: the item's volumes as stored after decryption (a gzip member, or the tar volume
+   * itself), each chunk verified, none decompressed or joined.
+   */
+  async *volumes(
+    item: string,
+  ): AsyncGenerator<{ gzip: boolean; stream: ReadableStream<Uint8Array> }> {
+    const chunks = this.#queue.reading(
+      hmacVerifiedChunks(this.#queue, item, this.#ctx, this.#memory),
+      () => this.#memory.budget.releaseAll(),
+    );
+    for await (const chunk of chunks) {
+      const { gzip, stream } = await decodeStoredVolume(chunk, this.#ctx);
+      yield { gzip, stream: givenAway(stream) };
+    }
   }
 
   checkRest(item: string, onProblem: (error: RecoverError) => void): Promise<void> {
@@ -105,6 +122,18 @@ export async function decodeVolume(
   chunk: VerifiedChunk,
   ctx: ReadContext,
 ): Promise<ReadableStream<Uint8Array>> {
+  const { gzip, stream } = await decodeStoredVolume(chunk, ctx);
+  return givenAway(gzip ? stream.pipeThrough(decompressPieces("gzip")) : stream);
+}
+
+/**
+ * Decodes one format-2 chunk as far as its stored volume: a gzip member of the tar volume
+ * (`gzip: true`), or the tar volume itself.
+ */
+async function decodeStoredVolume(
+  chunk: VerifiedChunk,
+  ctx: ReadContext,
+): Promise<{ gzip: boolean; stream: ReadableStream<Piece> }> {
   const name = chunk.name;
   const claimsEncrypted = ctx.header?.encrypted;
   const first = chunk.pieces[0]?.bytes ?? EMPTY; // Read before the pieces are streamed.
@@ -138,8 +167,7 @@ export async function decodeVolume(
     stream = await decrypt(stream, ctx, name);
     ({ head, stream } = await sniff(stream, 512));
   }
-  if (detectCompression(head.subarray(0, 16)) === "gzip" && !isHeaderBlock(head.subarray(0, 512))) {
-    return givenAway(stream.pipeThrough(decompressPieces("gzip")));
-  }
-  return givenAway(stream);
+  const gzip = detectCompression(head.subarray(0, 16)) === "gzip" &&
+    !isHeaderBlock(head.subarray(0, 512));
+  return { gzip, stream };
 }

@@ -18,7 +18,7 @@ import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { detectCompression } from "../compress/mod.ts";
 import { mapErrors, type Piece, sniff } from "../streams/mod.ts";
-import { BLOCK_SIZE, isContinuationHeader, type TarEvent } from "../tar/mod.ts";
+import { BLOCK_SIZE, isContinuationHeader, type TarEvent, type VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,
@@ -74,8 +74,9 @@ export class FormatThreeReader implements FormatReader {
     return checkRemainingChunks(this.#queue, item, this.#ctx, this.#memory, onProblem);
   }
 
-  events(item: string): ReadableStream<TarEvent> {
-    return tarEvents(item, this.plainTar(item));
+  events(item: string, volumes?: VolumeStarts): ReadableStream<TarEvent> {
+    // `volumes`: a converted format-2 item, its volume boundaries checked as format 2 does.
+    return tarEvents(item, this.plainTar(item), volumes);
   }
 
   salvageTar(item: string): ReadableStream<Uint8Array> | undefined {

@@ -42,7 +42,7 @@ export type { Backup, BackupItem, OpenOptions } from "./backup.ts";
  */
 export async function openBackup(path: string, options: OpenOptions): Promise<Backup> {
   const reporter = oneLineReporter(options.reporter ?? silentReporter);
-  const source = await openSource(path, reporter.progress?.bind(reporter));
+  const source = await openSource(path, reporter.progress?.bind(reporter), options.openFile);
   if (source.kind === "format1") return await openFormatOne(source.dir, reporter);
   const queue = new EntryQueue(source.entries);
   const doneWithWorker = useHmacWorker();

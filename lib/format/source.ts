@@ -45,11 +45,13 @@ export type Source =
  *
  * @param path A file, `-` for standard input, or a directory.
  * @param onRead Told the bytes read so far (and the total when known) after every read.
+ * @param openFile Opens a file instead of `Deno.open` (see `OpenOptions.openFile`).
  * @throws {UsageError} When the path cannot be opened.
  */
 export async function openSource(
   path: string,
   onRead?: (read: number, total: number | undefined) => void,
+  openFile?: (path: string) => Promise<ByteReader & { close(): void }>,
 ): Promise<Source> {
   if (path === "-") {
     const head = await checkStart(Deno.stdin, "standard input");
@@ -76,9 +78,9 @@ export async function openSource(
       close: () => {},
     };
   }
-  let file: Deno.FsFile;
+  let file: ByteReader & { close(): void };
   try {
-    file = await Deno.open(path, { read: true });
+    file = await (openFile ?? ((path) => Deno.open(path, { read: true })))(path);
   } catch (error) {
     throw new UsageError({
       reason: "cannot-open",
@@ -94,7 +96,8 @@ export async function openSource(
     file.close();
     throw error;
   }
-  return fromReader(prefixed(head, file), info.size, () => file.close(), onRead);
+  const total = openFile === undefined ? info.size : undefined; // a growing file: unknown
+  return fromReader(prefixed(head, file), total, () => file.close(), onRead);
 }
 
 const CHUNK_NAME = /\.\d{3,}(\.hmac|\.enc)?$/;

@@ -20,9 +20,11 @@ export type {
 export { TarParser, TarStream } from "./tar_stream.ts";
 export {
   type ContinuationHeader,
+  firstVolumeError,
   isContinuationHeader,
   joinVolumes,
   readContinuationHeader,
+  sizeError as volumeSizeError,
   type VolumeStart,
   VolumeStarts,
 } from "./multivolume.ts";

@@ -132,16 +132,7 @@ async function* joined(
       if (headLength < BLOCK_SIZE) continue;
       lookedAtHead = true;
       const { rest, continuation } = dropContinuationHeader(head);
-      if (number === 1 && continuation !== undefined) {
-        throw new DamagedError({
-          reason: "out-of-place",
-          action: "read the archive",
-          subject: { kind: "member", name: escapedName(continuation.name), inDetail: true },
-          detail: `its first volume continues member "${
-            escapedName(continuation.name)
-          }" of an earlier volume (chunks out of order)`,
-        });
-      }
+      if (number === 1 && continuation !== undefined) throw firstVolumeError(continuation);
       if (number > 1) starts?.starts.push({ at: position, volume: number, continuation });
       for (const piece of rest) {
         position += piece.length;
@@ -163,7 +154,20 @@ async function* joined(
   }
 }
 
-function sizeError(volume: number, size: number, expected: number): DamagedError {
+/** The error for a first volume that starts with an `M` header (chunks out of order). */
+export function firstVolumeError(continuation: ContinuationHeader): DamagedError {
+  return new DamagedError({
+    reason: "out-of-place",
+    action: "read the archive",
+    subject: { kind: "member", name: escapedName(continuation.name), inDetail: true },
+    detail: `its first volume continues member "${
+      escapedName(continuation.name)
+    }" of an earlier volume (chunks out of order)`,
+  });
+}
+
+/** The error for volume `volume` of `size` bytes where every volume but the last has `expected`. */
+export function sizeError(volume: number, size: number, expected: number): DamagedError {
   return new DamagedError({
     reason: "out-of-place",
     action: "read the archive",
