@@ -5,15 +5,18 @@
  * @module
  */
 
-import { concat } from "../streams/mod.ts";
+import { concat, Piece } from "../streams/mod.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { Compression } from "./compression.ts";
 
 /**
- * A decoder: reads compressed pieces from `input` and yields decompressed pieces. It only runs
+ * A decoder: reads compressed pieces from `input` and yields decompressed bytes. It only runs
  * while its output is being read, so memory stays bounded whatever the compression ratio.
+ * It owns the input pieces: it recycles each once its bytes are used, or gives it away when
+ * it keeps the bytes (rule 3 of `lib/streams/piece_pool.ts`). The bytes it yields are its
+ * own new buffers (or copies), which it never touches again.
  */
-export type Decoder = (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>;
+export type Decoder = (input: AsyncIterable<Piece>) => AsyncIterable<Uint8Array>;
 
 /** Pieces smaller than this are gathered before they are handed on. */
 export const MIN_PIECE = 256 * 1024;
@@ -27,37 +30,43 @@ class UpstreamError {
 }
 
 /**
- * Makes a stream pair that runs `decode` over what is written to it.
+ * Makes a stream pair that runs `decode` over what is written to it: `take` makes each input
+ * a piece the decoder owns, `give` passes on each output piece (plain pieces of the decoder's
+ * new buffers).
  *
  * Errors that are not already a {@linkcode RecoverError} become
  * `DamagedError("Cannot decompress <kind> data: <reason>")`; errors of the upstream stream
  * pass unchanged. A decoding error also errors the writable side, so a `pipeTo` into it fails.
  */
-export function decoderStream(
+export function decoderStream<I extends Piece | Uint8Array, O extends Piece | Uint8Array>(
   kind: Compression,
   decode: Decoder,
-): TransformStream<Uint8Array, Uint8Array> {
-  const { writable, readable: source } = new TransformStream<Uint8Array, Uint8Array>();
+  take: (input: I) => Piece,
+  give: (output: Uint8Array) => O,
+): TransformStream<I, O> {
+  const { writable, readable: source } = new TransformStream<I, I>();
   const reader = source.getReader();
-  async function* input(): AsyncGenerator<Uint8Array> {
+  async function* input(): AsyncGenerator<Piece> {
     for (;;) {
-      let result: ReadableStreamReadResult<Uint8Array>;
+      let result: ReadableStreamReadResult<I>;
       try {
         result = await reader.read();
       } catch (error) {
         throw new UpstreamError(error);
       }
       if (result.done) return;
-      if (result.value.length > 0) yield result.value;
+      const piece = take(result.value);
+      if (piece.length > 0) yield piece;
+      else piece.recycle();
     }
   }
   const output = gather(decode(input()))[Symbol.asyncIterator]();
-  const readable = new ReadableStream<Uint8Array>({
+  const readable = new ReadableStream<O>({
     async pull(controller) {
       try {
         const result = await output.next();
         if (result.done) controller.close();
-        else controller.enqueue(result.value);
+        else controller.enqueue(give(result.value));
       } catch (thrown) {
         const error = describe(kind, thrown);
         controller.error(error);

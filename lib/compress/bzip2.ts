@@ -480,7 +480,7 @@ function unbwt(tt: Int32Array, state: UnbwtState, out: Uint8Array): number {
 export const decodeBzip2: Decoder = async function* (input) {
   const decoder = new Bzip2Decoder();
   for await (const piece of input) {
-    decoder.push(piece);
+    decoder.push(piece.giveAway()); // Kept until a whole block is there.
     yield* decoder.decode(false);
   }
   yield* decoder.decode(true);

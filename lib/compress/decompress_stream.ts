@@ -10,6 +10,7 @@ import { type Decoder, decoderStream } from "./_decoder_stream.ts";
 import { decodeLzmaAlone, decodeXz } from "./liblzma.ts";
 import { decodeGzip, decodeZlib } from "./node_zlib.ts";
 import { decodeZstd } from "./zstd.ts";
+import { Piece } from "../streams/mod.ts";
 
 const DECODERS: Readonly<Record<Compression, Decoder>> = {
   gzip: decodeGzip,
@@ -41,5 +42,20 @@ const DECODERS: Readonly<Record<Compression, Decoder>> = {
  * ```
  */
 export function decompressStream(kind: Compression): TransformStream<Uint8Array, Uint8Array> {
-  return decoderStream(kind, DECODERS[kind]);
+  return decoderStream(kind, DECODERS[kind], Piece.from, (bytes: Uint8Array) => bytes);
+}
+
+/**
+ * {@linkcode decompressStream} over pieces the stream owns (the pipeline's chunk pieces and
+ * decryption results): each input piece is recycled once the decoder has used its bytes (or
+ * given away where the decoder keeps them), and the output comes as plain pieces of the
+ * decoder's new buffers, which the next stage owns.
+ *
+ * @example
+ * ```ts
+ * const tar = givenAway(decrypted.pipeThrough(decompressPieces("gzip")));
+ * ```
+ */
+export function decompressPieces(kind: Compression): TransformStream<Piece, Piece> {
+  return decoderStream(kind, DECODERS[kind], (piece: Piece) => piece, Piece.from);
 }

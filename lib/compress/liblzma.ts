@@ -170,11 +170,12 @@ function startsLikeXz(bytes: Uint8Array): boolean {
 
 /** Makes the decoder of xz (every stream of a concatenation) or lzma-alone input. */
 function decodeLzma(kind: "xz" | "lzma"): Decoder {
-  return async function* (input) {
+  return async function* (pieces) {
     const decoder = new LzmaDecoder(await loadModule(), kind);
     let sawStream = false;
     try {
-      for await (const piece of input) {
+      for await (const input of pieces) {
+        const piece = input.bytes;
         for (let offset = 0; offset < piece.length;) {
           if (!decoder.active) {
             while (offset < piece.length && piece[offset] === 0) offset++; // padding
@@ -193,6 +194,7 @@ function decodeLzma(kind: "xz" | "lzma"): Decoder {
           const left = yield* decoder.run(bytes, LZMA_RUN);
           offset += bytes.length - left;
         }
+        input.recycle(); // Its bytes were copied into the decoder's heap.
       }
       if (decoder.active) yield* decoder.run(new Uint8Array(0), LZMA_FINISH);
       if (!sawStream) throw endsEarly(kind, "the first stream");

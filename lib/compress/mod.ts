@@ -12,4 +12,4 @@
 
 export { type Compression, compressionForFilter } from "./compression.ts";
 export { detectCompression } from "./detect.ts";
-export { decompressStream } from "./decompress_stream.ts";
+export { decompressPieces, decompressStream } from "./decompress_stream.ts";

@@ -15,24 +15,39 @@
 
 import * as zlib from "node:zlib";
 import type { Transform } from "node:stream";
-import { concat, recycle } from "../streams/mod.ts";
+import { Piece } from "../streams/mod.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /**
- * Runs a `node:zlib` transform over `input`, yielding its output as it is read.
+ * Runs a `node:zlib` transform over `input`, yielding its output as it is read. Each input
+ * piece is recycled once the transform has consumed it.
  *
  * `node:zlib` stops inflating while its output buffer is full, so memory stays bounded even
  * for a small piece that inflates to gigabytes.
  */
 export async function* runNodeZlib(
   transform: Transform,
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Piece>,
 ): AsyncGenerator<Uint8Array> {
+  // Writes are consumed in order, but Deno runs their callbacks out of order (a later one may
+  // come first): the callback of write `k` recycles every piece up to `k`, in order, so that a
+  // piece cut in parts goes back with its last part.
+  const written: Piece[] = [];
+  let recycled = 0; // Pieces of `written` recycled so far.
+  let settled: (() => void) | undefined;
+  const consumed = (index: number) => () => {
+    while (recycled <= index) {
+      written[recycled]!.recycle();
+      written[recycled++] = NO_PIECE;
+    }
+    if (recycled === written.length) settled?.();
+  };
   const pump = (async () => {
     try {
       for await (const piece of input) {
         if (transform.destroyed) return;
-        if (!transform.write(piece, () => recycle(piece))) await drained(transform);
+        written.push(piece);
+        if (!transform.write(piece.bytes, consumed(written.length - 1))) await drained(transform);
       }
       transform.end();
     } catch (error) {
@@ -44,6 +59,10 @@ export async function* runNodeZlib(
     for await (const piece of transform as AsyncIterable<Uint8Array>) {
       yield new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
     }
+    // A write's callback may run after the output has ended: wait for them all, so that the
+    // pieces of the next run (zstd's next frame: parts of the same buffers) are recycled
+    // after these, and a buffer goes back with its last part.
+    if (recycled < written.length) await new Promise<void>((resolve) => settled = resolve);
   } finally {
     transform.destroy();
     void pump;
@@ -67,6 +86,9 @@ interface ZlibHandle {
 
 const NO_INPUT = new Uint8Array(0);
 
+/** Placeholder for a recycled piece. */
+const NO_PIECE = Piece.from(NO_INPUT);
+
 /**
  * Inflates `input` through `transform`'s native handle when it has one (else through the
  * stream). Input pieces are recycled once consumed; output comes in buffers of
@@ -75,7 +97,7 @@ const NO_INPUT = new Uint8Array(0);
  */
 async function* inflate(
   transform: Transform,
-  input: AsyncIterable<Uint8Array>,
+  input: AsyncIterable<Piece>,
 ): AsyncGenerator<Uint8Array> {
   const inner = transform as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
   const handle = inner._handle, state = inner._writeState;
@@ -98,19 +120,20 @@ async function* inflate(
   try {
     let ended = false;
     for await (const piece of input) {
+      const bytes = piece.bytes;
       let at = 0;
-      while (!ended && at < piece.length) {
-        const [consumed, full] = step(zlib.constants.Z_NO_FLUSH, piece, at);
+      while (!ended && at < bytes.length) {
+        const [consumed, full] = step(zlib.constants.Z_NO_FLUSH, bytes, at);
         at += consumed;
         if (full) {
           yield out;
           out = new Uint8Array(OUTPUT_PIECE);
           filled = 0;
-        } else if (at < piece.length) {
+        } else if (at < bytes.length) {
           ended = true; // Room left and input left: the stream has ended.
         }
       }
-      recycle(piece);
+      piece.recycle();
     }
     for (;;) {
       const [, full] = step(zlib.constants.Z_FINISH, NO_INPUT, 0);
@@ -167,20 +190,19 @@ export const decodeGzip: Decoder = async function* (input) {
  */
 export const decodeZlib: Decoder = async function* (input) {
   const iterator = input[Symbol.asyncIterator]();
-  const head: Uint8Array[] = [];
-  let headBytes = 0;
-  while (headBytes < 2) {
+  const head: Piece[] = [];
+  const magic: number[] = [];
+  while (magic.length < 2) {
     const next = await iterator.next();
     if (next.done) break;
     head.push(next.value);
-    headBytes += next.value.length;
+    magic.push(...next.value.bytes.subarray(0, 2 - magic.length));
   }
-  if (headBytes === 0) throw endsEarly("zlib", "the stream header");
-  const first = concat(head, headBytes);
-  const b0 = first[0]!, b1 = first[1] ?? 0;
+  if (magic.length === 0) throw endsEarly("zlib", "the stream header");
+  const b0 = magic[0]!, b1 = magic[1] ?? 0;
   const wrapped = (b0 & 0x0f) === 8 && (b0 * 256 + b1) % 31 === 0;
   async function* rest() {
-    yield first;
+    yield* head;
     for (;;) {
       const next = await iterator.next();
       if (next.done) return;

@@ -12,13 +12,17 @@ import * as zlib from "node:zlib";
 import { DamagedError } from "../errors.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 import { runNodeZlib } from "./node_zlib.ts";
+import { Piece } from "../streams/mod.ts";
 
 const FRAME_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MAGIC = 0x184d2a50; // low 4 bits are free
 
-/** A run of bytes of one zstd frame; `last` marks the frame's final bytes. */
+/**
+ * A run of bytes of one zstd frame, a part of an input piece (or a copy); `last` marks the
+ * frame's final bytes.
+ */
 export interface FramePart {
-  bytes: Uint8Array;
+  piece: Piece;
   last: boolean;
 }
 
@@ -55,12 +59,13 @@ export class ZstdFrameSplitter {
   }
 
   /**
-   * Splits one input piece into frame parts (views into `piece`, except a magic number that
-   * straddled two pieces).
+   * Splits one input piece into frame parts (parts of `piece`, except a magic number, which is
+   * copied). The parts own the piece together: it must not be used afterwards.
    *
    * @throws {DamagedError} On bytes that start no frame, or a reserved block type.
    */
-  split(piece: Uint8Array): FramePart[] {
+  split(input: Piece): FramePart[] {
+    const piece = input.bytes;
     const parts: FramePart[] = [];
     let start = this.#inFrame() ? 0 : -1; // start of the frame bytes of this piece
     let i = 0;
@@ -83,7 +88,7 @@ export class ZstdFrameSplitter {
           this.#counted = this.#checksum ? 4 : 0;
           continue;
         }
-        parts.push({ bytes: piece.subarray(start, i), last: true });
+        parts.push({ piece: input.part(start, i), last: true });
         start = -1;
         this.#state = State.Magic;
         continue;
@@ -96,7 +101,7 @@ export class ZstdFrameSplitter {
         this.#fieldBytes = 0;
         const magic = new DataView(this.#field.buffer).getUint32(0, true);
         if (magic === FRAME_MAGIC) {
-          parts.push({ bytes: this.#field.slice(0, 4), last: false });
+          parts.push({ piece: Piece.from(this.#field.slice(0, 4)), last: false });
           start = i;
           this.#state = State.Descriptor;
         } else if ((magic & 0xfffffff0) === SKIPPABLE_MAGIC) {
@@ -143,7 +148,7 @@ export class ZstdFrameSplitter {
       }
     }
     if (start >= 0 && start < piece.length) {
-      parts.push({ bytes: piece.subarray(start), last: false });
+      parts.push({ piece: input.part(start), last: false });
     }
     return parts;
   }
@@ -178,11 +183,11 @@ export const decodeZstd: Decoder = async function* (input) {
     }
     return true;
   }
-  async function* frame(): AsyncGenerator<Uint8Array> {
+  async function* frame(): AsyncGenerator<Piece> {
     for (;;) {
       if (!await fill()) throw endsEarly("zstd", "a frame");
       const part = parts.shift()!;
-      if (part.bytes.length > 0) yield part.bytes;
+      if (part.piece.length > 0) yield part.piece; // An empty part is dropped (never recycled).
       if (part.last) return;
     }
   }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { soleView } from "../streams/mod.ts";
+import { Piece } from "../streams/mod.ts";
 
 /** AES block size in bytes. */
 export const BLOCK = 16;
@@ -52,9 +52,10 @@ export class CbcChain {
    *
    * @param framed The slice's ciphertext (a positive multiple of 16 bytes) followed by 16
    *   scratch bytes that this call overwrites; owned by this call.
-   * @returns The plaintext, as long as the ciphertext.
+   * @returns The plaintext, as long as the ciphertext: a sole piece of a new buffer, which
+   *   the caller owns (recycling it frees the memory at once).
    */
-  async decryptMiddle(framed: Uint8Array): Promise<Uint8Array> {
+  async decryptMiddle(framed: Uint8Array): Promise<Piece> {
     const length = framed.length - BLOCK;
     const iv = this.#iv;
     const last = framed.slice(length - BLOCK, length);
@@ -66,7 +67,7 @@ export class CbcChain {
       this.#key,
       toArrayBufferView(framed),
     );
-    return soleView(new Uint8Array(plain));
+    return Piece.sole(new Uint8Array(plain));
   }
 
   /**

@@ -22,6 +22,7 @@ export {
   type OpensslCipher,
   opensslCipher,
   type OpensslDecryptOptions,
+  opensslDecryptPieces,
   OpensslDecryptStream,
   peekOpensslPlaintext,
 } from "./openssl_enc.ts";

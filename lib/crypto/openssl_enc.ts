@@ -9,7 +9,7 @@
 import { DamagedError, IncompleteError, UnsupportedError } from "../errors.ts";
 import { BLOCK, CbcChain, CtrCipher, SLICE_BYTES } from "./_aes.ts";
 import { evpBytesToKey, type KdfDigest } from "./evp_bytes_to_key.ts";
-import { recycle, scratchAfter } from "../streams/mod.ts";
+import { Piece } from "../streams/mod.ts";
 
 /** The ASCII magic `Salted__` that starts every `openssl enc` output with a salt. */
 export const OPENSSL_MAGIC: Uint8Array = new TextEncoder().encode("Salted__");
@@ -71,10 +71,11 @@ export interface OpensslDecryptOptions {
 
 /**
  * Decrypts `openssl enc -d` input: `Salted__`, salt, ciphertext, split arbitrarily across
- * chunks. Emits the plaintext in pieces of up to 4 MiB (a pooled input piece, see
- * `lib/streams/piece_pool.ts`, is decrypted where it lies, as one output piece, and recycled);
- * the whole input is one cipher chain (format 3 slices one ciphertext into many chunks: feed
- * them in order). The PKCS#7 padding of the last block is checked at the end of the input.
+ * chunks. Emits the plaintext in pieces of up to 4 MiB; the whole input is one cipher chain
+ * (format 3 slices one ciphertext into many chunks: feed them in order). The PKCS#7 padding
+ * of the last block is checked at the end of the input. This is the face for bytes the caller
+ * lends (they are only read); the pipeline's chunk pieces go through
+ * {@linkcode opensslDecryptPieces}, which decrypts a pooled piece where it lies.
  *
  * Errors: `DamagedError` when the input does not start with `Salted__` or the padding is bad
  * ("bad decrypt": wrong passphrase, wrong key derivation, or damaged data); `IncompleteError`
@@ -90,25 +91,53 @@ export interface OpensslDecryptOptions {
 export class OpensslDecryptStream extends TransformStream<Uint8Array, Uint8Array> {
   /** @param options The passphrase, KDF digest and cipher. */
   constructor(options: OpensslDecryptOptions) {
-    const cipher = opensslCipher(options.cipher ?? DEFAULT_OPENSSL_CIPHER);
-    const pending = new PendingBytes();
-    let body: CipherBody | undefined;
-    super({
-      async transform(chunk, controller) {
-        pending.push(chunk);
-        if (body === undefined) {
-          if (pending.length < OPENSSL_HEADER_LENGTH) return;
-          const header = pending.take(OPENSSL_HEADER_LENGTH);
-          body = await openBody(header, options.password, options.digest, cipher);
-        }
-        await body.drain(pending, false, (piece) => controller.enqueue(piece));
-      },
-      async flush(controller) {
-        if (body === undefined) throw headerError(pending.take(pending.length));
-        await body.drain(pending, true, (piece) => controller.enqueue(piece));
-      },
-    });
+    super(decryptTransformer(options, Piece.from, (piece) => piece.giveAway()));
   }
+}
+
+/**
+ * {@linkcode OpensslDecryptStream} over pieces the stream owns: a pooled piece of whole blocks
+ * (see `lib/streams/piece_pool.ts`) is decrypted where it lies, into the scratch room after
+ * it, as one output piece, and recycled; every input piece is recycled once its bytes are
+ * used. Output pieces are sole views of new buffers, which the next stage owns.
+ *
+ * @example
+ * ```ts
+ * const plain = chunkPieces.pipeThrough(opensslDecryptPieces({ password, digest: "md5" }));
+ * ```
+ */
+export function opensslDecryptPieces(
+  options: OpensslDecryptOptions,
+): TransformStream<Piece, Piece> {
+  return new TransformStream(
+    decryptTransformer(options, (piece: Piece) => piece, (piece) => piece),
+  );
+}
+
+/** The decryption of both faces: input made pieces by `take`, output pieces passed by `give`. */
+function decryptTransformer<I, O>(
+  options: OpensslDecryptOptions,
+  take: (input: I) => Piece,
+  give: (piece: Piece) => O,
+): Transformer<I, O> {
+  const cipher = opensslCipher(options.cipher ?? DEFAULT_OPENSSL_CIPHER);
+  const pending = new PendingPieces();
+  let body: CipherBody | undefined;
+  return {
+    async transform(chunk, controller) {
+      pending.push(take(chunk));
+      if (body === undefined) {
+        if (pending.length < OPENSSL_HEADER_LENGTH) return;
+        const header = pending.copy(OPENSSL_HEADER_LENGTH);
+        body = await openBody(header, options.password, options.digest, cipher);
+      }
+      await body.drain(pending, false, (piece) => controller.enqueue(give(piece)));
+    },
+    async flush(controller) {
+      if (body === undefined) throw headerError(pending.copy(pending.length));
+      await body.drain(pending, true, (piece) => controller.enqueue(give(piece)));
+    },
+  };
 }
 
 /**
@@ -136,13 +165,14 @@ export async function decryptOpensslBuffer(
   const spec = opensslCipher(cipher);
   if (data.length < OPENSSL_HEADER_LENGTH) throw headerError(data);
   const body = await openBody(data.subarray(0, OPENSSL_HEADER_LENGTH), password, digest, spec);
-  const pending = new PendingBytes();
-  pending.push(data.subarray(OPENSSL_HEADER_LENGTH));
+  const pending = new PendingPieces();
+  pending.push(Piece.from(data.subarray(OPENSSL_HEADER_LENGTH)));
   const out = new Uint8Array(pending.length);
   let written = 0;
   await body.drain(pending, true, (piece) => {
-    out.set(piece, written);
+    out.set(piece.bytes, written);
     written += piece.length;
+    piece.recycle();
   });
   return out.subarray(0, written);
 }
@@ -194,16 +224,16 @@ export async function peekOpensslPlaintext(
   if (spec.mode === "ctr") return await (await CtrCipher.create(key, iv)).decryptAt(0, ciphertext);
   const framed = new Uint8Array(length + BLOCK);
   framed.set(ciphertext);
-  return await (await CbcChain.create(key, iv)).decryptMiddle(framed);
+  return (await (await CbcChain.create(key, iv)).decryptMiddle(framed)).giveAway();
 }
 
 /** The ciphertext after the header: decrypted slice by slice as bytes become available. */
 interface CipherBody {
   /**
    * Decrypt what `pending` holds, keeping back what cannot be decrypted yet; with `end`, decrypt
-   * everything and finish the chain.
+   * everything and finish the chain. Each plaintext piece is passed to `emit`, which owns it.
    */
-  drain(pending: PendingBytes, end: boolean, emit: (piece: Uint8Array) => void): Promise<void>;
+  drain(pending: PendingPieces, end: boolean, emit: (piece: Piece) => void): Promise<void>;
 }
 
 /** Check the 16-byte header and set up the cipher with the derived key and IV. */
@@ -234,13 +264,13 @@ function cbcBody(chain: CbcChain): CipherBody {
         const first = pending.first;
         if (
           first !== undefined && pending.length > first.length && first.length % BLOCK === 0 &&
-          scratchAfter(first) >= BLOCK
+          first.scratch >= BLOCK
         ) {
           const piece = pending.take(first.length);
-          emit(await chain.decryptMiddle(withScratch(piece)));
-          recycle(piece);
+          emit(await chain.decryptMiddle(piece.withScratch(BLOCK)));
+          piece.recycle();
         } else if (pending.length > SLICE_BYTES) {
-          emit(await chain.decryptMiddle(pending.take(SLICE_BYTES, BLOCK)));
+          emit(await chain.decryptMiddle(pending.copy(SLICE_BYTES, BLOCK)));
         } else {
           break;
         }
@@ -259,22 +289,17 @@ function cbcBody(chain: CbcChain): CipherBody {
         });
       }
       const last = pending.take(pending.length);
-      const plain = await chain.decryptEnd(last);
+      const plain = await chain.decryptEnd(last.bytes);
       if (plain === undefined) {
         throw new DamagedError({
           reason: "bad-padding",
           detail: "bad decrypt: wrong passphrase or key derivation",
         });
       }
-      recycle(last);
-      if (plain.length > 0) emit(plain);
+      last.recycle();
+      if (plain.length > 0) emit(Piece.sole(plain));
     },
   };
-}
-
-/** `piece` and the {@linkcode BLOCK} scratch bytes after it, as one view. */
-function withScratch(piece: Uint8Array): Uint8Array {
-  return new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength + BLOCK);
 }
 
 /** CTR: a stream cipher without padding; slices stay block-aligned for the counter. */
@@ -284,7 +309,9 @@ function ctrBody(cipher: CtrCipher): CipherBody {
     async drain(pending, end, emit) {
       while (pending.length >= SLICE_BYTES || (end && pending.length > 0)) {
         const length = Math.min(SLICE_BYTES, pending.length);
-        emit(await cipher.decryptAt(block, pending.take(length)));
+        const piece = pending.take(length);
+        emit(Piece.sole(await cipher.decryptAt(block, piece.bytes)));
+        piece.recycle();
         block += length / BLOCK;
       }
     },
@@ -312,12 +339,9 @@ function headerError(bytes: Uint8Array): Error {
     });
 }
 
-/** Placeholder for a taken piece. */
-const NO_BYTES = new Uint8Array(0);
-
-/** A queue of received byte pieces, taken from the front. */
-class PendingBytes {
-  #pieces: Uint8Array[] = [];
+/** A queue of received pieces, owned by the decryption and taken from the front. */
+class PendingPieces {
+  #pieces: Piece[] = [];
   /** Index of the first piece not yet taken (avoids `shift()` costs with many tiny pieces). */
   #head = 0;
   #length = 0;
@@ -327,51 +351,68 @@ class PendingBytes {
     return this.#length;
   }
 
-  /** The piece at the front (what is left of it), if any. */
-  get first(): Uint8Array | undefined {
+  /** The piece at the front (what is left of it), if any; it stays the queue's. */
+  get first(): Piece | undefined {
     return this.#pieces[this.#head];
   }
 
-  /** Append a piece (kept by reference: received buffers belong to the receiver). */
-  push(piece: Uint8Array): void {
-    if (piece.length === 0) return;
+  /** Appends a piece, which the queue now owns. */
+  push(piece: Piece): void {
+    if (piece.length === 0) return piece.recycle();
     this.#pieces.push(piece);
     this.#length += piece.length;
   }
 
   /**
-   * Remove the first `length` bytes and return them, followed by `room` spare bytes; a view into
-   * the first piece when it holds them all and no room is asked for, else a new buffer.
+   * Removes the first `length` bytes as a piece the caller owns: the first piece itself, a
+   * part of it, or (when they span pieces) a copy, the pieces used up recycled.
    */
-  take(length: number, room = 0): Uint8Array {
+  take(length: number): Piece {
     const first = this.#pieces[this.#head];
-    if (room === 0 && first !== undefined && first.length >= length) {
-      this.#consume(length);
-      return first.subarray(0, length);
+    if (first === undefined || first.length < length) return Piece.sole(this.copy(length));
+    if (first.length === length) {
+      this.#shift();
+      return first;
     }
+    const [head, rest] = first.split(length);
+    this.#pieces[this.#head] = rest;
+    this.#length -= length;
+    return head;
+  }
+
+  /**
+   * Removes the first `length` bytes into a new buffer followed by `room` spare bytes; the
+   * pieces they came from are recycled once used up.
+   */
+  copy(length: number, room = 0): Uint8Array {
     const out = new Uint8Array(length + room);
     let filled = 0;
     while (filled < length) {
       const piece = this.#pieces[this.#head];
       if (piece === undefined) break;
       const count = Math.min(piece.length, length - filled);
-      out.set(count === piece.length ? piece : piece.subarray(0, count), filled);
+      if (count === piece.length) {
+        out.set(piece.bytes, filled);
+        this.#shift();
+        piece.recycle();
+      } else {
+        const [used, rest] = piece.split(count);
+        out.set(used.bytes, filled);
+        this.#pieces[this.#head] = rest;
+        this.#length -= count;
+        used.recycle();
+      }
       filled += count;
-      this.#consume(count);
     }
     return out;
   }
 
-  /** Drop `count` bytes from the front; they must lie within the first piece. */
-  #consume(count: number): void {
+  /** Drops the first piece from the queue (its owner is whoever took it). */
+  #shift(): void {
     const first = this.#pieces[this.#head];
     if (first === undefined) return;
-    this.#length -= count;
-    if (count < first.length) {
-      this.#pieces[this.#head] = first.subarray(count);
-      return;
-    }
-    this.#pieces[this.#head] = NO_BYTES; // Let the taken piece be collected.
+    this.#length -= first.length;
+    this.#pieces[this.#head] = NO_PIECE; // Let the taken piece be collected.
     this.#head++;
     if (this.#head === this.#pieces.length) {
       this.#pieces = [];
@@ -382,3 +423,6 @@ class PendingBytes {
     }
   }
 }
+
+/** Placeholder for a taken piece. */
+const NO_PIECE = Piece.from(new Uint8Array(0));

@@ -9,7 +9,7 @@
 
 import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "../errors.ts";
 import { chunkEntryName, type OuterEntry, parseChunkName } from "../outer/mod.ts";
-import { concat, PiecePool } from "../streams/mod.ts";
+import { concat, type Piece, PiecePool } from "../streams/mod.ts";
 import {
   findHmacDigest,
   hexDigestsEqual,
@@ -97,8 +97,8 @@ export function chunkMemory(format: 2 | 3): ChunkMemory {
 export interface VerifiedChunk {
   /** The chunk's entry name (`vm5/private.img.003`). */
   name: string;
-  /** Its bytes, in order, each piece a buffer of its own. */
-  pieces: Uint8Array[];
+  /** Its bytes, in order, each piece a buffer of its own, owned by whoever reads the chunk. */
+  pieces: Piece[];
   /** Returns `bytes` of this chunk to the memory budget. */
   release(bytes: number): void;
 }
@@ -164,13 +164,21 @@ export async function readVerifiedChunk(
   try {
     const digest = ctx.hmacDigest;
     mac = digest === undefined ? undefined : await OffThreadHmac.create(digest, ctx.passphrase);
-    let pieces: Uint8Array[] = [];
+    let pieces: Piece[] = [];
+    let reading: Piece | undefined; // The piece being read into.
     await entry.readPieces(
       PIECE_SIZE,
-      (piece) => mac ? mac.update(piece) : void pieces.push(piece),
+      () => {
+        const piece = reading!;
+        reading = undefined;
+        // The worker takes the buffer (no copy) until it hands it back with the digest.
+        if (mac) mac.update(piece.giveAway());
+        else pieces.push(piece);
+      },
       async (bytes) => {
         await budget.reserve(owner, bytes);
-        return pool.take(bytes);
+        reading = pool.take(bytes);
+        return reading.bytes;
       },
     );
     // Peeked first: an entry that is not the `.hmac` stays for whoever reads on.
@@ -198,7 +206,11 @@ export async function readVerifiedChunk(
       async () => parseHmacFile(await hmacEntry.read()),
     );
     if (mac === undefined) {
-      const found = findHmacDigest(concat(pieces), ctx.passphrase, expected);
+      const found = findHmacDigest(
+        concat(pieces.map((piece) => piece.bytes)),
+        ctx.passphrase,
+        expected,
+      );
       if (found === undefined) {
         throw new PassphraseError({
           reason: "wrong-passphrase",
@@ -211,9 +223,8 @@ export async function readVerifiedChunk(
     } else {
       const done = await mac.finish();
       mac = undefined; // Finished: the worker holds nothing of it any more.
-      // The worker hands the buffers back as new objects: they stay the pool's.
-      for (const piece of done.pieces) pool.adopt(piece);
-      pieces = done.pieces;
+      // The worker hands the buffers back as new objects: they become the pool's pieces again.
+      pieces = done.pieces.map((bytes) => pool.adopt(bytes));
       if (!hexDigestsEqual(done.hex, expected)) {
         throw new DamagedError({
           reason: "hmac-mismatch",

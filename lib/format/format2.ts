@@ -14,11 +14,11 @@
  * @module
  */
 
-import { decompressStream, detectCompression } from "../compress/mod.ts";
+import { decompressPieces, detectCompression } from "../compress/mod.ts";
 import { hasOpensslMagic } from "../crypto/mod.ts";
 import { DamagedError, RecoverError } from "../errors.ts";
 import { salvagedVolumes, type SalvageProbe } from "../salvage/chunks.ts";
-import { sniff } from "../streams/mod.ts";
+import { givenAway, sniff } from "../streams/mod.ts";
 import { joinVolumes, type TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
@@ -96,7 +96,8 @@ export class FormatTwoReader implements FormatReader {
 }
 
 /**
- * Decodes one format-2 chunk into its tar volume.
+ * Decodes one format-2 chunk into its tar volume, whose bytes are given away to the tar
+ * parser.
  *
  * @param chunk The verified chunk.
  */
@@ -106,7 +107,7 @@ export async function decodeVolume(
 ): Promise<ReadableStream<Uint8Array>> {
   const name = chunk.name;
   const claimsEncrypted = ctx.header?.encrypted;
-  const first = chunk.pieces[0] ?? EMPTY;
+  const first = chunk.pieces[0]?.bytes ?? EMPTY; // Read before the pieces are streamed.
   let stream = piecesStream(chunk);
   let head = first.subarray(0, 16);
   // R2-beta3 `openssl enc -z`: zlib around the ciphertext (trap T6).
@@ -114,7 +115,7 @@ export async function decodeVolume(
     claimsEncrypted !== false && !isHeaderBlock(first.subarray(0, 512)) &&
     !hasOpensslMagic(head) && detectCompression(head) === "zlib"
   ) {
-    ({ head, stream } = await sniff(stream.pipeThrough(decompressStream("zlib")), 16));
+    ({ head, stream } = await sniff(stream.pipeThrough(decompressPieces("zlib")), 16));
     if (!hasOpensslMagic(head)) {
       throw new DamagedError({
         reason: "damaged",
@@ -138,7 +139,7 @@ export async function decodeVolume(
     ({ head, stream } = await sniff(stream, 512));
   }
   if (detectCompression(head.subarray(0, 16)) === "gzip" && !isHeaderBlock(head.subarray(0, 512))) {
-    return stream.pipeThrough(decompressStream("gzip"));
+    return givenAway(stream.pipeThrough(decompressPieces("gzip")));
   }
-  return stream;
+  return givenAway(stream);
 }

@@ -16,7 +16,7 @@
 import { hasOpensslMagic, opensslCipher } from "../crypto/mod.ts";
 import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
-import { mapErrors, sniff } from "../streams/mod.ts";
+import { mapErrors, type Piece, sniff } from "../streams/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
@@ -92,7 +92,7 @@ export class FormatThreeReader implements FormatReader {
         async take(index) {
           const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
           chunk?.release(Infinity);
-          return chunk?.pieces ?? [];
+          return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
         },
       }),
       () => memory.budget.releaseAll(),
@@ -107,9 +107,9 @@ export class FormatThreeReader implements FormatReader {
 /** The item's stored stream decrypted, unless it is a backup written without encryption. */
 async function decryptItem(
   item: string,
-  input: ReadableStream<Uint8Array>,
+  input: ReadableStream<Piece>,
   ctx: ReadContext,
-): Promise<ReadableStream<Uint8Array>> {
+): Promise<ReadableStream<Piece>> {
   const { head, stream } = await sniff(input, 16);
   const encrypted = ctx.header?.encrypted !== false && hasOpensslMagic(head);
   if (ctx.header?.encrypted === true && !encrypted) {

@@ -11,57 +11,65 @@
 import {
   type Compression,
   compressionForFilter,
-  decompressStream,
+  decompressPieces,
   detectCompression,
 } from "../compress/mod.ts";
-import { type KdfDigest, OpensslDecryptStream, peekOpensslPlaintext } from "../crypto/mod.ts";
+import { type KdfDigest, opensslDecryptPieces, peekOpensslPlaintext } from "../crypto/mod.ts";
 import { DamagedError } from "../errors.ts";
-import { handOver, sniff } from "../streams/mod.ts";
+import { givenAway, Piece, sniff } from "../streams/mod.ts";
 import { hasValidChecksum, isZeroBlock } from "../tar/mod.ts";
 import { PIECE_SIZE, type VerifiedChunk } from "./chunks.ts";
 import type { BackupHeader } from "./header.ts";
 import type { ReadContext } from "./read_context.ts";
 
 /**
- * A stream of a verified chunk's pieces. Each piece's bytes go back to the memory budget when
- * the next one is asked for (the stage after has taken it by then), or when the stream ends
- * or is cancelled.
+ * A stream of a verified chunk's pieces, each handed over to the stage that reads it. Each
+ * piece's bytes go back to the memory budget when the next one is asked for (the stage after
+ * has taken it by then), or when the stream ends or is cancelled.
  */
-export function piecesStream(chunk: VerifiedChunk): ReadableStream<Uint8Array> {
+export function piecesStream(chunk: VerifiedChunk): ReadableStream<Piece> {
   return ReadableStream.from(piecesOf(chunk));
 }
 
 /** The pull source of {@linkcode piecesStream} (pull sources are generators, read lazily). */
-function* piecesOf(chunk: VerifiedChunk): Generator<Uint8Array> {
+function* piecesOf(chunk: VerifiedChunk): Generator<Piece> {
   try {
     for (let at = 0; at < chunk.pieces.length; at++) {
       const piece = chunk.pieces[at]!;
-      chunk.pieces[at] = EMPTY; // The generator alone holds it now...
-      yield handOver(piece); // ...until the next stage takes it.
-      chunk.release(piece.length); // Asked for the next one: the last one has been taken.
+      const length = piece.length;
+      chunk.pieces[at] = TAKEN; // The generator alone holds it now...
+      yield piece.handOver(); // ...until the next stage takes it.
+      chunk.release(length); // Asked for the next one: the last one has been taken.
     }
   } finally {
     chunk.release(Infinity); // Ended or given up: nothing of the chunk is held any more.
   }
 }
 
-/** An empty piece. */
+/** An empty byte array. */
 export const EMPTY = new Uint8Array(0);
 
-/** A stream of the chunks' bytes, one chunk after another. */
-export function chunksStream(chunks: AsyncIterable<VerifiedChunk>): ReadableStream<Uint8Array> {
+/** Placeholder for a piece taken out of its chunk (never read or recycled). */
+const TAKEN = Piece.from(EMPTY);
+
+/** A stream of the chunks' pieces, one chunk after another. */
+export function chunksStream(chunks: AsyncIterable<VerifiedChunk>): ReadableStream<Piece> {
   return ReadableStream.from(chunkPieces(chunks));
 }
 
-async function* chunkPieces(chunks: AsyncIterable<VerifiedChunk>): AsyncGenerator<Uint8Array> {
+async function* chunkPieces(chunks: AsyncIterable<VerifiedChunk>): AsyncGenerator<Piece> {
   for await (const chunk of chunks) yield* piecesOf(chunk);
 }
 
-/** A decrypted format-4 chunk as a chunk of 4 MiB views (its memory is not budgeted). */
+/**
+ * A decrypted format-4 chunk as a chunk of 4 MiB parts of one plain piece (its memory is not
+ * budgeted, and recycling leaves it to the collector).
+ */
 export function plainChunk(name: string, bytes: Uint8Array): VerifiedChunk {
-  const pieces: Uint8Array[] = [];
+  const whole = Piece.from(bytes);
+  const pieces: Piece[] = [];
   for (let at = 0; at < bytes.length; at += PIECE_SIZE) {
-    pieces.push(bytes.subarray(at, at + PIECE_SIZE));
+    pieces.push(whole.part(at, Math.min(at + PIECE_SIZE, bytes.length)));
   }
   return { name, pieces, release() {} };
 }
@@ -104,25 +112,28 @@ async function settleKdf(ctx: ReadContext, head: Uint8Array, what: string): Prom
  * @param what The chunk or item named in an error.
  */
 export async function decrypt(
-  stream: ReadableStream<Uint8Array>,
+  stream: ReadableStream<Piece>,
   ctx: ReadContext,
   what: string,
-): Promise<ReadableStream<Uint8Array>> {
+): Promise<ReadableStream<Piece>> {
   const sniffed = await sniff(stream, 16 + 512);
   const digest = await settleKdf(ctx, sniffed.head, what);
   return sniffed.stream.pipeThrough(
-    new OpensslDecryptStream({ password: ctx.passphrase, digest, cipher: ctx.cipher }),
+    opensslDecryptPieces({ password: ctx.passphrase, digest, cipher: ctx.cipher }),
   );
 }
 
-/** Decompresses a stream as its magic bytes say (or the header's filter, for weak magics). */
+/**
+ * Decompresses a stream as its magic bytes say (or the header's filter, for weak magics), and
+ * gives the pieces away to the tar parser, which reads the bytes and never recycles them.
+ */
 export async function decompressed(
   item: string,
-  input: ReadableStream<Uint8Array>,
+  input: ReadableStream<Piece>,
   header: BackupHeader | undefined,
 ): Promise<ReadableStream<Uint8Array>> {
   const { head, stream } = await sniff(input, 512);
-  if (head.length === 0 || isHeaderBlock(head.subarray(0, 512))) return stream;
+  if (head.length === 0 || isHeaderBlock(head.subarray(0, 512))) return givenAway(stream);
   let kind: Compression | undefined = detectCompression(head);
   if (kind === undefined && header?.compressed && header.compressionFilter !== undefined) {
     kind = compressionForFilter(header.compressionFilter);
@@ -135,5 +146,5 @@ export async function decompressed(
       detail: "its data is neither tar nor compressed",
     });
   }
-  return stream.pipeThrough(decompressStream(kind));
+  return givenAway(stream.pipeThrough(decompressPieces(kind)));
 }

@@ -67,7 +67,7 @@ export async function* cbcSalvaged(
     }
     if (length > 0) {
       const framed = bytes.slice(0, length + BLOCK);
-      yield await chain.decryptMiddle(framed);
+      yield (await chain.decryptMiddle(framed)).giveAway();
     }
     const rest = bytes.subarray(Math.max(length, 0), runLength);
     run = [];

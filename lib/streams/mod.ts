@@ -9,3 +9,4 @@ export * from "./concat.ts";
 export * from "./map_errors.ts";
 export * from "./sniff.ts";
 export * from "./piece_pool.ts";
+export * from "./piece_streams.ts";

@@ -1,42 +1,55 @@
 /**
  * Buffer ownership along the pipeline, so that memory is reused or freed as soon as the last
- * stage is done with it instead of whenever the garbage collector runs:
+ * stage is done with it instead of whenever the garbage collector runs.
  *
- * - {@linkcode PiecePool}: the buffers chunks are read into. Each has
- *   {@linkcode SCRATCH_BYTES} spare bytes after the longest piece, so a stage that needs room
- *   after its input (AES-CBC decryption appends one block) works in place instead of copying.
- * - {@linkcode soleView}: marks a buffer that one view owns (a decryption result), so that
- *   {@linkcode recycle} frees its memory at once.
+ * A {@linkcode Piece} is bytes that one stage owns. The type says who owns a buffer: a stage
+ * that takes a `Piece` owns it and must end it (pass it on, recycle it or give it away); a
+ * stage that takes a plain `Uint8Array` only borrows it and never gives it back. Pieces come
+ * in three kinds, which only {@linkcode Piece.recycle} tells apart:
+ *
+ * - pooled ({@linkcode PiecePool.take}): the buffers chunks are read into. Each has
+ *   {@linkcode SCRATCH_BYTES} spare bytes after the longest piece ({@linkcode Piece.scratch}),
+ *   so a stage that needs room after its input (AES-CBC decryption appends one block) works in
+ *   place instead of copying; recycling returns the buffer to its pool.
+ * - sole ({@linkcode Piece.sole}): the only view of a new buffer (a decryption result);
+ *   recycling frees its memory at once.
+ * - plain ({@linkcode Piece.from}): any other bytes; recycling leaves them to the collector.
  *
  * The ownership rules:
  *
- * 1. A piece belongs to one stage at a time. A stage that passes a whole piece on (enqueues it)
- *    gives it up: {@linkcode handOver} says so, and it must not touch the piece afterwards.
- * 2. Only the stage that is last to read a piece calls {@linkcode recycle}, once; a piece split
- *    into parts is given back with its last part (earlier parts change nothing).
+ * 1. A piece belongs to one stage at a time. A stage that passes a piece on gives it up:
+ *    {@linkcode Piece.handOver} returns the piece the next stage owns, and the giver must not
+ *    touch the old one afterwards.
+ * 2. Only the stage that is last to read a piece calls {@linkcode Piece.recycle}, once. A piece
+ *    cut into parts ({@linkcode Piece.split}, {@linkcode Piece.part}) is given back with the
+ *    part that ends where its data ends; recycling an earlier part changes nothing.
  * 3. A piece that is never recycled is simply collected: forgetting is safe, recycling too
- *    early or twice is not (the next read overwrites the buffer).
+ *    early or twice is not (the next read overwrites the buffer). A stage whose next reader
+ *    does not recycle (the tar parser, a worker, salvage) ends the piece with
+ *    {@linkcode Piece.giveAway} and passes on its bytes.
  *
+ * Every method that ends a piece marks it spent; recycling a spent piece again does nothing.
  * With checks on ({@linkcode setPieceChecks}, or `QUBES_RECOVER_PIECE_CHECKS=1` in the
- * environment, as `deno task test` sets it), rules 1 and 2 are enforced: a recycled or
- * handed-over buffer is moved to a new `ArrayBuffer` object, so every stale view of it is
- * detached (reads see no bytes, writes throw), and recycling a detached buffer throws
- * {@linkcode PieceOwnershipError}. Without checks the cost is one boolean test per call.
+ * environment, as `deno task test` sets it), misuse throws {@linkcode PieceOwnershipError}:
+ * reading, passing on or recycling a spent piece, and recycling a buffer whose last part was
+ * already given back. A recycled or handed-over pooled buffer also moves to a new
+ * `ArrayBuffer` object, so every stale `Uint8Array` view of it is detached (reads see no bytes,
+ * writes throw). Without checks the cost is one boolean test per call.
+ *
+ * @example
+ * ```ts
+ * const pool = new PiecePool(2 * 1024 * 1024, 8);
+ * const piece = pool.take(1000); // 1000 bytes to read into, with scratch room after them
+ * await file.read(piece.bytes);
+ * const next = piece.handOver(); // given to the next stage: `piece` is spent
+ * next.recycle(); // the last reader: the buffer is taken again by the next take()
+ * ```
  *
  * @module
  */
 
 /** Spare bytes after each pooled piece: one AES block. */
 export const SCRATCH_BYTES = 16;
-
-/** A lent buffer: its pool, and where the data read into it ends. */
-interface Loan {
-  pool: PiecePool;
-  end: number;
-}
-
-const loans = new WeakMap<ArrayBufferLike, Loan>();
-const sole = new WeakSet<ArrayBufferLike>();
 
 /** A piece used against the ownership rules (only raised with checks on). */
 export class PieceOwnershipError extends Error {
@@ -79,6 +92,195 @@ export function pieceChecks(): boolean {
   return checks;
 }
 
+/** How a piece's buffer is given back when its last part is recycled. */
+const enum Kind {
+  /** Left to the collector. */
+  Plain,
+  /** Returned to its pool. */
+  Pooled,
+  /** Freed at once (detached). */
+  Sole,
+}
+
+/** Makes a pooled piece (for {@linkcode PiecePool}; the constructor is private). */
+let pooledPiece: (bytes: Uint8Array, pool: PiecePool, end: number) => Piece;
+
+/**
+ * Bytes owned by one stage at a time, with the methods that pass them on or end them (the
+ * rules are in the module documentation).
+ *
+ * @example
+ * ```ts
+ * const result = Piece.sole(new Uint8Array(await crypto.subtle.decrypt(algorithm, key, data)));
+ * controller.enqueue(result); // the next stage owns it, and recycles it when done
+ * ```
+ */
+export class Piece {
+  #bytes: Uint8Array;
+  #kind: Kind;
+  #pool: PiecePool | undefined;
+  /** Where the data of the buffer ends (pooled pieces): the part ending there gives it back. */
+  #end: number;
+  #spent = false;
+
+  private constructor(bytes: Uint8Array, kind: Kind, pool: PiecePool | undefined, end: number) {
+    this.#bytes = bytes;
+    this.#kind = kind;
+    this.#pool = pool;
+    this.#end = end;
+  }
+
+  static {
+    pooledPiece = (bytes, pool, end) => new Piece(bytes, Kind.Pooled, pool, end);
+  }
+
+  /**
+   * A plain piece of `bytes`: recycling it leaves the buffer to the collector, so this is safe
+   * for any bytes, also borrowed ones (the piece's owner only reads them).
+   */
+  static from(bytes: Uint8Array): Piece {
+    return new Piece(bytes, Kind.Plain, undefined, 0);
+  }
+
+  /**
+   * A piece of `bytes`, the only view of a buffer fresh from the call that made it (a
+   * decryption result), so that {@linkcode recycle} may free the memory at once.
+   */
+  static sole(bytes: Uint8Array): Piece {
+    return new Piece(bytes, Kind.Sole, undefined, 0);
+  }
+
+  /** The bytes, for the owner to read (or fill); valid until the piece is ended. */
+  get bytes(): Uint8Array {
+    if (this.#spent && checks) throw spentError("read");
+    return this.#bytes;
+  }
+
+  /** How many bytes the piece holds. */
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  /**
+   * How many scratch bytes follow the piece, which its owner may overwrite: the spare room of
+   * its pooled buffer when the piece ends where the data read into that buffer ends, else 0.
+   */
+  get scratch(): number {
+    const bytes = this.#bytes;
+    if (this.#kind !== Kind.Pooled || bytes.byteOffset + bytes.byteLength !== this.#end) return 0;
+    return bytes.buffer.byteLength - this.#end;
+  }
+
+  /** The piece's bytes followed by `room` of its {@linkcode scratch} bytes, as one view. */
+  withScratch(room: number): Uint8Array {
+    const bytes = this.bytes;
+    if (room > this.scratch) throw new RangeError(`a piece has no ${room} scratch bytes`);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength + room);
+  }
+
+  /**
+   * Gives the piece up to the next stage (rule 1), returning the piece the next stage owns;
+   * this one is spent. With checks on, a whole pooled piece moves to a new `ArrayBuffer`
+   * object, so the giver's views are detached and any later use of them shows.
+   */
+  handOver(): Piece {
+    this.#finish("hand over");
+    const bytes = this.#bytes;
+    if (!checks || this.#kind !== Kind.Pooled) {
+      return new Piece(bytes, this.#kind, this.#pool, this.#end);
+    }
+    const buffer = bytes.buffer as ArrayBuffer;
+    if (buffer.detached) throw detachedError("handed over");
+    const length = bytes.byteLength;
+    if (bytes.byteOffset !== 0 || length !== this.#end) {
+      // A part cannot be moved: its siblings still read the buffer.
+      return new Piece(bytes, this.#kind, this.#pool, this.#end);
+    }
+    return new Piece(
+      new Uint8Array(buffer.transfer(), 0, length),
+      Kind.Pooled,
+      this.#pool,
+      this.#end,
+    );
+  }
+
+  /**
+   * Ends the use of the piece (rule 2): a pooled buffer goes back to its pool (the next read
+   * overwrites it), a sole one is freed, a plain one is left to the collector. A part that
+   * stops short of the end of its buffer's data (or holds no bytes) changes nothing: the buffer
+   * is given back with its last part, once the parts before it are done.
+   */
+  recycle(): void {
+    if (this.#spent) {
+      if (checks) throw spentError("recycle");
+      return; // Ended already: giving the buffer back twice would lend it twice.
+    }
+    this.#spent = true;
+    const kind = this.#kind;
+    if (kind === Kind.Plain) return;
+    const bytes = this.#bytes;
+    const buffer = bytes.buffer;
+    if (!(buffer instanceof ArrayBuffer)) return;
+    if (checks && buffer.detached) throw detachedError("recycled");
+    // An empty part may sit at the end of a buffer whose other parts are still read.
+    if (bytes.byteLength === 0) return;
+    const end = bytes.byteOffset + bytes.byteLength;
+    if (kind === Kind.Sole) {
+      if (end === buffer.byteLength) buffer.transfer(0); // Detaching releases the memory now.
+      return;
+    }
+    if (end === this.#end) this.#pool!.put(buffer);
+  }
+
+  /**
+   * Cuts the piece in two at `at`: the parts own the buffer together (this piece is spent),
+   * and it is given back with the second part.
+   */
+  split(at: number): [Piece, Piece] {
+    const bytes = this.bytes;
+    const parts: [Piece, Piece] = [this.part(0, at), this.part(at, bytes.length)];
+    this.#spent = true;
+    return parts;
+  }
+
+  /**
+   * A part of the piece (`start` to `end` of its bytes), for a stage that cuts a piece into
+   * several parts and passes each on: the buffer is given back with the part that ends where
+   * its data ends. The piece itself must not be used once its parts are passed on.
+   */
+  part(start: number, end = this.length): Piece {
+    return new Piece(this.bytes.subarray(start, end), this.#kind, this.#pool, this.#end);
+  }
+
+  /**
+   * Ends the piece without giving its buffer back (rule 3), for a reader that does not recycle
+   * (the tar parser, salvage) or a transfer to a worker (see {@linkcode PiecePool.adopt} for
+   * what comes back): returns the bytes, which now belong to the caller.
+   */
+  giveAway(): Uint8Array {
+    this.#finish("give away");
+    return this.#bytes;
+  }
+
+  /** Marks the piece spent; with checks, a piece ended already throws. */
+  #finish(what: string): void {
+    if (this.#spent && checks) throw spentError(what);
+    this.#spent = true;
+  }
+}
+
+function spentError(what: string): PieceOwnershipError {
+  return new PieceOwnershipError(
+    `A piece was used (${what}) after it was recycled, handed over, split or given away`,
+  );
+}
+
+function detachedError(what: string): PieceOwnershipError {
+  return new PieceOwnershipError(
+    `A piece was ${what} after its buffer was given back or moved (its buffer is detached)`,
+  );
+}
+
 /**
  * A free list of equal buffers, of `pieceSize + SCRATCH_BYTES` bytes each.
  *
@@ -86,7 +288,7 @@ export function pieceChecks(): boolean {
  * ```ts
  * const pool = new PiecePool(2 * 1024 * 1024, 8);
  * const piece = pool.take(1000); // 1000 bytes to read into, with scratch room after them
- * recycle(piece); // the buffer is taken again by the next take()
+ * piece.recycle(); // the buffer is taken again by the next take()
  * ```
  */
 export class PiecePool {
@@ -99,12 +301,14 @@ export class PiecePool {
    */
   constructor(readonly pieceSize: number, readonly keep: number) {}
 
-  /** A view of `length` bytes (contents undefined) at the start of a pooled buffer. */
-  take(length: number): Uint8Array {
-    if (length > this.pieceSize) return new Uint8Array(length);
+  /**
+   * A piece of `length` bytes (contents undefined) at the start of a pooled buffer; a plain
+   * piece when `length` is more than the pool's pieces.
+   */
+  take(length: number): Piece {
+    if (length > this.pieceSize) return Piece.from(new Uint8Array(length));
     const buffer = this.#free.pop() ?? this.#create();
-    loans.set(buffer, { pool: this, end: length });
-    return new Uint8Array(buffer, 0, length);
+    return pooledPiece(new Uint8Array(buffer, 0, length), this, length);
   }
 
   /** How many buffers the pool has made: the rest of what it lent were reused. */
@@ -118,87 +322,20 @@ export class PiecePool {
   }
 
   /**
-   * Lends again a piece of this pool that came back from a transfer (to a worker and back)
-   * in a new ArrayBuffer object.
+   * The piece again of bytes that were given away ({@linkcode Piece.giveAway}) and came back
+   * from a transfer (to a worker and back) in a new ArrayBuffer object: a pooled piece when
+   * the buffer is one of this pool's size, else a plain one.
    */
-  adopt(piece: Uint8Array): void {
-    if (piece.buffer.byteLength !== this.pieceSize + SCRATCH_BYTES) return;
-    loans.set(piece.buffer, { pool: this, end: piece.byteOffset + piece.byteLength });
+  adopt(bytes: Uint8Array): Piece {
+    const buffer = bytes.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength !== this.pieceSize + SCRATCH_BYTES) {
+      return Piece.from(bytes);
+    }
+    return pooledPiece(bytes, this, bytes.byteOffset + bytes.byteLength);
   }
 
-  /** Takes back a buffer of this pool; called by {@linkcode recycle}. */
+  /** Takes back a buffer of this pool; called by {@linkcode Piece.recycle}. */
   put(buffer: ArrayBuffer): void {
     if (this.#free.length < this.keep) this.#free.push(checks ? buffer.transfer() : buffer);
   }
-}
-
-/**
- * How many scratch bytes follow `piece`, which its owner may overwrite: the spare room of its
- * pooled buffer when the piece ends where the data read into that buffer ends, else 0.
- */
-export function scratchAfter(piece: Uint8Array): number {
-  const loan = loans.get(piece.buffer);
-  if (loan === undefined || piece.byteOffset + piece.byteLength !== loan.end) return 0;
-  return piece.buffer.byteLength - loan.end;
-}
-
-/**
- * Marks `piece` as the only view of its new buffer (fresh from the call that made it), so that
- * {@linkcode recycle} may free the memory at once.
- */
-export function soleView(piece: Uint8Array): Uint8Array {
-  sole.add(piece.buffer);
-  return piece;
-}
-
-/**
- * Ends the use of the buffer under `piece`: a pooled one goes back to its pool (the next read
- * overwrites it), a {@linkcode soleView} one is freed; others are left to the collector. Only
- * the piece's last user may call this. A view that stops short of the end of the buffer's data
- * is a part whose rest is still to come (a stage split the piece), so it changes nothing: the
- * buffer is given back with its last part, once the parts before it are done.
- */
-export function recycle(piece: Uint8Array): void {
-  const buffer = piece.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return;
-  if (checks && buffer.detached) {
-    throw new PieceOwnershipError(
-      "A piece was recycled after it was recycled or handed over (its buffer is detached)",
-    );
-  }
-  const end = piece.byteOffset + piece.byteLength;
-  if (sole.has(buffer)) {
-    if (end !== buffer.byteLength) return;
-    sole.delete(buffer);
-    buffer.transfer(0); // Detaching releases the memory now.
-    return;
-  }
-  const loan = loans.get(buffer);
-  if (loan === undefined || end !== loan.end) return;
-  loans.delete(buffer);
-  loan.pool.put(buffer);
-}
-
-/**
- * Gives up `piece` to the next stage (rule 1), returning the view the next stage owns. With
- * checks on, a whole pooled piece moves to a new `ArrayBuffer` object, so the giver's view is
- * detached and any later use of it shows; otherwise (and for parts, foreign buffers and sole
- * views) the piece is returned as it is.
- */
-export function handOver(piece: Uint8Array): Uint8Array {
-  if (!checks) return piece;
-  const buffer = piece.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return piece;
-  if (buffer.detached) {
-    throw new PieceOwnershipError(
-      "A piece was handed over after it was recycled or handed over (its buffer is detached)",
-    );
-  }
-  const loan = loans.get(buffer);
-  if (loan === undefined || piece.byteOffset !== 0 || piece.byteLength !== loan.end) return piece;
-  const length = piece.byteLength;
-  loans.delete(buffer);
-  const moved = buffer.transfer();
-  loans.set(moved, loan);
-  return new Uint8Array(moved, 0, length);
 }

@@ -13,10 +13,11 @@
 
 import { restoreBackup } from "../../lib/commands/mod.ts";
 import { decompressStream } from "../../lib/compress/mod.ts";
-import { OpensslDecryptStream } from "../../lib/crypto/mod.ts";
+import { opensslDecryptPieces } from "../../lib/crypto/mod.ts";
 import { piecesStream, plainChunk } from "../../lib/format/payload.ts";
 import { readOuterArchive } from "../../lib/outer/mod.ts";
 import { TreeWriter } from "../../lib/output/mod.ts";
+import { givenAway } from "../../lib/streams/mod.ts";
 import { joinVolumes, TarStream } from "../../lib/tar/mod.ts";
 import { OffThreadHmac, useHmacWorker } from "../../lib/verify/mod.ts";
 
@@ -73,10 +74,12 @@ async function main(path: string): Promise<void> {
     },
   );
   const decrypted: Uint8Array[][] = [];
-  await timed("AES-256-CBC (OpensslDecryptStream)", () => total([chunks]), async () => {
+  await timed("AES-256-CBC (opensslDecryptPieces)", () => total([chunks]), async () => {
     for (const chunk of chunks) {
-      const decrypt = new OpensslDecryptStream({ password: passphrase, digest: "md5" });
-      decrypted.push(await collect(piecesStream(plainChunk("chunk", chunk)).pipeThrough(decrypt)));
+      const decrypt = opensslDecryptPieces({ password: passphrase, digest: "md5" });
+      decrypted.push(
+        await collect(givenAway(piecesStream(plainChunk("chunk", chunk)).pipeThrough(decrypt))),
+      );
     }
   });
   chunks.length = 0;

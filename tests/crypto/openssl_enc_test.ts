@@ -3,12 +3,13 @@ import {
   decryptOpensslBuffer,
   OPENSSL_MAGIC,
   opensslCipher,
+  opensslDecryptPieces,
   OpensslDecryptStream,
   peekOpensslPlaintext,
 } from "../../lib/crypto/openssl_enc.ts";
 import type { KdfDigest } from "../../lib/crypto/evp_bytes_to_key.ts";
 import { DamagedError, IncompleteError, UnsupportedError } from "../../lib/errors.ts";
-import { pooledPieces } from "../streams/_pooled.ts";
+import { pieceBytes, pooledPieces } from "../streams/_pooled.ts";
 import {
   concatBytes,
   cutBytes,
@@ -89,14 +90,14 @@ Deno.test("OpensslDecryptStream decrypts one ciphertext sliced into chunks (form
   ok(sameBytes(concatBytes(await decryptPieces(chunks)), plain));
 });
 
-Deno.test("OpensslDecryptStream decrypts pooled pieces in place and reuses their buffers", async () => {
+Deno.test("opensslDecryptPieces decrypts pooled pieces in place and reuses their buffers", async () => {
   // Read like chunks are: each piece read into a pool buffer, the header in the first one.
   const plain = pseudoRandomBytes(9 * MiB + 100, 44);
   const cipher = await opensslEncrypt(plain, PASSPHRASE);
   const { stream: pieces, buffers } = pooledPieces(cipher, MiB);
-  const out = await Array.fromAsync(
+  const out = await pieceBytes(
     pieces.pipeThrough(
-      new OpensslDecryptStream({ password: encoder.encode(PASSPHRASE), digest: "md5" }),
+      opensslDecryptPieces({ password: encoder.encode(PASSPHRASE), digest: "md5" }),
     ),
   );
   ok(sameBytes(concatBytes(out), plain));
