@@ -21,6 +21,7 @@ import { runCli, sh } from "../e2e/_cli.ts";
 import { repack, untar } from "../e2e/_surgery.ts";
 import { buildBackup, type BuiltBackup, type FixtureSpec } from "../support/mod.ts";
 import { seededBytes } from "../support/vm_tree.ts";
+import { bzip2Blocks } from "./_bzip2.ts";
 
 const PASS = "salvage";
 const C = 256 * 1024;
@@ -207,11 +208,20 @@ for (const { label, spec, kind } of VARIANTS) {
           );
         }
       };
-      /** Bytes the real decompressor gives for the first `p` compressed bytes of `file`. */
-      const prefix = async (file: string, p: number) =>
-        Number(
+      /**
+       * Bytes the real decompressor gives for the first `p` compressed bytes of `file` (for
+       * bzip2: its whole blocks, from `bzip2recover`).
+       */
+      const prefix = async (file: string, p: number) => {
+        if (kind === "bzip2") {
+          const name = file.slice(file.lastIndexOf("/") + 1);
+          const blocks = await bzip2Blocks(file.slice(0, file.lastIndexOf("/")), name);
+          return blocks.filter((b) => b.end <= p * 8).reduce((n, b) => n + b.length, 0);
+        }
+        return Number(
           (await sh(`head -c ${p} '${file}' | ${DECOMPRESS[kind]} 2>/dev/null | wc -c`)).trim(),
         );
+      };
       /** Compressed bytes that verify before chunk k. */
       const verifiedBefore = (k: number) => k * C - (cbc ? 16 : 0);
 
