@@ -64,42 +64,35 @@ export async function salvageItems(
         continue;
       }
       let salvaged = 0;
-      let folder: FolderRecord | undefined;
       const root = normaliseName(item.name);
-      const folderRel = () => options.outputPathFor(backup, root).replace(/\/+$/, "");
-      if (item.name.endsWith("/.")) folder = new FolderRecord(folderRel());
-      let first = true;
+      const folder = new FolderRecord(options.outputPathFor(backup, root).replace(/\/+$/, ""));
+      // A folder item: a template's folder, the dom0 home, or an item whose first member is a
+      // folder or that holds members below it.
+      let isFolder = item.name.endsWith("/.") || root.startsWith("dom0-home/");
       const writer = new SalvageWriter({
         root: options.output,
         force: options.force ?? false,
         mapName: (member) => options.outputPathFor(backup, member),
         onEntry: (entry, rel) => {
-          // A folder item: its first member is the folder itself.
-          if (first && entry.kind === "directory" && normaliseName(entry.name) === root) {
-            folder ??= new FolderRecord(folderRel());
-          }
-          first = false;
-          folder?.entry(entry, rel);
+          if (entry.kind === "directory" || normaliseName(entry.name) !== root) isFolder = true;
+          folder.entry(entry, rel);
         },
         onSalvaged: (file) => {
           salvaged++;
-          folder?.file(file);
+          folder.file(file);
           options.onSalvaged?.(file);
         },
       });
       let broken: LostCause | undefined;
       const onGap = (cause: LostCause) => {
         broken ??= cause;
-        folder?.gap(cause);
+        folder.gap(cause);
       };
       try {
         await parse.run(tar, writer, onGap, options.signal);
         await writer.close();
-        const record = folder?.record;
-        if (
-          salvaged === 0 && broken !== undefined &&
-          (record === undefined || record.recovered.length + record.notMade.length === 0)
-        ) {
+        const record = folder.record;
+        if (salvaged === 0 && broken !== undefined && record.recovered.length === 0) {
           options.onNotSalvaged?.(item.name, nothingPlaced(broken));
         }
       } catch (error) {
@@ -109,12 +102,12 @@ export async function salvageItems(
         }
         // What broke the stream inside a file is listed as lost in it.
         await writer.fail(error);
-        folder?.gap({ reason: error.reason, chunk: "" });
+        folder.gap({ reason: error.reason, chunk: "" });
         if (salvaged === 0) options.onNotSalvaged?.(item.name, error.message);
       }
       // What was not read of the item (after a break that nothing follows) is passed over.
       await item.drain?.();
-      if (folder !== undefined) {
+      if (isFolder) {
         await folder.write(options.output, options.force ?? false);
         options.onSalvagedFolder?.(folder.record);
       }

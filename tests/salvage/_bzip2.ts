@@ -24,3 +24,22 @@ export async function bzip2Blocks(dir: string, name: string) {
   }
   return blocks;
 }
+
+/**
+ * How many bytes libbzip2 (through Python's `bz2`) decodes from the first `bytes` bytes of the
+ * bzip2 file `file`, every stream of a multi-stream file (pbzip2): the whole blocks.
+ */
+export async function bzip2PrefixLength(file: string, bytes: number): Promise<number> {
+  const script = [
+    "import bz2, sys",
+    `data = open(sys.argv[1], "rb").read()[:int(sys.argv[2])]`,
+    "total = 0",
+    "while data:",
+    "    d = bz2.BZ2Decompressor()",
+    "    total += len(d.decompress(data))",
+    "    if not d.eof: break",
+    "    data = d.unused_data.lstrip(bytes(1))",
+    "print(total)",
+  ].join("\n");
+  return Number((await sh(`python3 -c '${script}' '${file}' ${bytes}`)).trim());
+}

@@ -21,7 +21,7 @@ import { runCli, sh } from "../e2e/_cli.ts";
 import { repack, untar } from "../e2e/_surgery.ts";
 import { buildBackup, type BuiltBackup, type FixtureSpec } from "../support/mod.ts";
 import { seededBytes } from "../support/vm_tree.ts";
-import { bzip2Blocks } from "./_bzip2.ts";
+import { bzip2PrefixLength } from "./_bzip2.ts";
 
 const PASS = "salvage";
 const C = 256 * 1024;
@@ -177,6 +177,7 @@ for (const { label, spec, kind } of VARIANTS) {
       }
       await Deno.writeTextFile(`${home}/docs/notes.txt`, "my notes\n");
       await Deno.symlink("docs/notes.txt", `${home}/notes-link`);
+      await Deno.mkdir(`${root}/b`);
       const built: BuiltBackup = await buildBackup({
         passphrase: PASS,
         vms: [{ name: "work", qid: 5, kind: "app", dir: work }],
@@ -210,14 +211,10 @@ for (const { label, spec, kind } of VARIANTS) {
       };
       /**
        * Bytes the real decompressor gives for the first `p` compressed bytes of `file` (for
-       * bzip2: its whole blocks, from `bzip2recover`).
+       * bzip2: its whole blocks, as libbzip2 decodes them).
        */
       const prefix = async (file: string, p: number) => {
-        if (kind === "bzip2") {
-          const name = file.slice(file.lastIndexOf("/") + 1);
-          const blocks = await bzip2Blocks(file.slice(0, file.lastIndexOf("/")), name);
-          return blocks.filter((b) => b.end <= p * 8).reduce((n, b) => n + b.length, 0);
-        }
+        if (kind === "bzip2") return await bzip2PrefixLength(file, p);
         return Number(
           (await sh(`head -c ${p} '${file}' | ${DECOMPRESS[kind]} 2>/dev/null | wc -c`)).trim(),
         );
@@ -371,7 +368,7 @@ for (const { label, spec, kind } of VARIANTS) {
         // After the damage: members are found again only where the codec restarts (bzip2).
         const after = homeMembers.slice(seen.length);
         const found = after.filter((m) => list.recovered.includes(m.name));
-        if (kind === "bzip2") {
+        if (kind === "bzip2" && k < homeChunks.length - 1) {
           assert.ok(found.length > 0, `bzip2 restarts: ${JSON.stringify(list)}`);
           assert.equal(
             gap.before,
