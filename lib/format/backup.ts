@@ -14,6 +14,7 @@ import type { Catalog, VmRecord } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
+import type { WalkEvent } from "../salvage/walk.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 import type { BackupHeader } from "./header.ts";
@@ -81,6 +82,11 @@ export interface BackupItem {
    * item not used) where the format does not tell lost ranges exactly.
    */
   salvageTar?(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
+  /**
+   * `restore --salvage` of a format-1 item: its members, with each one that cannot be read
+   * told and passed over (`lib/salvage/walk.ts`), instead of `events()`.
+   */
+  salvageEvents?(): AsyncIterable<WalkEvent>;
 }
 
 /**

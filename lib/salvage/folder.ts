@@ -101,6 +101,14 @@ export class FolderRecord {
     }
   }
 
+  /** A member (or a folder's listing) that could not be read at all, `rel` its output path. */
+  unreadable(rel: string, reason: string): void {
+    for (const gap of this.#open) gap.before = rel;
+    this.#open = [];
+    this.#last = rel;
+    this.#record.lost.push({ member: rel, reason, chunk: null, salvaged: null });
+  }
+
   /** A break: members after it may be lost without being seen. */
   gap(cause: LostCause): void {
     const chunk = cause.chunk === "" ? null : cause.chunk;

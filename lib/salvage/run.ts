@@ -9,6 +9,7 @@
 import { isItemProblem } from "../commands/problems.ts";
 import { InterruptedError } from "../errors.ts";
 import { normaliseName } from "../format/item_scope.ts";
+import { safeRelativePath } from "../output/safe_path.ts";
 import { VolumeStarts } from "../tar/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "../commands/open_retry.ts";
 import type { Backup } from "../format/open.ts";
@@ -57,7 +58,8 @@ export async function salvageItems(
       left.delete(item.name);
       const starts = new VolumeStarts();
       const parse = new SalvageParse(item.name, starts);
-      const tar = item.salvageTar?.({ starts, boundary: () => parse.boundary });
+      const walk = item.salvageEvents?.();
+      const tar = walk ?? item.salvageTar?.({ starts, boundary: () => parse.boundary });
       if (tar === undefined) {
         options.onNotSalvaged?.(item.name, notBuilt(backup));
         await item.skip();
@@ -89,7 +91,21 @@ export async function salvageItems(
         folder.gap(cause);
       };
       try {
-        await parse.run(tar, writer, onGap, options.signal);
+        if (walk !== undefined) {
+          for await (const event of walk) {
+            if (options.signal?.aborted) throw new InterruptedError();
+            if (event.type !== "unreadable") {
+              await writer.write(event);
+              continue;
+            }
+            // A file that broke off keeps what was read; anything else is listed as lost.
+            const rel = safeRelativePath(options.outputPathFor(backup, event.name)).join("/");
+            const cause = { reason: event.reason, chunk: "" };
+            if (writer.writing === rel) await writer.gap(cause);
+            else folder.unreadable(rel, event.reason);
+            broken ??= cause;
+          }
+        } else await parse.run(tar as ReadableStream<Uint8Array>, writer, onGap, options.signal);
         await writer.close();
         const record = folder.record;
         if (salvaged === 0 && broken !== undefined && record.recovered.length === 0) {

@@ -75,6 +75,11 @@ export class SalvageWriter {
     this.#options = options;
   }
 
+  /** The output path of the file being written (without `.salvaged`), if any. */
+  get writing(): string | undefined {
+    return this.#current?.rel;
+  }
+
   /** Writes one event. */
   async write(event: TarEvent): Promise<void> {
     if (event.type === "entry") {

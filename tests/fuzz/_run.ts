@@ -123,9 +123,7 @@ export interface FuzzStats {
 }
 
 /**
- * The outcomes of the `--salvage` restores: run for every failed case of a seed whose format
- * salvage is built for (formats 2, 3 and 4), and every fourth failed case of the others
- * (format 1).
+ * The outcomes of the `--salvage` restores: run for every failed case.
  */
 export interface SalvageStats {
   /** Restores with `--salvage`. */
@@ -281,10 +279,8 @@ async function runCaseInner(
       }
       const code = restored.error instanceof RecoverError ? restored.error.exitCode : 1;
       stats.errors.set(code, (stats.errors.get(code) ?? 0) + 1);
-      // Every failed case of a seed whose format salvage is built for; every fourth of the
-      // others (format 1), where each item is told "not salvaged" (docs/salvage.md).
-      const built = seed.format !== 1;
-      if (originals !== undefined && (built || caseSeed % 4 === 1)) {
+      // Every failed case (salvage is built for every format, docs/salvage.md).
+      if (originals !== undefined) {
         // The seed's originals are the reference only when nothing was re-authenticated and
         // no change went unchecked (warned).
         const exact = !m.resigned && !warnings.some((w) => w.includes("cannot be checked"));
