@@ -89,22 +89,26 @@ export async function* decompressSalvaged(
       yield next.value;
     }
   }
-  let broken: LostCause | undefined;
   try {
-    yield* PREFIX[kind](untilLost());
-    broken = lost;
-  } catch (error) {
-    if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
-    // Cut short at the lost range, as expected; or data that verified and does not decode.
-    broken = lost ?? (error instanceof DamagedError ? { reason: error.reason, chunk: "" } : {
-      reason: "truncated",
-      chunk: "",
-    });
+    let broken: LostCause | undefined;
+    try {
+      yield* PREFIX[kind](untilLost());
+      broken = lost;
+    } catch (error) {
+      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      // Cut short at the lost range, as expected; or data that verified and does not decode.
+      broken = lost ?? (error instanceof DamagedError ? { reason: error.reason, chunk: "" } : {
+        reason: "truncated",
+        chunk: "",
+      });
+    }
+    if (broken === undefined) return;
+    yield gapMarker(broken);
+    if (kind === "bzip2") yield* restartBzip2(source, level);
+    // Otherwise nothing after the break decodes: the rest of the item is left unread.
+  } finally {
+    await source.return?.();
   }
-  if (broken === undefined) return;
-  yield gapMarker(broken);
-  if (kind === "bzip2") yield* restartBzip2(source, level);
-  // Otherwise nothing after the break decodes: the rest of the item is left unread.
 }
 
 /** Decoders that hand on every byte the input they got decodes to, also when it is cut short. */
@@ -190,6 +194,8 @@ async function* restartBzip2(
   const scanner = new BlockScanner();
   let decoder: Bzip2Decoder | undefined;
   let shifter: BitShifter | undefined;
+  /** The lost range the last piece belonged to. */
+  let previous: LostCause | undefined;
   /** Decodes what the decoder holds; false (and a break marker) when it does not decode. */
   const decode = function* (final: boolean): Generator<Uint8Array, boolean> {
     try {
@@ -214,10 +220,13 @@ async function* restartBzip2(
         yield* decode(true);
         decoder = undefined;
       }
-      yield gapMarker(cause);
+      // One break per lost range (it comes in pieces).
+      if (cause !== previous) yield gapMarker(cause);
+      previous = cause;
       scanner.reset();
       continue;
     }
+    previous = undefined;
     if (decoder !== undefined) {
       decoder.push(shifter!.shift(piece));
       if (!(yield* decode(false))) scanner.reset();

@@ -136,7 +136,7 @@ export async function salvageItems(
 /** Why nothing of an item whose data breaks at `cause` was salvaged. */
 function nothingPlaced(cause: LostCause): string {
   const chunk = cause.chunk === "" ? "" : ` (chunk "${cause.chunk}")`;
-  return `its data is lost from before its first member's data on (${cause.reason}${chunk}), and nothing after that could be placed`;
+  return `nothing of it could be recovered: its data breaks before its first member's data (${cause.reason}${chunk}), and nothing after the break could be placed`;
 }
 
 /** Why an item of `backup` is not salvaged. */
