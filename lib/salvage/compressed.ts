@@ -36,6 +36,7 @@ import {
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { gapMarker } from "./gap.ts";
 import { type LostCause, lostCause } from "./lost.ts";
+import { xzSalvaged } from "./xz.ts";
 
 /**
  * The compression of a salvaged item under `header`: undefined for none, null when the
@@ -69,6 +70,28 @@ export async function* decompressSalvaged(
   kind: Compression,
 ): AsyncGenerator<Uint8Array> {
   const source = input[Symbol.asyncIterator]();
+  try {
+    if (kind === "xz") {
+      yield* xzSalvaged(source, (rest) => untilBreak(rest[Symbol.asyncIterator](), "xz"));
+      return;
+    }
+    const { broken, level } = yield* untilBreak(source, kind);
+    if (broken !== undefined && kind === "bzip2") yield* restartBzip2(source, level);
+    // Otherwise nothing after the break decodes: the rest of the item is left unread.
+  } finally {
+    await source.return?.();
+  }
+}
+
+/**
+ * Decodes `source` up to its first lost range (or data that does not decode), then gives a
+ * break marker; returns why it broke (undefined: the data ended whole) and, for bzip2, the
+ * block size level of its header.
+ */
+async function* untilBreak(
+  source: AsyncIterator<Uint8Array>,
+  kind: Compression,
+): AsyncGenerator<Uint8Array, { broken: LostCause | undefined; level: number }> {
   let lost: LostCause | undefined;
   let level = 9;
   let first = true;
@@ -89,26 +112,20 @@ export async function* decompressSalvaged(
       yield next.value;
     }
   }
+  let broken: LostCause | undefined;
   try {
-    let broken: LostCause | undefined;
-    try {
-      yield* PREFIX[kind](untilLost());
-      broken = lost;
-    } catch (error) {
-      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
-      // Cut short at the lost range, as expected; or data that verified and does not decode.
-      broken = lost ?? (error instanceof DamagedError ? { reason: error.reason, chunk: "" } : {
-        reason: "truncated",
-        chunk: "",
-      });
-    }
-    if (broken === undefined) return;
-    yield gapMarker(broken);
-    if (kind === "bzip2") yield* restartBzip2(source, level);
-    // Otherwise nothing after the break decodes: the rest of the item is left unread.
-  } finally {
-    await source.return?.();
+    yield* PREFIX[kind](untilLost());
+    broken = lost;
+  } catch (error) {
+    if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+    // Cut short at the lost range, as expected; or data that verified and does not decode.
+    broken = lost ?? (error instanceof DamagedError ? { reason: error.reason, chunk: "" } : {
+      reason: "truncated",
+      chunk: "",
+    });
   }
+  if (broken !== undefined) yield gapMarker(broken);
+  return { broken, level };
 }
 
 /** Decoders that hand on every byte the input they got decodes to, also when it is cut short. */

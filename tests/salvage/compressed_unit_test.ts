@@ -11,7 +11,7 @@ import { sh } from "../e2e/_cli.ts";
 import { seededBytes } from "../support/vm_tree.ts";
 import { decompressSalvaged } from "../../lib/salvage/compressed.ts";
 import { gapCause } from "../../lib/salvage/gap.ts";
-import { lostBytes } from "../../lib/salvage/lost.ts";
+import { lostBytes, lostCause } from "../../lib/salvage/lost.ts";
 import { bzip2Blocks } from "./_bzip2.ts";
 
 /** Input of 100 KiB pieces with `[from, to)` replaced by marked zeros. */
@@ -101,6 +101,79 @@ Deno.test("decompressSalvaged: up to the damage, then restart (bzip2 only)", asy
         const first = blocks.find((b) => b.start >= to * 8)!;
         assert.deepEqual(got.runs[1]!, original.subarray(first.output, original.length));
       });
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("decompressSalvaged: xz in blocks (xz 5.6's default): exactly the damaged blocks lost", async () => {
+  const root = await Deno.makeTempDir({ prefix: "qr-zsalvage-xz-" });
+  try {
+    const original = data(3_000_000);
+    await Deno.writeFile(`${root}/data`, original);
+    // xz 5.6 and later cut blocks in several threads by default (24 MiB at the default level);
+    // `-T2 --block-size` makes the same kind of stream, with blocks small enough for a test.
+    await sh(`xz -T2 --block-size=300KiB -c '${root}/data' > '${root}/data.xz'`);
+    const compressed = await Deno.readFile(`${root}/data.xz`);
+    const blocks = (await sh(`xz --robot -lvv '${root}/data.xz'`)).split("\n")
+      .filter((line) => line.startsWith("block\t")).map((line) => line.split("\t"))
+      .map((f) => ({
+        start: Number(f[4]),
+        end: Number(f[4]) + Number(f[6]),
+        output: Number(f[5]),
+        length: Number(f[7]),
+        header: Number(f[11]),
+      }));
+    assert.ok(blocks.length >= 6);
+    const from = blocks[2]!.start + 1000, to = blocks[3]!.start + 10;
+    for (
+      const [a, b] of [[from, from + 100], [from, to], [blocks[4]!.start + 5, blocks[4]!.end - 5]]
+    ) {
+      const got = new Uint8Array(original.length + 1);
+      const lost = new Uint8Array(original.length + 1);
+      let at = 0, breaks = 0;
+      const after: Uint8Array[] = [];
+      for await (
+        const piece of decompressSalvaged(toAsync(damagedInput(compressed, a!, b!)), "xz")
+      ) {
+        if (gapCause(piece) !== undefined) breaks++;
+        else if (breaks > 0) after.push(piece.slice());
+        if (lostCause(piece) !== undefined) lost.fill(1, at, at + piece.length);
+        else got.set(piece, at);
+        at += piece.length;
+      }
+      const hit = blocks.filter((block) => block.start < b! && block.end > a!);
+      const headerLost = hit.some((block) => block.start + block.header > a!);
+      if (headerLost) {
+        // A block header lost: a break, then decoding restarts at the next block.
+        assert.equal(breaks, 1);
+        const next = blocks.find((block) => block.start >= b!)!;
+        const restarted = new Uint8Array(after.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of after) restarted.set(p, (o += p.length) - p.length);
+        assert.deepEqual(restarted, original.subarray(next.output));
+        continue;
+      }
+      assert.equal(breaks, 0, `[${a}, ${b}): no break`);
+      assert.equal(at, original.length, "every byte keeps its place");
+      // A damaged block keeps what its bytes before the damage decode to (as `xz -dc` gives
+      // it); the rest of it is lost; every other block is exact.
+      for (const block of blocks) {
+        const end = block.output + block.length;
+        let keep = end;
+        if (hit.includes(block)) {
+          const before = Number(
+            (await sh(`head -c ${a} '${root}/data.xz' | xz -dc 2>/dev/null | wc -c`)).trim(),
+          );
+          keep = before;
+          assert.ok(keep > block.output, "the start of the damaged block is kept");
+        }
+        for (let i = block.output; i < end; i++) {
+          if (i >= keep) assert.equal(lost[i], 1, `byte ${i} lost`);
+          else if (lost[i] || got[i] !== original[i]) assert.fail(`byte ${i} of [${a}, ${b})`);
+        }
+      }
     }
   } finally {
     await Deno.remove(root, { recursive: true });
