@@ -33,7 +33,7 @@ import {
   runNodeZlib,
   ZstdFrameSplitter,
 } from "../compress/mod.ts";
-import { DamagedError, IncompleteError } from "../errors.ts";
+import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { gapMarker } from "./gap.ts";
 import { type LostCause, lostCause } from "./lost.ts";
 import { xzSalvaged } from "./xz.ts";
@@ -97,7 +97,12 @@ async function* untilBreak(
   let first = true;
   async function* untilLost(): AsyncGenerator<Uint8Array> {
     for (;;) {
-      const next = await source.next();
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await source.next();
+      } catch (error) {
+        throw new Upstream(error);
+      }
       if (next.done) return;
       const cause = lostCause(next.value);
       if (cause !== undefined) {
@@ -117,15 +122,25 @@ async function* untilBreak(
     yield* PREFIX[kind](untilLost());
     broken = lost;
   } catch (error) {
-    if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
-    // Cut short at the lost range, as expected; or data that verified and does not decode.
-    broken = lost ?? (error instanceof DamagedError ? { reason: error.reason, chunk: "" } : {
-      reason: "truncated",
-      chunk: "",
-    });
+    // What reading the chunks threw (not the decoder) ends the item as it is.
+    if (error instanceof Upstream) throw error.error;
+    if (error instanceof RecoverError && !(error instanceof IncompleteError)) {
+      if (!(error instanceof DamagedError)) throw error;
+    }
+    // Cut short at the lost range, as expected; or data that verified and does not decode
+    // (node:zlib throws plain errors then).
+    broken = lost ??
+      (error instanceof IncompleteError
+        ? { reason: "truncated", chunk: "" }
+        : { reason: error instanceof DamagedError ? error.reason : "damaged", chunk: "" });
   }
   if (broken !== undefined) yield gapMarker(broken);
   return { broken, level };
+}
+
+/** An error of the input of a decoder, passed through it unchanged. */
+class Upstream {
+  constructor(readonly error: unknown) {}
 }
 
 /** Decoders that hand on every byte the input they got decodes to, also when it is cut short. */
