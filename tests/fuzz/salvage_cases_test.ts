@@ -7,6 +7,10 @@
  *   the next chunk's offset, so `work/private.img.salvaged` differed from the original from
  *   chunk 2 on while its `.json` listed no lost range. A chunk that belongs before is now
  *   skipped (`lib/salvage/chunks.ts`).
+ * - v3-enc-gzip, case 600286: chunks 001 and 002 of `vm5/private.img` swapped. Salvage of the
+ *   compressed item fed the garbage to node:zlib, whose plain `Error` ("invalid distance too far
+ *   back") came out as exit 1. A decoder's own error is now a break in the item's data
+ *   (`lib/salvage/compressed.ts`).
  *
  * @module
  */
@@ -14,11 +18,13 @@
 import assert from "node:assert/strict";
 import { SEED_SPECS } from "./_corpus.ts";
 
-const CASES: ReadonlyArray<{ label: string; caseSeed: number }> = [
-  { label: "v4-plain", caseSeed: 400639 },
+/** `wrote`: the case's salvage writes `.salvaged` files. */
+const CASES: ReadonlyArray<{ label: string; caseSeed: number; wrote: boolean }> = [
+  { label: "v4-plain", caseSeed: 400639, wrote: true },
+  { label: "v3-enc-gzip", caseSeed: 600286, wrote: false },
 ];
 
-for (const { label, caseSeed } of CASES) {
+for (const { label, caseSeed, wrote } of CASES) {
   Deno.test(`fuzz --salvage: ${label} case ${caseSeed} ends cleanly`, async () => {
     const at = SEED_SPECS.findIndex((s) => s.label === label);
     const main = new URL("./main.ts", import.meta.url).pathname;
@@ -32,6 +38,6 @@ for (const { label, caseSeed } of CASES) {
     const report = `${stdout}\n${new TextDecoder().decode(out.stderr)}`;
     assert.equal(out.code, 0, report);
     assert.match(stdout, /^failures: 0$/m, report);
-    assert.match(stdout, /wrote \.salvaged files: [1-9]/, report);
+    if (wrote) assert.match(stdout, /wrote \.salvaged files: [1-9]/, report);
   });
 }
