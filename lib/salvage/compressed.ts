@@ -10,8 +10,11 @@
  *   run-length step) is coded on its own and starts with a 48-bit magic number at any bit
  *   position, and carries the CRC of its output. Decoding restarts at the next block magic
  *   after the break; a block's output is handed on only once its CRC matched.
- * - gzip, zstd, xz, lzma as Qubes wrote them (`--use-compress-program=<filter>` over the
- *   whole item: one gzip member (also pigz), one zstd frame (also zstdmt), one xz block (xz
+ * - xz: block by block (`xz.ts`): xz 5.6 and later cut blocks that record their sizes, so a
+ *   damaged block costs exactly its rest; a lost block header is a break, and decoding restarts
+ *   at the next block header.
+ * - gzip, zstd, one-block xz, lzma as Qubes wrote them (`--use-compress-program=<filter>` over
+ *   the whole item: one gzip member (also pigz), one zstd frame (also zstdmt), one xz block (xz
  *   before 5.6 compresses in one thread by default), one lzma stream): every byte depends on
  *   what came before, so nothing after the break can be decoded; the rest of the item is lost.
  *
