@@ -34,7 +34,7 @@ import { OutputError } from "../errors.ts";
 import { safeRelativePath } from "../output/safe_path.ts";
 import type { TarEntry } from "../tar/events.ts";
 import type { LostCause } from "./lost.ts";
-import type { SalvagedFile } from "./writer.ts";
+import { makeFolders, type SalvagedFile } from "./writer.ts";
 
 /** A member (or, with `member: null`, members not known by name) that was not recovered. */
 export interface LostMember {
@@ -138,6 +138,7 @@ export class FolderRecord {
   async write(root: string, force: boolean): Promise<void> {
     const rel = safeRelativePath(this.#record.folder).join("/");
     const path = `${root}/${rel}.salvaged.json`;
+    await makeFolders(root, rel);
     try {
       await Deno.writeTextFile(path, JSON.stringify(this.#record) + "\n", {
         createNew: !force,

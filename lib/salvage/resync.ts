@@ -17,7 +17,7 @@
  */
 
 import { DamagedError, InterruptedError, RecoverError } from "../errors.ts";
-import { memberInItem } from "../format/item_scope.ts";
+import { memberInItem, normaliseName } from "../format/item_scope.ts";
 import {
   BLOCK_SIZE,
   hasValidChecksum,
@@ -49,6 +49,9 @@ export class SalvageParse {
   #events: TarEvent[] = [];
   /** Bytes after a break not yet searched through (the last 511 of what was). */
   #scan = new Uint8Array(0);
+  /** The item is one file (its first member is the item itself): nothing follows a break. */
+  #singleFile = false;
+  #first = true;
 
   constructor(item: string, starts?: VolumeStarts) {
     this.#item = item;
@@ -75,6 +78,8 @@ export class SalvageParse {
       const cause = gapCause(piece);
       if (cause !== undefined) {
         await this.#break(writer, onGap, cause);
+        // A one-file item has no member after the break: what follows is not read.
+        if (this.#singleFile) return;
         continue;
       }
       if (this.#parser === undefined) {
@@ -109,6 +114,11 @@ export class SalvageParse {
     const events = this.#events;
     this.#events = [];
     for (const event of events) {
+      if (event.type === "entry" && this.#first) {
+        this.#first = false;
+        this.#singleFile = event.entry.kind === "file" &&
+          normaliseName(event.entry.name) === normaliseName(this.#item);
+      }
       if (event.type === "entry" && !memberInItem(this.#item, event.entry.name)) {
         return new DamagedError({
           reason: "out-of-place",

@@ -177,7 +177,7 @@ async function open(options: SalvageWriterOptions, member: string, size: number)
 }
 
 /** Makes the folders of `rel` below `root` (never through a link); returns the innermost. */
-async function makeFolders(root: string, rel: string): Promise<string> {
+export async function makeFolders(root: string, rel: string): Promise<string> {
   let dir = root;
   for (const part of rel.split("/").slice(0, -1)) {
     dir = `${dir}/${part}`;

@@ -22,6 +22,8 @@ import { gapMarker } from "./gap.ts";
 import { lostBytes, type LostCause, lostCause } from "./lost.ts";
 
 const STREAM_HEADER = 12;
+/** The largest block output held until the block's check matched. */
+const MAX_HELD = 256 * 1024 * 1024;
 /** The largest block header (1024 bytes), and then some to search in. */
 const LONGEST_HEADER = 2048;
 const CHECK_SIZES = [0, 4, 4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64];
@@ -246,8 +248,9 @@ export async function* xzSalvaged(
       yield* resync(rest.lost ?? { reason: "damaged", chunk: "" });
       continue;
     }
-    if (sizes === null) {
-      // One block without sizes (xz before 5.6): a stream up to the first lost range.
+    if (sizes === null || sizes.uncompressed > MAX_HELD) {
+      // One block without sizes (xz before 5.6), or one too large to hold until its check: a
+      // stream up to the first lost range.
       if (!placed) {
         // Its place is not known either: nothing more can be told apart.
         return;

@@ -238,13 +238,15 @@ for (const { label, spec, kind } of VARIANTS) {
       assert.ok(homeMembers.length >= 17, JSON.stringify(homeMembers));
 
       let n = 0;
-      /** The backup with a byte of `chunk` flipped; its `--salvage` restore. */
-      const damaged = async (chunk: string, code: number) => {
+      /** The backup with a byte of each of `chunks` flipped; its `--salvage` restore. */
+      const damaged = async (chunks: string[], code: number) => {
         const dir = `${root}/case${++n}`;
         await sh(`cp -a '${entries}' '${dir}'`);
-        await sh(
-          `printf '\\x5a' | dd of='${dir}/${chunk}' bs=1 seek=1000 conv=notrunc status=none`,
-        );
+        for (const chunk of chunks) {
+          await sh(
+            `printf '\\x5a' | dd of='${dir}/${chunk}' bs=1 seek=1000 conv=notrunc status=none`,
+          );
+        }
         await repack(dir, names, `${dir}.backup`);
         const out = `${root}/out${n}`;
         const result = await runCli(["restore", `${dir}.backup`, "-o", out, "--salvage"], {
@@ -260,9 +262,10 @@ for (const { label, spec, kind } of VARIANTS) {
       };
       const readJson = async <T>(path: string) => JSON.parse(await Deno.readTextFile(path)) as T;
 
+      type Run = { out: string; stderr: string };
+
       /** The image's chunk k damaged: exactly [R - D, size) lost. */
-      const imageCase = async (k: number) => {
-        const { out, stderr } = await damaged(imageChunks[k]!, 4);
+      const imageCase = async (k: number, { out, stderr }: Run) => {
         await assert.rejects(Deno.lstat(`${out}/work/private.img`), "nothing under the real name");
         const R = k === 0 ? 0 : await prefix(`${root}/image.stream`, verifiedBefore(k));
         if (R <= D) {
@@ -291,21 +294,8 @@ for (const { label, spec, kind } of VARIANTS) {
         assert.match(stderr, /salvaged work\/private\.img\.salvaged: /);
       };
 
-      await t.step("the image's first chunk damaged: nothing of it can be placed", async () => {
-        const { out, stderr } = await damaged(imageChunks[0]!, 4);
-        await assert.rejects(Deno.lstat(`${out}/work/private.img.salvaged`));
-        assert.match(stderr, /not salvaged "(vm5|appvms\/work)\/private\.img"/);
-      });
-      await t.step("the image's middle chunk damaged: lost from the damage on", async () => {
-        await imageCase(Math.floor(imageChunks.length / 2));
-      });
-      await t.step("the image's last chunk damaged: lost from the damage on", async () => {
-        await imageCase(imageChunks.length - 1);
-      });
-
       /** The home's chunk k damaged: the folder list and every salvaged member checked. */
-      const homeCase = async (k: number) => {
-        const { out } = await damaged(homeChunks[k]!, 4);
+      const homeCase = async (k: number, { out }: Run) => {
         const list = await readJson<FolderList>(`${out}/dom0-home/alice.salvaged.json`);
         assert.equal(list.folder, "dom0-home/alice");
         const R = k === 0 ? 0 : await prefix(`${root}/home.stream`, verifiedBefore(k));
@@ -396,30 +386,41 @@ for (const { label, spec, kind } of VARIANTS) {
         }
       };
 
-      await t.step("the dom0 home's middle chunk damaged: its folder list", async () => {
-        await homeCase(Math.floor(homeChunks.length / 2));
+      // Each run damages a chunk of the image and one of the home, at the same place.
+      await t.step("the first chunks damaged", async () => {
+        const run = await damaged([imageChunks[0]!, homeChunks[0]!], 4);
+        await assert.rejects(Deno.lstat(`${run.out}/work/private.img.salvaged`));
+        assert.match(run.stderr, /not salvaged "(vm5|appvms\/work)\/private\.img"/);
+        const list = await readJson<FolderList>(`${run.out}/dom0-home/alice.salvaged.json`);
+        assert.equal(list.lost[0]!.member, null);
+        if (kind !== "bzip2" || cbc) {
+          // Nothing decodes after the damage (encrypted format 3: the salt is in it).
+          assert.deepEqual(list.recovered, []);
+          return;
+        }
+        // bzip2: decoding restarts at the next block, members are found again.
+        assert.ok(list.recovered.length > 0, JSON.stringify(list));
+        assert.equal(list.lost[0]!.after, null);
+        for (const rel of list.recovered) {
+          if (!rel.endsWith(".bin")) continue;
+          assert.deepEqual(
+            await Deno.readFile(`${run.out}/${rel}.salvaged`),
+            await Deno.readFile(`${root}/src/home/${rel.slice("dom0-home/".length)}`),
+          );
+        }
       });
-      await t.step("the dom0 home's last chunk damaged: its folder list", async () => {
-        await homeCase(homeChunks.length - 1);
+      await t.step("a middle chunk damaged", async () => {
+        const [i, h] = [Math.floor(imageChunks.length / 2), Math.floor(homeChunks.length / 2)];
+        const run = await damaged([imageChunks[i]!, homeChunks[h]!], 4);
+        await imageCase(i, run);
+        await homeCase(h, run);
       });
-      if (kind === "bzip2" && !cbc) {
-        await t.step(
-          "the dom0 home's first chunk damaged: members after it found again",
-          async () => {
-            const { out } = await damaged(homeChunks[0]!, 4);
-            const list = await readJson<FolderList>(`${out}/dom0-home/alice.salvaged.json`);
-            assert.ok(list.recovered.length > 0, JSON.stringify(list));
-            assert.deepEqual(list.lost[0]!.after, null);
-            for (const rel of list.recovered) {
-              if (!rel.endsWith(".bin")) continue;
-              assert.deepEqual(
-                await Deno.readFile(`${out}/${rel}.salvaged`),
-                await Deno.readFile(`${root}/src/home/${rel.slice("dom0-home/".length)}`),
-              );
-            }
-          },
-        );
-      }
+      await t.step("the last chunks damaged", async () => {
+        const [i, h] = [imageChunks.length - 1, homeChunks.length - 1];
+        const run = await damaged([imageChunks[i]!, homeChunks[h]!], 4);
+        await imageCase(i, run);
+        await homeCase(h, run);
+      });
     } finally {
       await sh(`chmod -R u+w '${root}'; rm -rf '${root}'`);
     }
