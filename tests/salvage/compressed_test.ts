@@ -243,9 +243,10 @@ for (const { label, spec, kind } of VARIANTS) {
         const dir = `${root}/case${++n}`;
         await sh(`cp -a '${entries}' '${dir}'`);
         for (const chunk of chunks) {
-          await sh(
-            `printf '\\x5a' | dd of='${dir}/${chunk}' bs=1 seek=1000 conv=notrunc status=none`,
-          );
+          // Flip the byte (setting it to a fixed value would change nothing 1 time in 256).
+          const bytes = await Deno.readFile(`${dir}/${chunk}`);
+          bytes[1000] = bytes[1000]! ^ 0xff;
+          await Deno.writeFile(`${dir}/${chunk}`, bytes);
         }
         await repack(dir, names, `${dir}.backup`);
         const out = `${root}/out${n}`;

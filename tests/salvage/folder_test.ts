@@ -68,9 +68,9 @@ Deno.test("restore --salvage: format 2, a template folder with a lost volume", a
     const chunks = built.items.find((i) => i.owner === "tpl")!.chunks;
     // A volume in the middle of the folder's stream, inside big.img (the largest member).
     const lostChunk = chunks[Math.floor(chunks.length / 2)]!;
-    await sh(
-      `printf '\\x5a' | dd of='${root}/entries/${lostChunk}' bs=1 seek=3000 conv=notrunc status=none`,
-    );
+    const bytes = await Deno.readFile(`${root}/entries/${lostChunk}`);
+    bytes[3000] = bytes[3000]! ^ 0xff; // A flip, never a no-op.
+    await Deno.writeFile(`${root}/entries/${lostChunk}`, bytes);
     await repack(`${root}/entries`, names, `${root}/damaged.backup`);
     const out = `${root}/out`;
     const result = await runCli(["restore", `${root}/damaged.backup`, "-o", out, "--salvage"], {
