@@ -200,6 +200,16 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
       );
     },
     onNotSalvaged: (item, why) => console.warn(`not salvaged "${item}": ${why}`),
+    onSalvagedFolder: (folder) => {
+      console.event({ type: "salvaged-folder", path: `${folder.folder}.salvaged.json`, ...folder });
+      console.warn(
+        `salvaged folder ${folder.folder}: ${
+          plural(folder.recovered.length, "member")
+        } recovered whole, ${
+          plural(folder.lost.length, "loss", "losses")
+        } (listed in ${folder.folder}.salvaged.json)`,
+      );
+    },
     onRestoredOther: (path, kind) => {
       console.event({ type: "file", kind, path });
       if (verbose) console.say(`restored ${kind} ${path}${kind === "folder" ? "/" : ""}`);

@@ -13,7 +13,7 @@ import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/mod.ts";
-import type { SalvagedFile } from "../salvage/mod.ts";
+import type { SalvagedFile, SalvagedFolder } from "../salvage/mod.ts";
 import { problemsOf } from "./problems.ts";
 import { DryRunPlanner, freeSpace, type PlannedFile } from "./dry_run.ts";
 import { openBackupRetrying, type RetryOptions } from "./open_retry.ts";
@@ -52,6 +52,8 @@ export interface RestoreOptions extends RetryOptions, SelectionOptions, ItemHook
   onSalvaged?(file: SalvagedFile): void;
   /** `salvage`: told each failed item that cannot be salvaged, and why. */
   onNotSalvaged?(item: string, why: string): void;
+  /** `salvage`: told each folder item's list (`FOLDER.salvaged.json`). */
+  onSalvagedFolder?(folder: SalvagedFolder): void;
 }
 
 /** What a restore did (or, for a dry run, would do). */
@@ -215,6 +217,9 @@ async function salvageAfter(
     ...(options.onSalvaged ? { onSalvaged: (file) => options.onSalvaged!(file) } : {}),
     ...(options.onNotSalvaged
       ? { onNotSalvaged: (item, why) => options.onNotSalvaged!(item, why) }
+      : {}),
+    ...(options.onSalvagedFolder
+      ? { onSalvagedFolder: (folder) => options.onSalvagedFolder!(folder) }
       : {}),
   });
 }

@@ -153,6 +153,30 @@ export class Bzip2Decoder {
   #seqToUnseq = new Uint8Array(256);
   #mtf = new Uint8Array(256);
   #counts = new Int32Array(256);
+  /** Salvage (`resume`): the stream's start was lost, so its CRC cannot be checked. */
+  #resumed = false;
+  /** Salvage (`resume`): each block's output is held until its CRC matched. */
+  #held = false;
+
+  /** Salvage (`lib/salvage/`): each block's output is handed on only once its CRC matched. */
+  holdBlocks(): void {
+    this.#held = true;
+  }
+
+  /**
+   * Salvage (`lib/salvage/`): the input continues at a block of a stream of `level` whose
+   * start was lost. That stream's CRC is not checked, and from now on each block's output is
+   * handed on only once the block's CRC matched.
+   */
+  resume(level: number): void {
+    this.#blockSize = level * 100_000;
+    if (this.#tt.length < this.#blockSize) this.#tt = new Int32Array(this.#blockSize);
+    this.#streamCrc = 0;
+    this.#inStream = true;
+    this.#sawStream = true;
+    this.#resumed = true;
+    this.#held = true;
+  }
 
   /** Queues an input piece (kept by reference, not copied). */
   push(piece: Uint8Array): void {
@@ -241,7 +265,10 @@ export class Bzip2Decoder {
     if (hi === END_MAGIC_HI && lo === END_MAGIC_LO) {
       const crc = reader.read(16) * 65536 + reader.read(16);
       if (reader.overrun) throw new NeedInput();
-      if (crc !== this.#streamCrc >>> 0) throw damaged("stream CRC does not match");
+      if (!this.#resumed && crc !== this.#streamCrc >>> 0) {
+        throw damaged("stream CRC does not match");
+      }
+      this.#resumed = false;
       reader.align();
       // back to byte reading: give back whole loaded bytes
       reader.pos -= reader.count >> 3;
@@ -417,13 +444,17 @@ export class Bzip2Decoder {
     state.last = -1;
     state.same = 0;
     state.crc = -1;
+    const held: Uint8Array[] = [];
     while (state.left > 0) {
       const out = new Uint8Array(OUTPUT_PIECE);
       const length = unbwt(this.#tt, state, out);
-      yield length === out.length ? out : out.subarray(0, length);
+      const piece = length === out.length ? out : out.subarray(0, length);
+      if (this.#held) held.push(piece);
+      else yield piece;
     }
     const blockCrc = ~state.crc >>> 0;
     if (blockCrc !== this.#blockCrc) throw damaged("block CRC does not match");
+    yield* held;
     this.#streamCrc = (((this.#streamCrc << 1) | (this.#streamCrc >>> 31)) ^ blockCrc) >>> 0;
   }
 

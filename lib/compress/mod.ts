@@ -13,3 +13,10 @@
 export { type Compression, compressionForFilter } from "./compression.ts";
 export { detectCompression } from "./detect.ts";
 export { decompressPieces, decompressStream } from "./decompress_stream.ts";
+// For salvage (`lib/salvage/compressed.ts`): the decoders driven directly, to decode up to a
+// lost range and restart after it.
+export { Bzip2Decoder } from "./bzip2.ts";
+export { type Decoder, OUTPUT_PIECE } from "./_decoder_stream.ts";
+export { decodeLzmaAlone, decodeXz } from "./liblzma.ts";
+export { runNodeZlib } from "./node_zlib.ts";
+export { ZstdFrameSplitter } from "./zstd.ts";

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_XML_LENGTH } from "../catalog/mod.ts";
 import type { KdfDigest } from "../crypto/mod.ts";
 import type { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import type { SalvageProbe } from "../salvage/chunks.ts";
+import type { WalkEvent } from "../salvage/walk.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { ByteReader } from "../outer/mod.ts";
@@ -111,6 +112,11 @@ export interface BackupItem {
    * item not used) where the format does not tell lost ranges exactly.
    */
   salvageTar?(probe?: SalvageProbe): ReadableStream<Uint8Array> | undefined;
+  /**
+   * `restore --salvage` of a format-1 item: its members, with each one that cannot be read
+   * told and passed over (`lib/salvage/walk.ts`), instead of `events()`.
+   */
+  salvageEvents?(): AsyncIterable<WalkEvent>;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Reporter } from "../reporter.ts";
 import type { TarEntry, TarEvent } from "../tar/mod.ts";
 import { type Backup, type BackupItem, MAX_QUBES_XML } from "./backup.ts";
 import { describeFsError } from "../fs_errors.ts";
+import { salvageWalk } from "../salvage/walk.ts";
 
 const VM_FOLDERS = ["appvms", "servicevms", "vm-templates"];
 const BLOCK = 1024 * 1024;
@@ -65,6 +66,7 @@ export async function openFormatOne(dir: string, reporter: Reporter): Promise<Ba
           name: path,
           owner: ownerOf(catalog, path),
           events: () => ReadableStream.from(walk(dir, path)),
+          salvageEvents: () => salvageWalk(dir, path),
           skip: () => Promise.resolve(),
         };
         yield item;

@@ -29,6 +29,7 @@ import {
 } from "./chunks.ts";
 import { salvagedChunks } from "../salvage/chunks.ts";
 import { markUnchecked, UncheckedPlaces } from "../salvage/lost.ts";
+import { decompressSalvaged, salvageCompression } from "../salvage/compressed.ts";
 import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -82,9 +83,19 @@ export class FormatThreeReader implements FormatReader {
   salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
     // A lost range is known only where a chunk is a byte range of the inner tar (or of its
     // CBC ciphertext) itself.
+    // Compressed: the compressed stream is decoded up to a lost range, restarted after it
+    // where it can be (lib/salvage/compressed.ts).
     const header = this.#ctx.header;
-    if (header === undefined || header.compressed !== false || header.guessed) return undefined;
+    // A guessed header (damaged) is not salvaged: its version is not proven.
+    if (header === undefined || header.guessed) return undefined;
+    const kind = salvageCompression(header);
+    if (kind === null) return undefined;
     const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
+    if (kind !== undefined && kind !== "bzip2") {
+      ctx.unchecked(
+        `"${item}": in salvage, the order of its chunks after the first cannot be checked (format 3 authenticates each chunk, not its place, and the ${kind} checksum at the end of its data is not reached)`,
+      );
+    }
     const cipher = opensslCipher(ctx.cipher);
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
@@ -101,9 +112,17 @@ export class FormatThreeReader implements FormatReader {
           chunk?.release(Infinity);
           return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
         },
-      }, places),
+      }, kind === undefined ? places : undefined),
       () => memory.budget.releaseAll(),
     );
+    if (kind !== undefined) {
+      // Compressed: the places of the compressed stream say nothing of the decoded bytes; the
+      // notice above (or bzip2's block checks) covers the order.
+      const plain = header.encrypted === false
+        ? chunks
+        : cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });
+      return ReadableStream.from(decompressSalvaged(plain, kind));
+    }
     if (header.encrypted === false) return ReadableStream.from(markUnchecked(chunks, places));
     const plain = cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });
     // The plaintext starts after the 16-byte salt header of the stream the places count in.

@@ -23,6 +23,7 @@ import type { FormatReader } from "./backup.ts";
 import { aboutChunk, nextChunkOf, resumeIndex } from "./chunks.ts";
 import { checkChunkEntrySize, SCRYPT_OVERHEAD, uniformChunks } from "./chunk_sizes.ts";
 import { salvagedChunks } from "../salvage/chunks.ts";
+import { decompressSalvaged, salvageCompression } from "../salvage/compressed.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import type { BackupHeader } from "./header.ts";
 import { deferred, tarEvents } from "./item_events.ts";
@@ -96,17 +97,20 @@ export class FormatFourReader implements FormatReader {
   }
 
   salvageTar(item: string): ReadableStream<Uint8Array> | undefined {
-    // A lost range is known only where a chunk is a byte range of the inner tar itself.
-    if (this.#header.compressed !== false) return undefined;
+    // Uncompressed, a chunk is a byte range of the inner tar; compressed, of the compressed
+    // stream, which is decoded up to a lost range and restarted after it where it can be.
+    const kind = salvageCompression(this.#header);
+    if (kind === null) return undefined;
     const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
-    return ReadableStream.from(queue.reading(salvagedChunks(queue, item, {
+    const chunks = queue.reading(salvagedChunks(queue, item, {
       enc: true,
       plainSize: (size) => size - SCRYPT_OVERHEAD,
       async take() {
         const entry = (await queue.next())!;
         return [await decryptChunkEntry(entry, scrypt)];
       },
-    })));
+    }));
+    return ReadableStream.from(kind === undefined ? chunks : decompressSalvaged(chunks, kind));
   }
 }
 

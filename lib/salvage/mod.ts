@@ -12,3 +12,4 @@
 
 export { salvageItems, type SalvageOptions } from "./run.ts";
 export type { LostRange, SalvagedFile } from "./writer.ts";
+export type { SalvagedFolder } from "./folder.ts";

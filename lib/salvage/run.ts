@@ -7,15 +7,17 @@
  */
 
 import { isItemProblem } from "../commands/problems.ts";
-import { DamagedError, InterruptedError } from "../errors.ts";
-import { memberInItem } from "../format/mod.ts";
-import { TarParser } from "../tar/mod.ts";
+import { InterruptedError } from "../errors.ts";
+import { normaliseName } from "../format/mod.ts";
+import { safeRelativePath } from "../output/mod.ts";
 import { VolumeStarts } from "../tar/mod.ts";
-import type { TarEvent } from "../tar/mod.ts";
 import { openBackupRetrying, type RetryOptions } from "../commands/open_retry.ts";
 import type { Backup } from "../format/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { type SalvagedFile, SalvageWriter } from "./writer.ts";
+import { FolderRecord, type SalvagedFolder } from "./folder.ts";
+import { SalvageParse } from "./resync.ts";
+import type { LostCause } from "./lost.ts";
 
 /** Options of {@link salvageItems}. */
 export interface SalvageOptions extends RetryOptions {
@@ -26,6 +28,8 @@ export interface SalvageOptions extends RetryOptions {
   outputPathFor: (backup: Backup, member: string) => string;
   /** Told each salvaged file. */
   onSalvaged?: (file: SalvagedFile) => void;
+  /** Told each folder item's list (`FOLDER.salvaged.json`, see `folder.ts`), once written. */
+  onSalvagedFolder?: (folder: SalvagedFolder) => void;
   /** Told each item that cannot be salvaged, and why. */
   onNotSalvaged?: (item: string, why: string) => void;
 }
@@ -65,38 +69,60 @@ export async function salvageItems(
       }
       left.delete(item.name);
       const starts = new VolumeStarts();
-      let events: TarEvent[] = [];
-      const parser = new TarParser((event) => events.push(event), starts);
-      const tar = item.salvageTar?.({ starts, boundary: () => parser.boundary });
+      const parse = new SalvageParse(item.name, starts);
+      const walk = item.salvageEvents?.();
+      const tar = walk ?? item.salvageTar?.({ starts, boundary: () => parse.boundary });
       if (tar === undefined) {
         options.onNotSalvaged?.(item.name, notBuilt(backup));
         await item.skip();
         continue;
       }
       let salvaged = 0;
+      const root = normaliseName(item.name);
+      const folder = new FolderRecord(options.outputPathFor(backup, root).replace(/\/+$/, ""));
+      // A folder item: a template's folder, the dom0 home, or an item whose first member is a
+      // folder or that holds members below it.
+      let isFolder = item.name.endsWith("/.") || root.startsWith("dom0-home/");
       const writer = new SalvageWriter({
         root: options.output,
         force: options.force ?? false,
         mapName: (member) => options.outputPathFor(backup, member),
+        onEntry: (entry, rel) => {
+          if (entry.kind === "directory" || normaliseName(entry.name) !== root) isFolder = true;
+          folder.entry(entry, rel);
+        },
         onSalvaged: (file) => {
           salvaged++;
+          folder.file(file);
           options.onSalvaged?.(file);
         },
       });
+      let broken: LostCause | undefined;
+      const onGap = (cause: LostCause) => {
+        broken ??= cause;
+        folder.gap(cause);
+      };
       try {
-        await parseInto(
-          item.name,
-          tar,
-          parser,
-          () => {
-            const taken = events;
-            events = [];
-            return taken;
-          },
-          writer,
-          options.signal,
-        );
+        if (walk !== undefined) {
+          for await (const event of walk) {
+            if (options.signal?.aborted) throw new InterruptedError();
+            if (event.type !== "unreadable") {
+              await writer.write(event);
+              continue;
+            }
+            // A file that broke off keeps what was read; anything else is listed as lost.
+            const rel = safeRelativePath(options.outputPathFor(backup, event.name)).join("/");
+            const cause = { reason: event.reason, chunk: "" };
+            if (writer.writing === rel) await writer.gap(cause);
+            else folder.unreadable(rel, event.reason);
+            broken ??= cause;
+          }
+        } else await parse.run(tar as ReadableStream<Uint8Array>, writer, onGap, options.signal);
         await writer.close();
+        const record = folder.record;
+        if (salvaged === 0 && broken !== undefined && record.recovered.length === 0) {
+          options.onNotSalvaged?.(item.name, nothingPlaced(broken));
+        }
       } catch (error) {
         if (options.signal?.aborted || !isItemProblem(error)) {
           await writer.discard();
@@ -104,8 +130,14 @@ export async function salvageItems(
         }
         // What broke the stream inside a file is listed as lost in it.
         await writer.fail(error);
+        folder.gap({ reason: error.reason, chunk: "" });
         if (salvaged === 0) options.onNotSalvaged?.(item.name, error.message);
-        await item.drain?.();
+      }
+      // What was not read of the item (after a break that nothing follows) is passed over.
+      await item.drain?.();
+      if (isFolder) {
+        await folder.write(options.output, options.force ?? false);
+        options.onSalvagedFolder?.(folder.record);
       }
     }
   } finally {
@@ -113,56 +145,14 @@ export async function salvageItems(
   }
 }
 
+/** Why nothing of an item whose data breaks at `cause` was salvaged. */
+function nothingPlaced(cause: LostCause): string {
+  const chunk = cause.chunk === "" ? "" : ` (chunk "${cause.chunk}")`;
+  return `nothing of it could be recovered: its data breaks before its first member's data (${cause.reason}${chunk}), and nothing after the break could be placed`;
+}
+
 /** Why an item of `backup` is not salvaged. */
 function notBuilt(backup: Backup): string {
   if (backup.format === 1) return "a format-1 file that cannot be read has nothing to salvage";
-  const variant = backup.header?.compressed !== false ? "compressed" : "this kind of";
-  return `salvage of ${variant} format-${backup.format} backups is not built yet (docs/salvage.md)`;
-}
-
-/**
- * Parses an item's inner tar into `writer`, event by event: the parser is driven directly
- * (not as a stream), so every event before a break in the data is written before the break is
- * told. Members outside the item are refused, as `restore` refuses them.
- */
-async function parseInto(
-  item: string,
-  tar: ReadableStream<Uint8Array>,
-  parser: TarParser,
-  take: () => TarEvent[],
-  writer: SalvageWriter,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const flush = async () => {
-    for (const event of take()) {
-      if (event.type === "entry" && !memberInItem(item, event.entry.name)) {
-        throw new DamagedError({
-          reason: "out-of-place",
-          action: "salvage item",
-          subject: { kind: "item", name: item },
-          detail: `it holds "${event.entry.name}", which lies outside it`,
-        });
-      }
-      await writer.write(event);
-    }
-  };
-  for await (const piece of tar) {
-    if (signal?.aborted) throw new InterruptedError();
-    let failure: unknown;
-    try {
-      parser.push(piece);
-    } catch (error) {
-      failure = error;
-    }
-    await flush();
-    if (failure !== undefined) throw failure;
-  }
-  let failure: unknown;
-  try {
-    parser.finish();
-  } catch (error) {
-    failure = error;
-  }
-  await flush();
-  if (failure !== undefined) throw failure;
+  return `salvage of this kind of format-${backup.format} backup is not built (docs/salvage.md)`;
 }

@@ -15,7 +15,7 @@
 
 import { OutputError, RecoverError } from "../errors.ts";
 import { safeRelativePath } from "../output/mod.ts";
-import type { TarEvent } from "../tar/mod.ts";
+import type { TarEntry, TarEvent } from "../tar/mod.ts";
 import { type LostCause, lostCause, uncheckedCause } from "./lost.ts";
 
 /** A lost byte range of a salvaged file. */
@@ -54,6 +54,8 @@ export interface SalvageWriterOptions {
   force: boolean;
   /** Told each salvaged file once it and its `.json` are written. */
   onSalvaged?: (file: SalvagedFile) => void;
+  /** Told each member's header, with its output path (see `folder.ts`). */
+  onEntry?: (entry: TarEntry, rel: string) => void;
 }
 
 interface Current {
@@ -81,11 +83,22 @@ export class SalvageWriter {
     this.#options = options;
   }
 
+  /** The output path of the file being written (without `.salvaged`), if any. */
+  get writing(): string | undefined {
+    return this.#current?.rel;
+  }
+
   /** Writes one event. */
   async write(event: TarEvent): Promise<void> {
     if (event.type === "entry") {
       await this.#finish();
-      if (event.entry.kind !== "file") return;
+      const entry = event.entry;
+      if (this.#options.onEntry !== undefined) {
+        const rel = safeRelativePath(this.#options.mapName(entry.name)).join("/");
+        this.#options.onEntry(entry, rel);
+        if (entry.kind === "directory") await makeFolders(this.#options.root, rel + "/x");
+      }
+      if (entry.kind !== "file") return;
       this.#current = await open(this.#options, event.entry.name, event.entry.size);
     } else if (event.type === "data") {
       const current = this.#current;
@@ -123,6 +136,18 @@ export class SalvageWriter {
     await this.#finish();
   }
 
+  /**
+   * A break of unknown length in the item's data (`gap.ts`): the file being written loses
+   * everything after its last data, for `cause`, and is finished.
+   */
+  async gap(cause: LostCause): Promise<void> {
+    const current = this.#current;
+    if (current !== undefined && current.end < current.size) {
+      addLost(current.lost, current.end, current.size - current.end, cause);
+    }
+    await this.#finish();
+  }
+
   /** Abandons the file being written (an interruption): its temporary file is removed. */
   async discard(): Promise<void> {
     const current = this.#current;
@@ -154,20 +179,7 @@ export class SalvageWriter {
 async function open(options: SalvageWriterOptions, member: string, size: number): Promise<Current> {
   const rel = safeRelativePath(options.mapName(member)).join("/");
   const parts = rel.split("/");
-  let dir = options.root;
-  for (const part of parts.slice(0, -1)) {
-    dir = `${dir}/${part}`;
-    const info = await Deno.lstat(dir).catch(() => undefined);
-    if (info === undefined) await Deno.mkdir(dir);
-    else if (!info.isDirectory) {
-      throw new OutputError({
-        reason: "in-the-way",
-        action: "salvage",
-        subject: { kind: "member", name: rel },
-        detail: `"${dir}" is not a folder`,
-      });
-    }
-  }
+  const dir = await makeFolders(options.root, rel);
   const name = `${parts.at(-1)!}.salvaged`;
   const path = `${dir}/${name}`;
   if (!options.force && await Deno.lstat(path).then(() => true, () => false)) {
@@ -181,6 +193,25 @@ async function open(options: SalvageWriterOptions, member: string, size: number)
   const temp = `${dir}/.${name}.qubes-recover-partial`;
   const file = await Deno.open(temp, { write: true, create: true, truncate: true });
   return { rel, path, temp, file, size, lost: [], unchecked: [], end: 0 };
+}
+
+/** Makes the folders of `rel` below `root` (never through a link); returns the innermost. */
+export async function makeFolders(root: string, rel: string): Promise<string> {
+  let dir = root;
+  for (const part of rel.split("/").slice(0, -1)) {
+    dir = `${dir}/${part}`;
+    const info = await Deno.lstat(dir).catch(() => undefined);
+    if (info === undefined) await Deno.mkdir(dir);
+    else if (!info.isDirectory) {
+      throw new OutputError({
+        reason: "in-the-way",
+        action: "salvage",
+        subject: { kind: "member", name: rel },
+        detail: `"${dir}" is not a folder`,
+      });
+    }
+  }
+  return dir;
 }
 
 /** Writes `bytes` at `offset`. */

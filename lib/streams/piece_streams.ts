@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Piece } from "./piece_pool.ts";
+import { Piece } from "./piece_pool.ts";
 
 /**
  * The bytes of `pieces`, each piece given away ({@linkcode Piece.giveAway}): the reader
@@ -22,4 +22,9 @@ export function givenAway(pieces: ReadableStream<Piece>): ReadableStream<Uint8Ar
 
 async function* bytesOf(pieces: ReadableStream<Piece>): AsyncGenerator<Uint8Array> {
   for await (const piece of pieces) yield piece.giveAway();
+}
+
+/** Borrowed bytes as plain pieces (recycling one leaves its bytes to the collector). */
+export async function* asPieces(input: AsyncIterable<Uint8Array>): AsyncGenerator<Piece> {
+  for await (const bytes of input) yield Piece.from(bytes);
 }

@@ -147,6 +147,11 @@ export class TarParser {
     return "other";
   }
 
+  /** Whether the end-of-archive marker was read (salvage: nothing is lost after it). */
+  get ended(): boolean {
+    return this.#state === State.Done;
+  }
+
   push(piece: Uint8Array): void {
     const starts = this.#volumes?.starts;
     if (starts === undefined) return this.#push(piece);

@@ -73,6 +73,16 @@ export const DIRECT_IMPORTS: readonly { from: string; to: string; why: string }[
     why: "the CBC salvage stage of format 3's chain; same cycle as salvage/chunks.ts",
   },
   {
+    from: "lib/format/",
+    to: "lib/salvage/compressed.ts",
+    why: "the compressed salvage stage of formats 3 and 4; same cycle as salvage/chunks.ts",
+  },
+  {
+    from: "lib/format/",
+    to: "lib/salvage/walk.ts",
+    why: "format 1's salvage walk of a folder; same cycle as salvage/chunks.ts",
+  },
+  {
     from: "lib/format/format3.ts",
     to: "lib/salvage/lost.ts",
     why: "format 3's chain marks the places it cannot check (chunk order); same cycle as " +

@@ -20,6 +20,10 @@
  *   `work/private.img` under its real name. With a guessed version, a chunk after the first
  *   that starts like a volume of its own is now refused (`notStandaloneVolumes` in
  *   `lib/format/format3.ts`).
+ * - v3-enc-gzip, case 600286: chunks 001 and 002 of `vm5/private.img` swapped. Salvage of the
+ *   compressed item fed the garbage to node:zlib, whose plain `Error` ("invalid distance too far
+ *   back") came out as exit 1. A decoder's own error is now a break in the item's data
+ *   (`lib/salvage/compressed.ts`).
  *
  * @module
  */
@@ -27,11 +31,13 @@
 import assert from "node:assert/strict";
 import { SEED_SPECS } from "./_corpus.ts";
 
+/** `salvages`: the case's salvage writes `.salvaged` files. */
 const CASES: ReadonlyArray<{ label: string; caseSeed: number; salvages: boolean }> = [
   { label: "v4-plain", caseSeed: 400639, salvages: true },
   { label: "v3-plain", caseSeed: 404565, salvages: true },
   { label: "v2-plain", caseSeed: 500810, salvages: false },
   { label: "v2-gzip", caseSeed: 600827, salvages: false },
+  { label: "v3-enc-gzip", caseSeed: 600286, salvages: false },
 ];
 
 for (const { label, caseSeed, salvages } of CASES) {

@@ -205,30 +205,3 @@ for (const { label, spec, cbc } of VARIANTS) {
     });
   });
 }
-
-Deno.test("restore --salvage: a compressed format-4 backup says salvage is not built for it", async () => {
-  await withSmallWorld("qr-salvage3-", async (root, world) => {
-    const built = await buildSmall(
-      world,
-      { format: 4, compressed: true, chunkBytes: C, scryptLogN: 10 },
-      `${root}/b`,
-    );
-    const names = await untar(built.path, `${root}/entries`);
-    const chunks = built.items.find((i) => i.owner === "work" && i.base === "private.img")!
-      .chunks;
-    await sh(
-      `printf '\\x5a' | dd of='${root}/entries/${
-        chunks[0]
-      }' bs=1 seek=1000 conv=notrunc status=none`,
-    );
-    await repack(`${root}/entries`, names, `${root}/damaged.backup`);
-    const out = `${root}/out`;
-    const result = await runCli(["restore", `${root}/damaged.backup`, "-o", out, "--salvage"], {
-      passphrase: PASS,
-    });
-    assert.equal(result.code, 4, result.stderr);
-    assert.match(result.stderr, /not salvaged "vm5\/private\.img": salvage of compressed format-4/);
-    await assert.rejects(Deno.lstat(`${out}/work/private.img.salvaged`));
-    await assert.rejects(Deno.lstat(`${out}/work/private.img`));
-  });
-});
