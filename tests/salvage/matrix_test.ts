@@ -33,11 +33,10 @@ import type { FixtureSpec } from "../support/mod.ts";
 import { seededBytes, writeSparseFile } from "../support/vm_tree.ts";
 
 /**
- * What `--salvage` gives today for a damaged image of a compressed format-3/4 backup:
- * `"none"` (no `.salvaged` file: "not built yet"). Change it here when the codec restart of
- * the compressed formats lands: `"to-damage"` (the file up to the damage, the rest lost).
+ * What `--salvage` gives for a damaged image of a compressed format-3/4 backup:
+ * `"to-damage"` (the file up to the damage, the rest lost; `"none"`: no `.salvaged` file).
  */
-const COMPRESSED: "none" | "to-damage" = "none";
+const COMPRESSED: "none" | "to-damage" = "to-damage";
 
 const C = 65536;
 const V = 40 * 1024;
@@ -424,7 +423,12 @@ async function judge(c: {
     if (lostChunks.length > 0 && path.includes("private.img")) assert.ok(lost > 0);
   }
   const imageSalvaged = c.salvaged.some((f) => f.file.endsWith("private.img"));
-  const expectSalvaged = lostChunks.length > 0 && !lostChunks.includes(0) &&
+  // A chunk of another backup verifies in format 3 but does not decode: the decoder's error
+  // drops the output still in flight, so nothing of a compressed format-3 image is salvaged
+  // then (a known limit, docs/salvage.md).
+  const undecodable = variant.kind === "compressed" && variant.spec.format === 3 &&
+    damage.label.includes("spliced");
+  const expectSalvaged = lostChunks.length > 0 && !lostChunks.includes(0) && !undecodable &&
     (variant.kind !== "compressed" || COMPRESSED !== "none");
   assert.equal(imageSalvaged, expectSalvaged, `image salvaged: ${what}`);
 }
