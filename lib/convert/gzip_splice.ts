@@ -42,7 +42,7 @@ import {
   firstVolumeError,
   isContinuationHeader,
   readContinuationHeader,
-  volumeSizeError,
+  VolumeSizes,
   VolumeStarts,
 } from "../tar/mod.ts";
 import {
@@ -103,32 +103,24 @@ export async function* splicedGzipItem(
   starts: VolumeStarts,
   counts?: SpliceCounts,
 ): AsyncGenerator<Uint8Array> {
-  let number = 0;
+  const sizes = new VolumeSizes();
   let position = 0;
-  let firstSize = 0;
-  let previousSize = 0;
   for await (const volume of volumes) {
-    number++;
-    if (number > 2 && previousSize !== firstSize) {
-      throw volumeSizeError(number - 1, previousSize, firstSize);
-    }
+    const number = sizes.begin();
     const facts: VolumeFacts = { size: 0, continuation: undefined };
-    const volumeNumber = number;
     const at = position;
     /** Called once, before any of the volume's bytes are handed on. */
     const onStart = (continuation: ContinuationHeader | undefined) => {
       facts.continuation = continuation;
-      if (volumeNumber === 1 && continuation !== undefined) throw firstVolumeError(continuation);
-      if (volumeNumber > 1) starts.starts.push({ at, volume: volumeNumber, continuation });
+      if (number === 1 && continuation !== undefined) throw firstVolumeError(continuation);
+      if (number > 1) starts.starts.push({ at, volume: number, continuation });
     };
     yield* volume.gzip
       ? spliceVolume(volume.stream, onStart, facts, gzip, counts)
       : gzip(withoutContinuation(volume.stream, onStart, facts));
     if (!volume.gzip && counts) counts.recompressed++;
     position += facts.size - (facts.continuation === undefined ? 0 : TAR_BLOCK);
-    if (number === 1) firstSize = facts.size;
-    else if (facts.size > firstSize) throw volumeSizeError(number, facts.size, firstSize);
-    previousSize = facts.size;
+    sizes.end(facts.size);
   }
 }
 

@@ -24,7 +24,7 @@ export {
   isContinuationHeader,
   joinVolumes,
   readContinuationHeader,
-  sizeError as volumeSizeError,
+  VolumeSizes,
   type VolumeStart,
   VolumeStarts,
 } from "./multivolume.ts";

@@ -105,15 +105,10 @@ async function* joined(
   volumes: AsyncIterable<ReadableStream<Uint8Array>>,
   starts: VolumeStarts | undefined,
 ): AsyncGenerator<Uint8Array> {
-  let number = 0;
+  const sizes = new VolumeSizes();
   let position = 0;
-  let firstSize = 0;
-  let previousSize = 0;
   for await (const volume of volumes) {
-    number++;
-    if (number > 2 && previousSize !== firstSize) {
-      throw sizeError(number - 1, previousSize, firstSize);
-    }
+    const number = sizes.begin();
     let size = 0;
     // Gather the volume's first block, without copying when it arrives in one piece.
     const head: Uint8Array[] = [];
@@ -148,9 +143,33 @@ async function* joined(
         yield piece;
       }
     }
-    if (number === 1) firstSize = size;
-    else if (size > firstSize) throw sizeError(number, size, firstSize);
-    previousSize = size;
+    sizes.end(size);
+  }
+}
+
+/**
+ * GNU tar's rule for the sizes of a multi-volume archive (`--tape-length`): every volume but
+ * the last has the first's size, and the last is not larger.
+ */
+export class VolumeSizes {
+  #count = 0;
+  #first = 0;
+  #previous = 0;
+
+  /** Starts the next volume and returns its number (from 1); the one before was not the last. */
+  begin(): number {
+    this.#count++;
+    if (this.#count > 2 && this.#previous !== this.#first) {
+      throw sizeError(this.#count - 1, this.#previous, this.#first);
+    }
+    return this.#count;
+  }
+
+  /** Ends the current volume, `size` bytes long. */
+  end(size: number): void {
+    if (this.#count === 1) this.#first = size;
+    else if (size > this.#first) throw sizeError(this.#count, size, this.#first);
+    this.#previous = size;
   }
 }
 
