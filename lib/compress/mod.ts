@@ -18,5 +18,5 @@ export { decompressPieces, decompressStream } from "./decompress_stream.ts";
 export { Bzip2Decoder } from "./bzip2.ts";
 export { type Decoder, OUTPUT_PIECE } from "./_decoder_stream.ts";
 export { decodeLzmaAlone, decodeXz } from "./liblzma.ts";
-export { runNodeZlib } from "./node_zlib.ts";
-export { ZstdFrameSplitter } from "./zstd.ts";
+export { decodeGzip, decodeZlib, runNodeZlib } from "./node_zlib.ts";
+export { decodeZstd, ZstdFrameSplitter } from "./zstd.ts";

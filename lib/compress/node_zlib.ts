@@ -18,14 +18,36 @@ import type { Transform } from "node:stream";
 import { Piece } from "../streams/mod.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
+/** The native binding under a node:zlib stream, as Node's own zlib.js drives it. */
+interface ZlibHandle {
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inputOffset: number,
+    inputLength: number,
+    output: Uint8Array,
+    outputOffset: number,
+    outputLength: number,
+  ): void;
+  onerror: (message: string, errno: number) => void;
+  close(): void;
+}
+
+const NO_INPUT = new Uint8Array(0);
+
+/** Placeholder for a recycled piece. */
+const NO_PIECE = Piece.from(NO_INPUT);
+
 /**
- * Runs a `node:zlib` transform over `input`, yielding its output as it is read. Each input
- * piece is recycled once the transform has consumed it.
+ * Runs a `node:zlib` transform over `input` as a Node stream (where its native handle is not
+ * there), yielding its output as it is read. Each input piece is recycled once the transform
+ * has consumed it. On an error of the transform, output it had not yet handed on may be lost
+ * (Node's stream drops it); the handle path of {@linkcode runNodeZlib} does not lose it.
  *
  * `node:zlib` stops inflating while its output buffer is full, so memory stays bounded even
  * for a small piece that inflates to gigabytes.
  */
-export async function* runNodeZlib(
+async function* streamNodeZlib(
   transform: Transform,
   input: AsyncIterable<Piece>,
 ): AsyncGenerator<Uint8Array> {
@@ -69,40 +91,24 @@ export async function* runNodeZlib(
   }
 }
 
-/** The native binding under a node:zlib stream, as Node's own zlib.js drives it. */
-interface ZlibHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inputOffset: number,
-    inputLength: number,
-    output: Uint8Array,
-    outputOffset: number,
-    outputLength: number,
-  ): void;
-  onerror: (message: string, errno: number) => void;
-  close(): void;
-}
-
-const NO_INPUT = new Uint8Array(0);
-
-/** Placeholder for a recycled piece. */
-const NO_PIECE = Piece.from(NO_INPUT);
-
 /**
- * Inflates `input` through `transform`'s native handle when it has one (else through the
- * stream). Input pieces are recycled once consumed; output comes in buffers of
- * {@linkcode OUTPUT_PIECE} bytes, each handed on when full, so memory stays bounded however
- * much a piece inflates to. Data after the end of the (last) stream is ignored.
+ * Runs a `node:zlib` decoder (gunzip, inflate, zstd) over `input`, through `transform`'s
+ * native handle when it has one (else through the stream). Input pieces are recycled once
+ * consumed; output comes in buffers of {@linkcode OUTPUT_PIECE} bytes, each handed on when
+ * full, so memory stays bounded however much a piece inflates to. Data after the end of the
+ * (last) stream is ignored.
+ *
+ * On an error (of the decoder, or of `input`), every byte decoded before it is handed on
+ * first, then the error is thrown: salvage keeps what a stream decodes to up to its damage.
  */
-async function* inflate(
+export async function* runNodeZlib(
   transform: Transform,
   input: AsyncIterable<Piece>,
 ): AsyncGenerator<Uint8Array> {
   const inner = transform as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
   const handle = inner._handle, state = inner._writeState;
   if (typeof handle?.writeSync !== "function" || !(state instanceof Uint32Array)) {
-    yield* runNodeZlib(transform, input);
+    yield* streamNodeZlib(transform, input);
     return;
   }
   let failure: Error | undefined;
@@ -112,8 +118,14 @@ async function* inflate(
   /** One call; returns [bytes consumed, whether the output buffer is full]. */
   const step = (flush: number, piece: Uint8Array, at: number): [number, boolean] => {
     const room = out.length - filled;
+    // Deno's binding reports the output room left also for a call that fails: a value that
+    // cannot be one tells whether it did.
+    state[0] = room + 1;
     handle.writeSync(flush, piece, at, piece.length - at, out, filled, room);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      if (state[0]! <= room) filled += room - state[0]!;
+      throw failure;
+    }
     filled += room - state[0]!;
     return [piece.length - at - state[1]!, state[0] === 0];
   };
@@ -143,6 +155,10 @@ async function* inflate(
       filled = 0;
     }
     if (filled > 0) yield out.subarray(0, filled);
+  } catch (error) {
+    // What was decoded before the error is handed on first.
+    if (filled > 0) yield out.subarray(0, filled);
+    throw error;
   } finally {
     transform.destroy();
   }
@@ -176,7 +192,7 @@ export const decodeGzip: Decoder = async function* (input) {
     }
   }
   try {
-    yield* inflate(zlib.createGunzip({ chunkSize: OUTPUT_PIECE }), watched());
+    yield* runNodeZlib(zlib.createGunzip({ chunkSize: OUTPUT_PIECE }), watched());
   } catch (error) {
     if (isEndOfFile(error)) throw endsEarly("gzip", sawInput ? "a member" : "the first member");
     throw error;
@@ -212,7 +228,7 @@ export const decodeZlib: Decoder = async function* (input) {
   const options = { chunkSize: OUTPUT_PIECE };
   const inflater = wrapped ? zlib.createInflate(options) : zlib.createInflateRaw(options);
   try {
-    yield* inflate(inflater, rest());
+    yield* runNodeZlib(inflater, rest());
   } catch (error) {
     if (isEndOfFile(error)) throw endsEarly("zlib", "the stream");
     throw error;

@@ -91,11 +91,20 @@ export class FormatThreeReader implements FormatReader {
     const kind = salvageCompression(header);
     if (kind === null) return undefined;
     const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
-    if (kind !== undefined && kind !== "bzip2") {
+    if (kind === "xz") {
       ctx.unchecked(
         `"${item}": in salvage, the order of its chunks after the first cannot be checked (format 3 authenticates each chunk, not its place, and the ${kind} checksum at the end of its data is not reached)`,
       );
     }
+    // Compressed (but bzip2, whose block CRCs check it, and xz, told above): what the chunks
+    // after the first decode to is listed as placed unchecked (lib/salvage/compressed.ts).
+    const decoded = kind === undefined || kind === "bzip2" || kind === "xz"
+      ? undefined
+      : new UncheckedPlaces(() =>
+        ctx.unchecked(
+          `"${item}": the order of its chunks after the first cannot be checked (format 3 authenticates each chunk, not its place, and the ${kind} checksum at the end of its data is not reached in salvage): what they decode to is listed as unchecked`,
+        )
+      );
     const cipher = opensslCipher(ctx.cipher);
     if (header.encrypted !== false && (cipher.mode !== "cbc" || ctx.kdf === undefined)) {
       return undefined;
@@ -112,16 +121,17 @@ export class FormatThreeReader implements FormatReader {
           chunk?.release(Infinity);
           return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
         },
-      }, kind === undefined ? places : undefined),
+      }, kind === undefined ? places : decoded),
       () => memory.budget.releaseAll(),
     );
     if (kind !== undefined) {
-      // Compressed: the places of the compressed stream say nothing of the decoded bytes; the
-      // notice above (or bzip2's block checks) covers the order.
+      // Compressed: the places of the compressed stream say nothing of the decoded bytes;
+      // `order` (or the notice above, or bzip2's block checks) covers them.
       const plain = header.encrypted === false
         ? chunks
         : cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });
-      return ReadableStream.from(decompressSalvaged(plain, kind));
+      const order = decoded && { places: decoded, shift: header.encrypted === false ? 0 : 16 };
+      return ReadableStream.from(decompressSalvaged(plain, kind, order));
     }
     if (header.encrypted === false) return ReadableStream.from(markUnchecked(chunks, places));
     const plain = cbcSalvaged(chunks, { password: ctx.passphrase, digest: ctx.kdf!, cipher, item });

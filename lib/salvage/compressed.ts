@@ -24,21 +24,20 @@
  * @module
  */
 
-import * as zlib from "node:zlib";
 import {
   Bzip2Decoder,
   type Compression,
   compressionForFilter,
+  decodeGzip,
   decodeLzmaAlone,
   decodeXz,
-  OUTPUT_PIECE,
-  runNodeZlib,
-  ZstdFrameSplitter,
+  decodeZlib,
+  decodeZstd,
 } from "../compress/mod.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
-import { asPieces, Piece } from "../streams/mod.ts";
+import { asPieces } from "../streams/mod.ts";
 import { gapMarker } from "./gap.ts";
-import { type LostCause, lostCause } from "./lost.ts";
+import { type LostCause, lostCause, uncheckedBytes, type UncheckedPlaces } from "./lost.ts";
 import { xzSalvaged } from "./xz.ts";
 
 /**
@@ -67,10 +66,17 @@ const BZIP2_BLOCK_MAGIC = 0x314159265359n;
  *
  * @param input The compressed stream, lost ranges as marked zeros.
  * @param kind Its compression.
+ * @param order Where the place of the input's chunks is not authenticated (format 3): the
+ *   places of the chunks after the first, counted in a stream where `input` starts at
+ *   `shift`. What is decoded once the decoder has read a byte of one of them, up to the first
+ *   break, is marked unchecked (`lost.ts`): nothing checks it (the codec's checksum at the end
+ *   of the stream is not reached), and a chunk out of place or of another backup decodes to
+ *   wrong bytes before the decoder notices.
  */
 export async function* decompressSalvaged(
   input: AsyncIterable<Uint8Array>,
   kind: Compression,
+  order?: { places: UncheckedPlaces; shift: number },
 ): AsyncGenerator<Uint8Array> {
   const source = input[Symbol.asyncIterator]();
   try {
@@ -78,7 +84,7 @@ export async function* decompressSalvaged(
       yield* xzSalvaged(source, (rest) => untilBreak(rest[Symbol.asyncIterator](), "xz"));
       return;
     }
-    const { broken, level } = yield* untilBreak(source, kind);
+    const { broken, level } = yield* untilBreak(source, kind, order);
     if (broken !== undefined && kind === "bzip2") yield* restartBzip2(source, level);
     // Otherwise nothing after the break decodes: the rest of the item is left unread.
   } finally {
@@ -94,10 +100,13 @@ export async function* decompressSalvaged(
 async function* untilBreak(
   source: AsyncIterator<Uint8Array>,
   kind: Compression,
+  order?: { places: UncheckedPlaces; shift: number },
 ): AsyncGenerator<Uint8Array, { broken: LostCause | undefined; level: number }> {
   let lost: LostCause | undefined;
   let level = 9;
   let first = true;
+  /** Where the input read so far ends, in the stream `order` counts in. */
+  let position = order?.shift ?? 0;
   async function* untilLost(): AsyncGenerator<Uint8Array> {
     for (;;) {
       let next: IteratorResult<Uint8Array>;
@@ -117,12 +126,18 @@ async function* untilBreak(
         if (next.value[0] === 0x42 && digit >= 1 && digit <= 9) level = digit;
       }
       first = false;
+      position += next.value.length;
       yield next.value;
     }
   }
   let broken: LostCause | undefined;
   try {
-    yield* PREFIX[kind](untilLost());
+    for await (const piece of PREFIX[kind](untilLost())) {
+      const chunk = order === undefined ? undefined : latestPlace(order.places, position);
+      yield chunk === undefined
+        ? piece
+        : uncheckedBytes(piece, { reason: "order-unchecked", chunk });
+    }
     broken = lost;
   } catch (error) {
     // What reading the chunks threw (not the decoder) ends the item as it is.
@@ -141,31 +156,37 @@ async function* untilBreak(
   return { broken, level };
 }
 
+/**
+ * The chunk of `places` whose bytes the input read up to `position` reached last; undefined
+ * while it reached none of them.
+ */
+function latestPlace(places: UncheckedPlaces, position: number): string | undefined {
+  let chunk: string | undefined;
+  for (const range of places.ranges) {
+    if (range.start >= position) break;
+    chunk = range.chunk;
+  }
+  return chunk;
+}
+
 /** An error of the input of a decoder, passed through it unchanged. */
 class Upstream {
   constructor(readonly error: unknown) {}
 }
 
-/** Decoders that hand on every byte the input they got decodes to, also when it is cut short. */
+/**
+ * Decoders that hand on every byte the input they got decodes to, also when it is cut short
+ * or does not decode (then they throw after it).
+ */
 const PREFIX: Readonly<
   Record<Compression, (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>>
 > = {
-  // Node's inflater with a sync flush at the end: no error for a stream cut short, and all
-  // it decoded is handed on (the gzip decoder of `lib/compress` keeps its last buffer then).
-  gzip: (input) =>
-    runNodeZlib(
-      zlib.createGunzip({ chunkSize: OUTPUT_PIECE, finishFlush: zlib.constants.Z_SYNC_FLUSH }),
-      asPieces(input),
-    ),
-  zlib: (input) =>
-    runNodeZlib(
-      zlib.createInflate({ chunkSize: OUTPUT_PIECE, finishFlush: zlib.constants.Z_SYNC_FLUSH }),
-      asPieces(input),
-    ),
+  gzip: (input) => decodeGzip(asPieces(input)),
+  zlib: (input) => decodeZlib(asPieces(input)),
   bzip2: bzip2Prefix,
   xz: (input) => decodeXz(asPieces(input)),
   lzma: (input) => decodeLzmaAlone(asPieces(input)),
-  zstd: zstdPrefix,
+  zstd: (input) => decodeZstd(asPieces(input)),
 };
 
 /**
@@ -180,43 +201,6 @@ async function* bzip2Prefix(input: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
     yield* decoder.decode(false);
   }
   yield* decoder.decode(true);
-}
-
-/** zstd, frame by frame; a frame cut short is ended where its input stops. */
-async function* zstdPrefix(input: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const splitter = new ZstdFrameSplitter();
-  const iterator = input[Symbol.asyncIterator]();
-  const parts: { piece: Piece; last: boolean }[] = [];
-  let ended = false;
-  const fill = async (): Promise<boolean> => {
-    while (parts.length === 0) {
-      if (ended) return false;
-      const next = await iterator.next();
-      if (next.done) {
-        ended = true;
-        return false;
-      }
-      parts.push(...splitter.split(Piece.from(next.value)));
-    }
-    return true;
-  };
-  async function* frame(): AsyncGenerator<Piece> {
-    for (;;) {
-      if (!await fill()) return;
-      const part = parts.shift()!;
-      if (part.piece.length > 0) yield part.piece;
-      if (part.last) return;
-    }
-  }
-  while (await fill()) {
-    yield* runNodeZlib(
-      zlib.createZstdDecompress({
-        chunkSize: OUTPUT_PIECE,
-        finishFlush: zlib.constants.ZSTD_e_flush,
-      } as zlib.ZstdOptions),
-      frame(),
-    );
-  }
 }
 
 /**
