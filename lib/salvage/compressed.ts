@@ -38,6 +38,7 @@ import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { asPieces } from "../streams/mod.ts";
 import { gapMarker } from "./gap.ts";
 import { type LostCause, lostCause, uncheckedBytes, type UncheckedPlaces } from "./lost.ts";
+import { restartUnits } from "./units.ts";
 import { xzSalvaged } from "./xz.ts";
 
 /**
@@ -86,6 +87,9 @@ export async function* decompressSalvaged(
     }
     const { broken, level } = yield* untilBreak(source, kind, order);
     if (broken !== undefined && kind === "bzip2") yield* restartBzip2(source, level);
+    if (broken !== undefined && (kind === "gzip" || kind === "zstd")) {
+      yield* restartUnits(source, kind, broken);
+    }
     // Otherwise nothing after the break decodes: the rest of the item is left unread.
   } finally {
     await source.return?.();

@@ -179,3 +179,62 @@ Deno.test("decompressSalvaged: xz in blocks (xz 5.6's default): exactly the dama
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("decompressSalvaged: gzip members and zstd frames: restart at the next one after the damage", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "qr-zsalvage-unit-" });
+  try {
+    const original = data(4_000_000);
+    await Deno.writeFile(`${root}/data`, original);
+    const PIECE = 300_000;
+    const cases = [
+      { label: "gzip members (split --filter='gzip -c')", kind: "gzip", tool: "gzip -c" },
+      { label: "zstd frames (split --filter='zstd -c')", kind: "zstd", tool: "zstd -q -c" },
+    ] as const;
+    for (const { label, kind, tool } of cases) {
+      await t.step(label, async () => {
+        // Each piece compressed on its own: the unit sizes, then the whole stream.
+        const sizes = (await sh(
+          `split -b ${PIECE} --filter='${tool} | wc -c' '${root}/data'`,
+        )).trim().split("\n").map(Number);
+        await sh(`split -b ${PIECE} --filter='${tool}' '${root}/data' > '${root}/units'`);
+        const compressed = await Deno.readFile(`${root}/units`);
+        assert.equal(compressed.length, sizes.reduce((n, s) => n + s, 0));
+        const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((n, s) => n + s, 0));
+        for (const [from, to] of [[0.3, 0.45], [0.5, 0.51]] as const) {
+          const a = Math.floor(compressed.length * from), b = Math.floor(compressed.length * to);
+          const got = await runs(damagedInput(compressed, a, b), kind);
+          assert.deepEqual(got.causes, ["hmac-mismatch x.003"]);
+          const expected = await sh(
+            `head -c ${a} '${root}/units' | ${tool} -dc 2>/dev/null | wc -c`,
+          );
+          const before = got.runs[0]!;
+          assert.equal(before.length, Number(expected.trim()), "as the real decompressor");
+          assert.deepEqual(before, original.subarray(0, before.length));
+          // After: exactly the output of every unit that starts after the lost range.
+          const next = starts.findIndex((s) => s >= b);
+          assert.ok(next > 0);
+          assert.deepEqual(got.runs[1]!, original.subarray(next * PIECE));
+        }
+        // A unit that does not check (a byte of a unit after the break changed, as a chunk
+        // of another backup would): it is skipped with a break, the next one is used.
+        const start = starts.findIndex((s) => s >= compressed.length * 0.5);
+        const bad = compressed.slice();
+        bad[starts[start + 1]! + 200] = bad[starts[start + 1]! + 200]! ^ 0xff;
+        const got = await runs(damagedInput(bad, starts[start]! - 5000, starts[start]! - 10), kind);
+        assert.deepEqual(got.causes, ["hmac-mismatch x.003", "undecodable "]);
+        assert.deepEqual(got.runs[1]!, original.subarray(start * PIECE, (start + 1) * PIECE));
+        assert.deepEqual(got.runs[2]!, original.subarray((start + 2) * PIECE));
+      });
+    }
+    await t.step("zstd frames without a checksum are not used after the damage", async () => {
+      await sh(`split -b ${PIECE} --filter='zstd -q -c --no-check' '${root}/data' > '${root}/nc'`);
+      const compressed = await Deno.readFile(`${root}/nc`);
+      const a = Math.floor(compressed.length * 0.3);
+      const got = await runs(damagedInput(compressed, a, a + 1000), "zstd");
+      assert.equal(got.runs.length, 2);
+      assert.equal(got.runs[1]!.length, 0);
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
