@@ -28,7 +28,21 @@ const C = 256 * 1024;
 const IMAGE_SIZE = 3 * 1024 * 1024 + 1234;
 
 type Kind = "gzip" | "bzip2" | "xz" | "zstd";
-const VARIANTS: ReadonlyArray<{ label: string; spec: Partial<FixtureSpec>; kind: Kind }> = [
+
+/** The input size of each gzip member or zstd frame a `units` filter writes. */
+const UNIT = 128 * 1024;
+
+const VARIANTS: ReadonlyArray<{
+  label: string;
+  spec: Partial<FixtureSpec>;
+  kind: Kind;
+  /**
+   * The compress filter is a program named after the codec (given to Qubes by its path, as
+   * `qvm-backup -Z` allows) that compresses every {@linkcode UNIT} bytes with this command on
+   * its own: one gzip member or zstd frame each (GNU `split --filter`).
+   */
+  units?: string;
+}> = [
   {
     label: "format 3, encrypted, gzip (the R3 default)",
     spec: { format: 3, encrypted: true, compressed: true, compressionFilter: "gzip" },
@@ -63,6 +77,24 @@ const VARIANTS: ReadonlyArray<{ label: string; spec: Partial<FixtureSpec>; kind:
     label: "format 4, zstd",
     spec: { format: 4, compressed: true, compressionFilter: "zstd" },
     kind: "zstd",
+  },
+  {
+    label: "format 3, encrypted, gzip members (a filter writing one member per 128 KiB)",
+    spec: { format: 3, encrypted: true, compressed: true },
+    kind: "gzip",
+    units: "gzip -c",
+  },
+  {
+    label: "format 4, gzip members (a filter writing one member per 128 KiB)",
+    spec: { format: 4, compressed: true },
+    kind: "gzip",
+    units: "gzip -c",
+  },
+  {
+    label: "format 4, zstd frames (a filter writing one frame per 128 KiB)",
+    spec: { format: 4, compressed: true },
+    kind: "zstd",
+    units: "zstd -q -c",
   },
 ];
 
@@ -156,10 +188,21 @@ const DECOMPRESS: Record<Kind, string> = {
   zstd: "zstd -dcq",
 };
 
-for (const { label, spec, kind } of VARIANTS) {
+for (const { label, spec: given, kind, units } of VARIANTS) {
   Deno.test(`restore --salvage, compressed: ${label}`, async (t) => {
     const root = await Deno.makeTempDir({ prefix: "qr-zsalvage-" });
     try {
+      let spec = given;
+      if (units !== undefined) {
+        const filter = `${root}/bin/${kind}`;
+        await Deno.mkdir(`${root}/bin`);
+        await Deno.writeTextFile(
+          filter,
+          `#!/bin/sh\nexec split -b ${UNIT} --filter='exec ${units}' -\n`,
+        );
+        await Deno.chmod(filter, 0o755);
+        spec = { ...given, compressionFilter: filter };
+      }
       // An image without holes (incompressible, so chunks hold its data in order) and a dom0
       // home of 14 files (a folder item that spans several chunks and bzip2 blocks).
       const work = `${root}/src/appvms/work`;
@@ -236,6 +279,19 @@ for (const { label, spec, kind } of VARIANTS) {
       await sh(`${DECOMPRESS[kind]} '${root}/home.stream' > '${root}/home.tar'`);
       const homeMembers = await members(`${root}/home.tar`);
       assert.ok(homeMembers.length >= 17, JSON.stringify(homeMembers));
+      /** Where each unit of the home's stream starts (compressed), for a `units` filter. */
+      const unitStarts: number[] = [];
+      if (units !== undefined) {
+        const sizes = (await sh(
+          `split -b ${UNIT} --filter='${units} | wc -c' '${root}/home.tar'`,
+        )).trim().split("\n").map(Number);
+        for (let i = 0, at = 0; i < sizes.length; at += sizes[i++]!) unitStarts.push(at);
+        assert.equal(
+          (await Deno.stat(`${root}/home.stream`)).size,
+          sizes.reduce((n, size) => n + size, 0),
+          "the filter's units, made again one by one",
+        );
+      }
 
       let n = 0;
       /** The backup with a byte of each of `chunks` flipped; its `--salvage` restore. */
@@ -356,10 +412,29 @@ for (const { label, spec, kind } of VARIANTS) {
           }
         }
         assert.equal(gap.after, seen.at(-1)?.name ?? null);
-        // After the damage: members are found again only where the codec restarts (bzip2).
+        // After the damage: members are found again only where the codec restarts (bzip2,
+        // units).
         const after = homeMembers.slice(seen.length);
         const found = after.filter((m) => list.recovered.includes(m.name));
-        if (kind === "bzip2" && k < homeChunks.length - 1) {
+        if (units !== undefined) {
+          // Decoding restarts at the first unit that starts after the damaged chunk (and, in
+          // encrypted format 3, the CBC block after it): its data starts at `U` of the tar
+          // stream; every member whose header is at or after `U` is recovered whole.
+          const next = unitStarts.findIndex((start) => start >= (k + 1) * C);
+          const U = next < 0 ? Infinity : next * UNIT;
+          const whole = homeMembers.filter((m) => m.start - 512 >= U);
+          for (const m of whole) {
+            assert.ok(
+              list.recovered.includes(m.name) || list.notMade.some((x) => x.member === m.name),
+              `${m.name} (header at ${m.start - 512}, restart at ${U}) recovered`,
+            );
+          }
+          assert.equal(gap.before, whole[0]?.name ?? null, JSON.stringify(list.lost));
+          // Members between the damage and the restart are not recovered.
+          const between = after.filter((m) => m.start - 512 < U && m.type === "-");
+          for (const m of between) assert.ok(!list.recovered.includes(m.name), m.name);
+          assert.equal(list.lost.filter((l) => l.member === null).length, 1);
+        } else if (kind === "bzip2" && k < homeChunks.length - 1) {
           assert.ok(found.length > 0, `bzip2 restarts: ${JSON.stringify(list)}`);
           assert.equal(
             gap.before,
@@ -394,12 +469,12 @@ for (const { label, spec, kind } of VARIANTS) {
         assert.match(run.stderr, /not salvaged "(vm5|appvms\/work)\/private\.img"/);
         const list = await readJson<FolderList>(`${run.out}/dom0-home/alice.salvaged.json`);
         assert.equal(list.lost[0]!.member, null);
-        if (kind !== "bzip2" || cbc) {
+        if ((kind !== "bzip2" && units === undefined) || cbc) {
           // Nothing decodes after the damage (encrypted format 3: the salt is in it).
           assert.deepEqual(list.recovered, []);
           return;
         }
-        // bzip2: decoding restarts at the next block, members are found again.
+        // bzip2, units: decoding restarts at the next block or unit, members are found again.
         assert.ok(list.recovered.length > 0, JSON.stringify(list));
         assert.equal(list.lost[0]!.after, null);
         for (const rel of list.recovered) {
