@@ -129,9 +129,19 @@ export async function* runNodeZlib(
     filled += room - state[0]!;
     return [piece.length - at - state[1]!, state[0] === 0];
   };
+  // An error of the input ends it; what the decoder still holds is drained before it is
+  // thrown (unchanged: an upstream error must come out of the decoder as it was).
+  let upstream: { error: unknown } | undefined;
+  async function* guarded(): AsyncGenerator<Piece> {
+    try {
+      yield* input;
+    } catch (error) {
+      upstream = { error };
+    }
+  }
   try {
     let ended = false;
-    for await (const piece of input) {
+    for await (const piece of guarded()) {
       const bytes = piece.bytes;
       let at = 0;
       while (!ended && at < bytes.length) {
@@ -147,14 +157,20 @@ export async function* runNodeZlib(
       }
       piece.recycle();
     }
-    for (;;) {
-      const [, full] = step(zlib.constants.Z_FINISH, NO_INPUT, 0);
-      if (!full) break;
-      yield out;
-      out = new Uint8Array(OUTPUT_PIECE);
-      filled = 0;
+    try {
+      for (;;) {
+        const [, full] = step(zlib.constants.Z_FINISH, NO_INPUT, 0);
+        if (!full) break;
+        yield out;
+        out = new Uint8Array(OUTPUT_PIECE);
+        filled = 0;
+      }
+    } catch (error) {
+      if (upstream === undefined) throw error; // else the input's error is the one thrown
     }
     if (filled > 0) yield out.subarray(0, filled);
+    filled = 0;
+    if (upstream !== undefined) throw upstream.error;
   } catch (error) {
     // What was decoded before the error is handed on first.
     if (filled > 0) yield out.subarray(0, filled);
