@@ -13,6 +13,9 @@
  * - xz: block by block (`xz.ts`): xz 5.6 and later cut blocks that record their sizes, so a
  *   damaged block costs exactly its rest; a lost block header is a break, and decoding restarts
  *   at the next block header.
+ * - gzip and zstd made of several members or frames (a filter that writes them): decoding
+ *   restarts at the next member or frame, each handed on once its checksum matched
+ *   (`units.ts`).
  * - gzip, zstd, one-block xz, lzma as Qubes wrote them (`--use-compress-program=<filter>` over
  *   the whole item: one gzip member (also pigz), one zstd frame (also zstdmt), one xz block (xz
  *   before 5.6 compresses in one thread by default), one lzma stream): every byte depends on
@@ -62,8 +65,8 @@ const BZIP2_BLOCK_MAGIC = 0x314159265359n;
 
 /**
  * The decompressed stream of a salvaged compressed stream: decoded bytes up to the first lost
- * range, then a break marker and, for bzip2, what decodes after each break (see the module
- * text).
+ * range, then a break marker and, for bzip2, xz, gzip and zstd, what decodes after each break
+ * (see the module text).
  *
  * @param input The compressed stream, lost ranges as marked zeros.
  * @param kind Its compression.
