@@ -12,8 +12,9 @@
  * stored in the item), and nothing would tell its output is wrong. A candidate that does not
  * decode or check is skipped, and the search goes on from its next byte.
  *
- * Units that follow each other directly are handed on as one stream; where bytes between two
- * units were skipped (they did not decode), a break marker (reason `undecodable`) is given
+ * Units that follow each other directly are handed on as one stream (zero padding and zstd's
+ * skippable frames between them are passed over); where other bytes between two units were
+ * skipped (they did not decode), a break marker (reason `undecodable`) is given
  * first, so the tar layer never joins data across them. Each further lost range is a break
  * too (one per range). Bytes after a restart are placed only through tar headers found in
  * them (`resync.ts`).
@@ -87,6 +88,18 @@ export async function* restartUnits(
   let scan = 0;
   for (;;) {
     const bytes = input.bytes;
+    if (codec === "zstd" && scan === 0) {
+      // A skippable frame (pzstd writes one before each frame) is passed over, no break.
+      const skip = skippableFrame(bytes);
+      if (skip === "more" && closed === undefined) {
+        await pull();
+        continue;
+      }
+      if (typeof skip === "number") {
+        input.drop(skip);
+        continue;
+      }
+    }
     const at = find(bytes, magic, scan);
     if (at < 0) {
       // Keep what could be the start of a magic number cut by the end of the bytes.
@@ -285,6 +298,22 @@ function zstdFrame(bytes: Uint8Array): Attempt {
   } catch {
     return "bad";
   }
+}
+
+/**
+ * The length of the skippable zstd frame at the start of `bytes` (magic `5? 2a 4d 18`, a
+ * 4-byte size); "more" when `bytes` may start one but end before its end; undefined when
+ * they do not start one.
+ */
+function skippableFrame(bytes: Uint8Array): number | "more" | undefined {
+  const prefix = [0x50, 0x2a, 0x4d, 0x18];
+  for (let i = 0; i < Math.min(4, bytes.length); i++) {
+    if ((i === 0 ? bytes[0]! & 0xf0 : bytes[i]) !== prefix[i]) return undefined;
+  }
+  if (bytes.length < 8) return "more";
+  const length = 8 + new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0, true);
+  if (length > MAX_HELD) return undefined; // not passed over: searched through
+  return bytes.length < length ? "more" : length;
 }
 
 /** The largest zstd block (RFC 8878: 128 KiB at most). */

@@ -238,3 +238,32 @@ Deno.test("decompressSalvaged: gzip members and zstd frames: restart at the next
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("decompressSalvaged: pzstd's frames (each after a skippable frame): restart at the next frame, no break between frames", async () => {
+  const root = await Deno.makeTempDir({ prefix: "qr-zsalvage-unit-" });
+  try {
+    const original = data(40_000_000);
+    await Deno.writeFile(`${root}/data`, original);
+    await sh(`pzstd -q -p 2 -c '${root}/data' > '${root}/data.zst'`);
+    const compressed = await Deno.readFile(`${root}/data.zst`);
+    // Where each frame starts, and the output of every frame from the one after the damage.
+    const starts: number[] = [];
+    for (let i = 0; i + 4 <= compressed.length; i++) {
+      if (
+        compressed[i] === 0x28 && compressed[i + 1] === 0xb5 && compressed[i + 2] === 0x2f &&
+        compressed[i + 3] === 0xfd
+      ) starts.push(i);
+    }
+    assert.ok(starts.length >= 3, `${starts.length} frames`);
+    const from = starts[1]! + 1000, to = from + 5000;
+    const next = starts.findIndex((s) => s >= to);
+    const rest = await sh(
+      `tail -c +${starts[next]! + 1} '${root}/data.zst' | zstd -dcq | wc -c`,
+    );
+    const got = await runs(damagedInput(compressed, from, to), "zstd");
+    assert.deepEqual(got.causes, ["hmac-mismatch x.003"]);
+    assert.deepEqual(got.runs[1]!, original.subarray(original.length - Number(rest.trim())));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
