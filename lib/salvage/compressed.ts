@@ -168,12 +168,15 @@ async function* untilBreak(
  * while it reached none of them.
  */
 function latestPlace(places: UncheckedPlaces, position: number): string | undefined {
-  let chunk: string | undefined;
-  for (const range of places.ranges) {
-    if (range.start >= position) break;
-    chunk = range.chunk;
+  // The ranges are in stream order: the last one that starts before `position`.
+  const ranges = places.ranges;
+  let low = 0, high = ranges.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (ranges[mid]!.start < position) low = mid + 1;
+    else high = mid;
   }
-  return chunk;
+  return ranges[low - 1]?.chunk;
 }
 
 /** An error of the input of a decoder, passed through it unchanged. */

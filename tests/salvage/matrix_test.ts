@@ -405,6 +405,7 @@ async function judge(c: {
     // notices: they must be in the `unchecked` ranges, which are then not compared.
     const moved = variant.kind === "compressed" && variant.spec.format === 3 &&
       damage.label.includes("spliced");
+    if (moved) assert.ok((record.unchecked ?? []).length > 0, JSON.stringify(record));
     assertSalvaged(bytes, original, record, path, moved);
     const lost = record.lost.reduce((sum, r) => sum + r.length, 0);
     const reachesEnd = lostChunks.includes(chunks.length - 1);
