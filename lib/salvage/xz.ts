@@ -16,6 +16,7 @@
  * @module
  */
 
+import * as zlib from "node:zlib";
 import { decodeXz } from "../compress/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { asPieces } from "../streams/mod.ts";
@@ -28,22 +29,6 @@ const MAX_HELD = 256 * 1024 * 1024;
 /** The largest block header (1024 bytes), and then some to search in. */
 const LONGEST_HEADER = 2048;
 const CHECK_SIZES = [0, 4, 4, 4, 8, 8, 8, 16, 16, 16, 32, 32, 32, 64, 64, 64];
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[i] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** Reads input pieces on demand; lost pieces are kept with their cause. */
 class Input {
@@ -173,7 +158,7 @@ function blockHeader(
   const size = header.length;
   if (size < 8 || header[0] === 0 || (header[0]! + 1) * 4 !== size) return undefined;
   const view = new DataView(header.buffer, header.byteOffset, size);
-  if (crc32(header.subarray(0, size - 4)) !== view.getUint32(size - 4, true)) return undefined;
+  if (zlib.crc32(header.subarray(0, size - 4)) !== view.getUint32(size - 4, true)) return undefined;
   const flags = header[1]!;
   if (flags & 0x3c) return undefined;
   if ((flags & 0xc0) !== 0xc0) return null;
