@@ -79,9 +79,18 @@ export async function* restartUnits(
     else if (lostCause(next.value) !== undefined) closed = { cause: lostCause(next.value) };
     else input.append(next.value);
   };
-  /** Bytes that are not part of a unit were met: a break, unless there is one already. */
-  const skipped = function* (bytes: Uint8Array): Generator<Uint8Array> {
-    if (atBreak || bytes.every((byte) => byte === 0)) return; // zero padding between units
+  /**
+   * Bytes that are not part of a unit were skipped since the last unit: a break is due before
+   * the next one (or at the end), unless a lost range's break comes first.
+   */
+  let skippedSome = false;
+  const skipped = (bytes: Uint8Array): void => {
+    // Zero padding between units is no loss.
+    if (!atBreak && !bytes.every((byte) => byte === 0)) skippedSome = true;
+  };
+  const undecodable = function* (): Generator<Uint8Array> {
+    if (!skippedSome) return;
+    skippedSome = false;
     atBreak = true;
     yield gapMarker({ reason: "undecodable", chunk: "" });
   };
@@ -104,15 +113,19 @@ export async function* restartUnits(
     if (at < 0) {
       // Keep what could be the start of a magic number cut by the end of the bytes.
       const keep = closed === undefined ? Math.min(bytes.length, magic.length - 1) : 0;
-      yield* skipped(bytes.subarray(0, bytes.length - keep));
+      skipped(bytes.subarray(0, bytes.length - keep));
       input.drop(bytes.length - keep);
       scan = 0;
       if (closed === undefined) {
         await pull();
         continue;
       }
-      if (closed.cause === undefined) return;
+      if (closed.cause === undefined) {
+        yield* undecodable();
+        return;
+      }
       if (closed.cause !== previous) {
+        skippedSome = false; // the lost range's break stands for both
         atBreak = true;
         yield gapMarker(closed.cause);
       }
@@ -128,11 +141,12 @@ export async function* restartUnits(
       continue;
     }
     if (attempt === "more" || attempt === "bad") {
-      yield* skipped(bytes.subarray(0, at + 1));
+      skipped(bytes.subarray(0, at + 1));
       scan = at + 1;
       continue;
     }
-    yield* skipped(bytes.subarray(0, at));
+    skipped(bytes.subarray(0, at));
+    yield* undecodable();
     atBreak = false;
     yield* attempt.output;
     input.drop(at + attempt.end);

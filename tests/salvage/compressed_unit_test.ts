@@ -224,6 +224,18 @@ Deno.test("decompressSalvaged: gzip members and zstd frames: restart at the next
         assert.deepEqual(got.causes, ["hmac-mismatch x.003", "undecodable "]);
         assert.deepEqual(got.runs[1]!, original.subarray(start * PIECE, (start + 1) * PIECE));
         assert.deepEqual(got.runs[2]!, original.subarray((start + 2) * PIECE));
+        // Two lost ranges, the second inside a unit after the restart: one break each, the
+        // unit the second one cuts is lost whole.
+        const [a1, a2] = [starts[2]! + 100, starts[4]! + 100];
+        const two = [
+          ...damagedInput(compressed.subarray(0, a2), a1, a1 + 1000),
+          ...lostBytes(1000, { reason: "missing", chunk: "x.005" }),
+          compressed.slice(a2 + 1000),
+        ];
+        const both = await runs(two, kind);
+        assert.deepEqual(both.causes, ["hmac-mismatch x.003", "missing x.005"]);
+        assert.deepEqual(both.runs[1]!, original.subarray(3 * PIECE, 4 * PIECE));
+        assert.deepEqual(both.runs[2]!, original.subarray(5 * PIECE));
       });
     }
     await t.step("zstd frames without a checksum are not used after the damage", async () => {
