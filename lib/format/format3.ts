@@ -91,14 +91,9 @@ export class FormatThreeReader implements FormatReader {
     const kind = salvageCompression(header);
     if (kind === null) return undefined;
     const { queue, ctx, memory } = { queue: this.#queue, ctx: this.#ctx, memory: this.#memory };
-    if (kind === "xz") {
-      ctx.unchecked(
-        `"${item}": in salvage, the order of its chunks after the first cannot be checked (format 3 authenticates each chunk, not its place, and the ${kind} checksum at the end of its data is not reached)`,
-      );
-    }
-    // Compressed (but bzip2, whose block CRCs check it, and xz, told above): what the chunks
-    // after the first decode to is listed as placed unchecked (lib/salvage/compressed.ts).
-    const decoded = kind === undefined || kind === "bzip2" || kind === "xz"
+    // Compressed (but bzip2, whose block CRCs check it): what the chunks after the first
+    // decode to is listed as placed unchecked (lib/salvage/compressed.ts).
+    const decoded = kind === undefined || kind === "bzip2"
       ? undefined
       : new UncheckedPlaces(() =>
         ctx.unchecked(

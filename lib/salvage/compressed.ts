@@ -85,7 +85,19 @@ export async function* decompressSalvaged(
   const source = input[Symbol.asyncIterator]();
   try {
     if (kind === "xz") {
-      yield* xzSalvaged(source, (rest) => untilBreak(rest[Symbol.asyncIterator](), "xz"));
+      yield* xzSalvaged(
+        source,
+        (rest, start) =>
+          untilBreak(
+            rest[Symbol.asyncIterator](),
+            "xz",
+            order && { places: order.places, shift: order.shift + start },
+          ),
+        order && ((end) => {
+          const chunk = latestPlace(order.places, order.shift + end);
+          return chunk === undefined ? undefined : { reason: "order-unchecked", chunk };
+        }),
+      );
       return;
     }
     const { broken, level } = yield* untilBreak(source, kind, order);

@@ -21,7 +21,7 @@ import { decodeXz } from "../compress/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
 import { asPieces } from "../streams/mod.ts";
 import { gapMarker } from "./gap.ts";
-import { lostBytes, type LostCause, lostCause } from "./lost.ts";
+import { lostBytes, type LostCause, lostCause, uncheckedBytes } from "./lost.ts";
 
 const STREAM_HEADER = 12;
 /** The largest block output held until the block's check matched. */
@@ -35,9 +35,15 @@ class Input {
   readonly #source: AsyncIterator<Uint8Array>;
   #pieces: Uint8Array[] = [];
   #ended = false;
+  #taken = 0;
 
   constructor(source: AsyncIterator<Uint8Array>) {
     this.#source = source;
+  }
+
+  /** Bytes taken or dropped from the front so far: where the buffered bytes start. */
+  get taken(): number {
+    return this.#taken;
   }
 
   /** Buffered bytes. */
@@ -65,6 +71,7 @@ class Input {
    */
   take(n: number): { bytes: Uint8Array; lost: LostCause | undefined; verified: number } {
     const bytes = new Uint8Array(n);
+    this.#taken += n;
     let at = 0;
     let lost: LostCause | undefined;
     let verified = n;
@@ -102,7 +109,7 @@ class Input {
       if (length >= n) break;
     }
     if (pieces.length === 0) {
-      this.#pieces.shift();
+      this.#taken += this.#pieces.shift()?.length ?? 0;
       return undefined;
     }
     const out = new Uint8Array(length);
@@ -116,6 +123,7 @@ class Input {
 
   /** Drops `n` verified bytes from the front. */
   drop(n: number): void {
+    this.#taken += n;
     while (n > 0) {
       const piece = this.#pieces[0]!;
       if (piece.length <= n) {
@@ -203,14 +211,15 @@ async function decodeBlock(
  */
 export async function* xzSalvaged(
   source: AsyncIterator<Uint8Array>,
-  fallback: (input: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array>,
+  fallback: (input: AsyncIterable<Uint8Array>, start: number) => AsyncIterable<Uint8Array>,
+  unchecked?: (end: number) => LostCause | undefined,
 ): AsyncGenerator<Uint8Array> {
   const input = new Input(source);
   if (!await input.want(STREAM_HEADER)) return;
   const head = input.take(STREAM_HEADER);
   if (head.lost !== undefined || head.bytes[6] !== 0 || (head.bytes[7]! & 0xf0)) {
     // Not a stream header that can be read: decode as a stream (it will break at once).
-    yield* fallback(joined(head.bytes, input.rest()));
+    yield* fallback(joined(head.bytes, input.rest()), 0);
     return;
   }
   const streamHeader = head.bytes;
@@ -241,7 +250,8 @@ export async function* xzSalvaged(
         // Its place is not known either: nothing more can be told apart.
         return;
       }
-      yield* fallback(joined(concat(streamHeader, header), input.rest()));
+      const start = concat(streamHeader, header);
+      yield* fallback(joined(start, input.rest()), input.taken - start.length);
       return;
     }
     const body = sizes.compressed + ((4 - (sizes.compressed % 4)) % 4) + checkSize;
@@ -251,11 +261,14 @@ export async function* xzSalvaged(
       // What the block's bytes before the lost range decode to is authentic (it cannot be
       // checked against the block's check, which is lost): the rest of the block is lost.
       const cause = data.lost ?? { reason: "truncated", chunk: "" };
+      // Nor is its place, where the chunks' places are not authenticated (format 3).
+      const order = unchecked?.(input.taken - data.bytes.length + data.verified);
       let decoded = 0;
       for await (const piece of blockPrefix(header, data.bytes.subarray(0, data.verified))) {
         const piece2 = piece.subarray(0, Math.max(0, sizes.uncompressed - decoded));
         decoded += piece2.length;
-        if (piece2.length > 0) yield piece2;
+        if (piece2.length === 0) continue;
+        yield order === undefined ? piece2 : uncheckedBytes(piece2, order);
       }
       yield* lostBytes(sizes.uncompressed - decoded, cause);
       if (!complete) return;

@@ -54,6 +54,11 @@ const VARIANTS: ReadonlyArray<{
     kind: "bzip2",
   },
   {
+    label: "format 3, plain, xz",
+    spec: { format: 3, compressed: true, compressionFilter: "xz" },
+    kind: "xz",
+  },
+  {
     label: "format 4, gzip (the R4 default)",
     spec: { format: 4, compressed: true, compressionFilter: "gzip" },
     kind: "gzip",
@@ -334,7 +339,7 @@ for (const { label, spec: given, kind, units } of VARIANTS) {
         const record = await readJson<
           { file: string; size: number; lost: Lost[]; unchecked?: Lost[] }
         >(`${out}/work/private.img.salvaged.json`);
-        if (spec.format === 3 && kind !== "bzip2" && kind !== "xz") {
+        if (spec.format === 3 && kind !== "bzip2") {
           // Format 3 does not authenticate a chunk's place: what the chunks after the first
           // decode to is listed as unchecked, from no later than the end of what the first
           // chunk alone decodes to, up to the damage, in one run.
