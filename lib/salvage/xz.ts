@@ -13,6 +13,10 @@
  * place of what follows is not known: a break, then the next valid block header (its CRC32
  * matches) is looked for and decoding goes on from there, placed only through tar headers.
  *
+ * Where the chunks' places are not authenticated (format 3, `unchecked`), what the start of a
+ * block cut by a lost range decodes to is marked unchecked once it reaches a chunk after the
+ * first: nothing checks it (whole blocks are checked by their check).
+ *
  * @module
  */
 
