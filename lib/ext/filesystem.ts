@@ -43,6 +43,8 @@ export class ExtFileSystem {
   readonly #groups: GroupDescriptors;
   /** Recently read metadata blocks, oldest first (a Map keeps insertion order). */
   readonly #cache = new Map<number, Uint8Array>();
+  /** The runs {@link check} listed last, with their inode, for {@link eachChunk}. */
+  #checked: { inode: Inode; runs: Run[] } | undefined;
   /** The buffer `chunks(inode, true)` reads into. */
   #scratch: Uint8Array | undefined;
 
@@ -182,9 +184,13 @@ export class ExtFileSystem {
     if (inode.flags & InodeFlag.InlineData) return this.#inline(inode).length;
     let bytes = 0;
     const runs = this.#runsOf(inode);
-    // A list (most files) is summed without an await per run.
-    if (Array.isArray(runs)) { for (const run of runs) bytes += run.length * this.sb.blockSize; }
-    else for await (const run of runs) bytes += run.length * this.sb.blockSize;
+    // A list (most files) is summed without an await per run, and kept for `eachChunk`.
+    if (Array.isArray(runs)) {
+      for (const run of runs) bytes += run.length * this.sb.blockSize;
+      this.#checked = { inode, runs };
+    } else {
+      for await (const run of runs) bytes += run.length * this.sb.blockSize;
+    }
     return Math.min(bytes, inode.size);
   }
 
@@ -205,7 +211,10 @@ export class ExtFileSystem {
       if (data.length > 0) await each(0, data.slice());
       return;
     }
-    const runs = this.#runsOf(inode);
+    // The list `check` just made for this inode, if it did (inodes are never changed).
+    const checked = this.#checked;
+    this.#checked = undefined;
+    const runs = checked?.inode === inode ? checked.runs : this.#runsOf(inode);
     if (Array.isArray(runs)) {
       for (const run of runs) if (!await this.#eachOfRun(inode, run, each)) return;
     } else {

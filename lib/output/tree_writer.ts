@@ -196,6 +196,8 @@ class TreeRestorer {
   readonly #restoredFiles = new Set<string>();
   /** Files being published in the background (see `BackgroundFile`), by output-relative path. */
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Wakes a writer waiting for room among the files in flight (see `#end`). */
+  #roomWaiter: (() => void) | undefined;
   /** The first failure of a file published in the background. */
   #failure: unknown;
   /** Folders being built under a temporary name (see `stageFolders`), by output-relative path. */
@@ -421,10 +423,17 @@ class TreeRestorer {
           },
         ).catch((error) => {
           this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
-        }).finally(() => this.#inFlight.delete(rel));
+        }).finally(() => {
+          this.#inFlight.delete(rel);
+          const wake = this.#roomWaiter;
+          this.#roomWaiter = undefined;
+          wake?.();
+        });
         this.#inFlight.set(rel, job);
+        // One waiter woken by the next file to settle: a race over hundreds of files in flight
+        // would add a reaction to each of them for every file.
         while (this.#inFlight.size >= (file.window ?? BACKGROUND_WINDOW)) {
-          await Promise.race(this.#inFlight.values());
+          await new Promise<void>((resolve) => this.#roomWaiter = resolve);
         }
         this.#throwFailure();
         return;
