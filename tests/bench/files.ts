@@ -256,6 +256,10 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     ];
   } finally {
     if (options.keep) options.log(`Kept ${root}`);
-    else await Deno.remove(root, { recursive: true });
+    else {
+      // Every run's copy is still there: removing them takes a while on a busy disk.
+      options.log(`Removing ${root} (the copies of every run) ...`);
+      await Deno.remove(root, { recursive: true });
+    }
   }
 }
