@@ -183,9 +183,12 @@ export async function getFiles(
           reporter.fileDone?.(file, size);
         },
       };
-      const events = treeEvents(fs, starts, reporter, summary, owners);
       try {
-        await writeTree(writerOptions, events, options.signal);
+        await writeTree(
+          writerOptions,
+          (write) => walkTree(fs, starts, reporter, summary, write, owners),
+          options.signal,
+        );
       } finally {
         target.close();
       }
@@ -259,14 +262,15 @@ export async function catFile(
  * buffer: they are valid until the next event is asked for (the writer is done with them
  * when its write resolves).
  */
-export function treeEvents(
+export function walkTree(
   fs: ExtFileSystem,
   starts: Array<{ inode: Inode; out: string; shown: string }>,
   reporter: Reporter,
   summary: GetSummary,
+  write: (event: TarEvent) => Promise<void>,
   owners?: Owner[],
-): AsyncGenerator<TarEvent> {
-  return new TreeWalker(fs, reporter, summary, owners).events(starts);
+): Promise<void> {
+  return new TreeWalker(fs, reporter, summary, owners).walk(starts, write);
 }
 
 /** Who owns an entry written at output-relative path `rel`. */
@@ -323,9 +327,11 @@ class TreeWalker {
     this.#owners?.push({ rel, uid: inode.uid, gid: inode.gid });
   }
 
-  async *events(
+  /** Hands the events of the trees at `starts` to `write`, awaiting each. */
+  async walk(
     starts: Array<{ inode: Inode; out: string; shown: string }>,
-  ): AsyncGenerator<TarEvent> {
+    write: (event: TarEvent) => Promise<void>,
+  ): Promise<void> {
     const stack = [...starts].reverse().map((s) => ({ ...s, inode: s.inode as Inode | number }));
     while (stack.length > 0) {
       const { inode: which, out, shown } = stack.pop()!;
@@ -355,8 +361,8 @@ class TreeWalker {
         }
         this.#directories.add(inode.number);
         if (out !== "") {
-          yield entryEvent(out, "directory", inode);
-          yield { type: "end" };
+          await write(entryEvent(out, "directory", inode));
+          await write(END);
           this.#own(out, inode);
         }
         let children: Array<{ inode: number; out: string; shown: string }>;
@@ -377,7 +383,7 @@ class TreeWalker {
         continue;
       }
       try {
-        yield* this.#nonDirectory(inode, out, shown);
+        await this.#nonDirectory(inode, out, shown, write);
       } catch (error) {
         this.#damaged(shown, error);
       }
@@ -428,16 +434,18 @@ class TreeWalker {
   }
 
   /** Events for a file, symlink or special file; throws before the first event when damaged. */
-  async *#nonDirectory(inode: Inode, out: string, shown: string): AsyncGenerator<TarEvent> {
+  async #nonDirectory(
+    inode: Inode,
+    out: string,
+    shown: string,
+    write: (event: TarEvent) => Promise<void>,
+  ): Promise<void> {
     switch (inode.kind) {
       case "file": {
         const first = this.#linked.get(inode.number);
         if (first !== undefined) {
-          yield {
-            type: "entry",
-            entry: { ...baseEntry(out, inode), kind: "hardlink", linkname: first },
-          };
-          yield { type: "end" };
+          await write(entryEvent(out, "hardlink", inode, first));
+          await write(END);
           return;
         }
         if (this.#single.has(inode.number)) {
@@ -447,12 +455,10 @@ class TreeWalker {
           });
         }
         await this.#fs.check(inode);
-        yield entryEvent(out, "file", inode);
+        await write(entryEvent(out, "file", inode));
         // One reused buffer: the writer is done with a piece's bytes when its write resolves.
-        for await (const piece of this.#fs.chunks(inode, true)) {
-          yield { type: "data", offset: piece.offset, bytes: piece.bytes };
-        }
-        yield { type: "end" };
+        await this.#fs.eachChunk(inode, (offset, bytes) => write({ type: "data", offset, bytes }));
+        await write(END);
         this.#own(out, inode);
         if (inode.links > 1) this.#linked.set(inode.number, out);
         else this.#single.add(inode.number);
@@ -467,8 +473,8 @@ class TreeWalker {
           });
         }
         const linkname = UTF8.decode(target);
-        yield { type: "entry", entry: { ...baseEntry(out, inode), kind: "symlink", linkname } };
-        yield { type: "end" };
+        await write(entryEvent(out, "symlink", inode, linkname));
+        await write(END);
         this.#own(out, inode);
         return;
       }
@@ -490,20 +496,28 @@ class TreeWalker {
   }
 }
 
-function baseEntry(name: string, inode: Inode) {
-  return {
-    name,
-    typeflag: "",
-    mode: inode.mode & 0o7777,
-    mtime: inode.mtime,
-    linkname: "",
-    size: inode.kind === "file" ? inode.size : 0,
-    sparse: true,
-  };
-}
+/** The end of a member: one object, as the writer only reads its type. */
+const END: TarEvent = Object.freeze({ type: "end" });
 
-function entryEvent(name: string, kind: "file" | "directory", inode: Inode): TarEvent {
-  return { type: "entry", entry: { ...baseEntry(name, inode), kind } };
+function entryEvent(
+  name: string,
+  kind: "file" | "directory" | "hardlink" | "symlink",
+  inode: Inode,
+  linkname = "",
+): TarEvent {
+  return {
+    type: "entry",
+    entry: {
+      name,
+      kind,
+      typeflag: "",
+      mode: inode.mode & 0o7777,
+      mtime: inode.mtime,
+      linkname,
+      size: inode.kind === "file" ? inode.size : 0,
+      sparse: true,
+    },
+  };
 }
 
 /** Finds `path` or throws a one-line UsageError with a hint listing the top level. */

@@ -133,6 +133,14 @@ export class TreeWriter extends WritableStream<TarEvent> {
 const YIELD_EVERY_MS = 20;
 
 /**
+ * Where {@link writeTree} gets its events: an async iterable, or a function that hands them to
+ * `write` one after the other, awaiting each (no generator steps in between: `files get`).
+ */
+export type TarEventSource =
+  | AsyncIterable<TarEvent>
+  | ((write: (event: TarEvent) => Promise<void>) => Promise<void>);
+
+/**
  * Restores `events` as piping them into a {@link TreeWriter} would, without the stream
  * machinery: for sources of many small members (`files get`), whose steps are otherwise mostly
  * promise hops. Lets the event loop run every few milliseconds, so a signal is seen even when
@@ -142,23 +150,26 @@ const YIELD_EVERY_MS = 20;
  */
 export async function writeTree(
   options: TreeWriterOptions,
-  events: AsyncIterable<TarEvent>,
+  events: TarEventSource,
   signal?: AbortSignal,
 ): Promise<readonly string[]> {
   const restorer = new TreeRestorer(options);
   await restorer.start();
   let yielded = performance.now();
   let count = 0;
+  const step = (event: TarEvent): Promise<void> =>
+    signal?.aborted ? Promise.reject(new InterruptedError()) : restorer.write(event);
+  const write = (event: TarEvent): Promise<void> => {
+    // Reading the clock costs a call too: look at it every 64 events.
+    if ((++count & 63) !== 0 || performance.now() - yielded <= YIELD_EVERY_MS) return step(event);
+    return new Promise((resolve) => setTimeout(resolve, 0)).then(() => {
+      yielded = performance.now();
+      return step(event);
+    });
+  };
   try {
-    for await (const event of events) {
-      // Reading the clock costs a call too: look at it every 64 events.
-      if ((++count & 63) === 0 && performance.now() - yielded > YIELD_EVERY_MS) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        yielded = performance.now();
-      }
-      if (signal?.aborted) throw new InterruptedError();
-      await restorer.write(event);
-    }
+    if (typeof events === "function") await events(write);
+    else for await (const event of events) await write(event);
   } catch (error) {
     await restorer.abort();
     throw error;
@@ -185,6 +196,8 @@ class TreeRestorer {
   readonly #restoredFiles = new Set<string>();
   /** Files being published in the background (see `BackgroundFile`), by output-relative path. */
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** Wakes a writer waiting for room among the files in flight (see `#end`). */
+  #roomWaiter: (() => void) | undefined;
   /** The first failure of a file published in the background. */
   #failure: unknown;
   /** Folders being built under a temporary name (see `stageFolders`), by output-relative path. */
@@ -410,10 +423,17 @@ class TreeRestorer {
           },
         ).catch((error) => {
           this.#failure ??= error instanceof RecoverError ? error : toOutputError(error, rel);
-        }).finally(() => this.#inFlight.delete(rel));
+        }).finally(() => {
+          this.#inFlight.delete(rel);
+          const wake = this.#roomWaiter;
+          this.#roomWaiter = undefined;
+          wake?.();
+        });
         this.#inFlight.set(rel, job);
+        // One waiter woken by the next file to settle: a race over hundreds of files in flight
+        // would add a reaction to each of them for every file.
         while (this.#inFlight.size >= (file.window ?? BACKGROUND_WINDOW)) {
-          await Promise.race(this.#inFlight.values());
+          await new Promise<void>((resolve) => this.#roomWaiter = resolve);
         }
         this.#throwFailure();
         return;

@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { type GetSummary, treeEvents } from "../../lib/commands/files.ts";
+import { type GetSummary, walkTree } from "../../lib/commands/files.ts";
 import { RecoverError } from "../../lib/errors.ts";
 import { ExtFileSystem, MemorySource } from "../../lib/ext/mod.ts";
 import { seededBytes, writeSparseFile } from "../support/vm_tree.ts";
@@ -123,11 +123,10 @@ export async function readEverything(bytes: Uint8Array): Promise<CaseResult> {
     const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
     const reporter = { info() {}, warn: () => void notices++ };
     const root = await fs.root();
-    for await (
-      const event of treeEvents(fs, [{ inode: root, out: "", shown: "/" }], reporter, summary)
-    ) {
+    await walkTree(fs, [{ inode: root, out: "", shown: "/" }], reporter, summary, (event) => {
       if (event.type === "data") dataBytes += event.bytes.length;
-    }
+      return Promise.resolve();
+    });
     return { outcome: "read", notices, dataBytes };
   } catch (error) {
     if (error instanceof RecoverError) return { outcome: "refused", notices, dataBytes };

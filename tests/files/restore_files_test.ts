@@ -48,9 +48,12 @@ Deno.test("restore --files copies /home/user out of a VM's private.img in backup
       await t.step(name, async () => {
         const built = await buildBackup(spec, root);
         const out = `${built.path}.out`;
+        // Nothing goes to the temporary folder either: the spool lies inside --output.
+        const tmp = `${built.path}.tmp`;
+        await Deno.mkdir(tmp);
         const result = await runCli(
           ["restore", built.path, "--vm", "work", "--files", "/home/user", "--output", out],
-          { passphrase: PASS },
+          { passphrase: PASS, env: { TMPDIR: tmp } },
         );
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stderr, /Restored \d+ files .* from work's private\.img into/);
@@ -58,6 +61,8 @@ Deno.test("restore --files copies /home/user out of a VM's private.img in backup
         assert.deepEqual(await listAll(out), ["work"]);
         assert.deepEqual(await listAll(join(out, "work")), ["user"]);
         assert.deepEqual(await describeFull(join(out, "work")), expected);
+        assert.deepEqual(await listAll(tmp), []);
+        await Deno.remove(tmp);
 
         // A path that is not there: a one-line error with the hint, and the spool is gone.
         const missing = await runCli(
