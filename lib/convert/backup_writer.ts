@@ -280,7 +280,7 @@ export class BackupWriter {
       const room = this.#entryBytes(hmacName, new TextEncoder().encode(hmacText("0".repeat(128))));
       const hmacRegion = this.#file.region();
       const hmacAt = this.written;
-      this.written += room.length;
+      void this.#append(new Uint8Array(room.length)).catch(() => {}); // zeros until the digest is back
       const previous = pendingHmac;
       pendingHmac = mac.finish().then(async ({ hex }) => {
         const entry = this.#entryBytes(hmacName, new TextEncoder().encode(hmacText(hex)));
