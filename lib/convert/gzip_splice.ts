@@ -44,6 +44,7 @@ import {
   readContinuationHeader,
   VolumeSizes,
   VolumeStarts,
+  withoutContinuation,
 } from "../tar/mod.ts";
 import {
   BadDeflate,
@@ -117,41 +118,10 @@ export async function* splicedGzipItem(
     };
     yield* volume.gzip
       ? spliceVolume(volume.stream, onStart, facts, gzip, counts)
-      : gzip(withoutContinuation(volume.stream, onStart, facts));
+      : gzip(withoutContinuation(volume.stream, onStart, (n) => facts.size += n));
     if (!volume.gzip && counts) counts.recompressed++;
     position += facts.size - (facts.continuation === undefined ? 0 : TAR_BLOCK);
     sizes.end(facts.size);
-  }
-}
-
-/** A plain tar volume without its leading `M` block (as `joinVolumes` drops it). */
-async function* withoutContinuation(
-  volume: AsyncIterable<Uint8Array>,
-  onStart: (continuation: ContinuationHeader | undefined) => void,
-  facts: VolumeFacts,
-): AsyncGenerator<Uint8Array> {
-  const head: Uint8Array[] = [];
-  let headLength = 0;
-  let looked = false;
-  for await (const piece of volume) {
-    facts.size += piece.length;
-    if (looked) {
-      yield piece;
-      continue;
-    }
-    if (piece.length === 0) continue;
-    head.push(piece);
-    headLength += piece.length;
-    if (headLength < TAR_BLOCK) continue;
-    looked = true;
-    const block = joinedStart(head, TAR_BLOCK);
-    const continuation = isContinuationHeader(block) ? readContinuationHeader(block) : undefined;
-    onStart(continuation);
-    yield* skipBytes(head, continuation === undefined ? 0 : TAR_BLOCK);
-  }
-  if (!looked) {
-    onStart(undefined);
-    yield* head;
   }
 }
 
@@ -167,18 +137,6 @@ function joinedStart(pieces: Uint8Array[], length: number): Uint8Array {
     if (at === length) break;
   }
   return out;
-}
-
-/** `pieces` without their first `skip` bytes. */
-function* skipBytes(pieces: Uint8Array[], skip: number): Generator<Uint8Array> {
-  for (const piece of pieces) {
-    if (skip >= piece.length) {
-      skip -= piece.length;
-      continue;
-    }
-    yield skip === 0 ? piece : piece.subarray(skip);
-    skip = 0;
-  }
 }
 
 /** What to do with a gzip volume, decided from its first bytes. */
@@ -361,7 +319,7 @@ async function* spliceVolume(
     // Inflated as restore does (its errors for a damaged member), then gzipped again.
     if (counts) counts.recompressed++;
     const plain = ReadableStream.from(all()).pipeThrough(decompressStream("gzip"));
-    yield* gzip(withoutContinuation(plain, onStart, facts));
+    yield* gzip(withoutContinuation(plain, onStart, (n) => facts.size += n));
     return;
   }
   onStart(plan.continuation);

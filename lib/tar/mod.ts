@@ -27,6 +27,7 @@ export {
   VolumeSizes,
   type VolumeStart,
   VolumeStarts,
+  withoutContinuation,
 } from "./multivolume.ts";
 export { BLOCK_SIZE, hasValidChecksum, isZeroBlock, paddingAfter, parseHeader } from "./header.ts";
 export { parseDecimal } from "./numbers.ts";

@@ -110,40 +110,55 @@ async function* joined(
   for await (const volume of volumes) {
     const number = sizes.begin();
     let size = 0;
-    // Gather the volume's first block, without copying when it arrives in one piece.
-    const head: Uint8Array[] = [];
-    let headLength = 0;
-    let lookedAtHead = false;
-    for await (const piece of volume) {
-      size += piece.length;
-      if (lookedAtHead) {
-        position += piece.length;
-        yield piece;
-        continue;
-      }
-      if (piece.length === 0) continue;
-      head.push(piece);
-      headLength += piece.length;
-      if (headLength < BLOCK_SIZE) continue;
-      lookedAtHead = true;
-      const { rest, continuation } = dropContinuationHeader(head);
+    const onStart = (continuation: ContinuationHeader | undefined) => {
       if (number === 1 && continuation !== undefined) throw firstVolumeError(continuation);
       if (number > 1) starts?.starts.push({ at: position, volume: number, continuation });
-      for (const piece of rest) {
-        position += piece.length;
-        yield piece;
-      }
-    }
-    if (!lookedAtHead) {
-      if (number > 1) {
-        starts?.starts.push({ at: position, volume: number, continuation: undefined });
-      }
-      for (const piece of head) {
-        position += piece.length;
-        yield piece;
-      }
+    };
+    for await (const piece of withoutContinuation(volume, onStart, (n) => size += n)) {
+      position += piece.length;
+      yield piece;
     }
     sizes.end(size);
+  }
+}
+
+/**
+ * One volume's bytes without its leading `M` header block, if it has one (`joinVolumes`, and
+ * `convert`'s splice of gzip volumes). Pieces pass through unchanged except the first 512
+ * bytes when they arrive split (copied once to be inspected).
+ *
+ * @param volume The volume's bytes.
+ * @param onStart Told the volume's `M` header (undefined: none, or the volume is shorter than
+ *   a block) before any of its bytes are yielded; what it throws ends the volume.
+ * @param onRead Told the length of every piece read (with the `M` block): the volume's size.
+ */
+export async function* withoutContinuation(
+  volume: AsyncIterable<Uint8Array>,
+  onStart: (continuation: ContinuationHeader | undefined) => void,
+  onRead?: (length: number) => void,
+): AsyncGenerator<Uint8Array> {
+  // Gather the volume's first block, without copying when it arrives in one piece.
+  const head: Uint8Array[] = [];
+  let headLength = 0;
+  let lookedAtHead = false;
+  for await (const piece of volume) {
+    onRead?.(piece.length);
+    if (lookedAtHead) {
+      yield piece;
+      continue;
+    }
+    if (piece.length === 0) continue;
+    head.push(piece);
+    headLength += piece.length;
+    if (headLength < BLOCK_SIZE) continue;
+    lookedAtHead = true;
+    const { rest, continuation } = dropContinuationHeader(head);
+    onStart(continuation);
+    yield* rest;
+  }
+  if (!lookedAtHead) {
+    onStart(undefined);
+    yield* head;
   }
 }
 
