@@ -13,6 +13,11 @@
  * pax sparse member (`GNUSparseFile.`), whose map is in the pax header before it. What the
  * parser then refuses (a member outside the item, a bad header) is a new break.
  *
+ * Format 2 marks where the next header lies for certain after a lost volume (a resume marker,
+ * `gap.ts`): a header found right there is parsed with the volume starts, so the `M` headers of
+ * the volumes after it are checked as before the break; an end-of-archive block there ends the
+ * item.
+ *
  * @module
  */
 
@@ -26,7 +31,7 @@ import {
   type VolumeStarts,
 } from "../tar/mod.ts";
 import { type TarEvent, TarParser } from "../tar/mod.ts";
-import { gapCause } from "./gap.ts";
+import { gapCause, gapMember, resumeAt } from "./gap.ts";
 import type { LostCause } from "./lost.ts";
 import type { SalvageWriter } from "./writer.ts";
 
@@ -36,8 +41,11 @@ const MEMBER_TYPES = new Set(["0", "\0", "1", "2", "3", "4", "5", "6", "7", "S"]
 const META_TYPES = new Set(["L", "K", "x"]);
 const USTAR = [0x75, 0x73, 0x74, 0x61, 0x72]; // "ustar" at offset 257
 
-/** Told each break in the item's data (for the folder list). */
-export type OnGap = (cause: LostCause) => void;
+/**
+ * Told each break in the item's data (for the folder list), and the member known by name to be
+ * lost in it (format 2: the member its next volume continues, whose header was lost).
+ */
+export type OnGap = (cause: LostCause, member?: string) => void;
 
 /** Reads one item's salvaged tar stream (see the module text). */
 export class SalvageParse {
@@ -51,15 +59,24 @@ export class SalvageParse {
   /** The item is one file (its first member is the item itself): nothing follows a break. */
   #singleFile = false;
   #first = true;
+  readonly #starts: VolumeStarts | undefined;
+  /** After a resume marker: where the next byte lies in the stream, a header boundary. */
+  #resumeAt: number | undefined;
 
   constructor(item: string, starts?: VolumeStarts) {
     this.#item = item;
+    this.#starts = starts;
     this.#parser = new TarParser((event) => this.#events.push(event), starts);
   }
 
   /** Where the parser is (see `TarParser.boundary`); "other" while searching. */
   get boundary(): "data" | "between" | "other" {
     return this.#parser?.boundary ?? "other";
+  }
+
+  /** The member whose data is being read, and its stored bytes to come (see `TarParser`). */
+  get dataLeft(): { name: string; left: number; lenient: boolean } | undefined {
+    return this.#parser?.dataLeft;
   }
 
   /**
@@ -76,17 +93,32 @@ export class SalvageParse {
       if (signal?.aborted) throw new InterruptedError();
       const cause = gapCause(piece);
       if (cause !== undefined) {
-        await this.#break(writer, onGap, cause);
+        await this.#break(writer, onGap, cause, gapMember(piece));
         // A one-file item has no member after the break: what follows is not read.
         if (this.#singleFile) return;
         continue;
       }
+      const resume = resumeAt(piece);
+      if (resume !== undefined) {
+        if (this.#parser === undefined) this.#resumeAt = resume;
+        continue;
+      }
       if (this.#parser === undefined) {
-        const found = this.#find(piece);
-        if (found === undefined) continue;
-        this.#parser = new TarParser((event) => this.#events.push(event));
+        const at = this.#resumeAt;
+        this.#resumeAt = undefined;
+        const emit = (event: TarEvent) => this.#events.push(event);
+        if (at !== undefined && piece.length >= BLOCK_SIZE && isZeroBlock(piece.subarray(0, 512))) {
+          // The end-of-archive marker, where a header certainly lies: the item ends there.
+          this.#parser = new TarParser(emit, this.#starts, at);
+        } else {
+          const found = this.#find(piece);
+          if (found === undefined) continue;
+          // Found where a header certainly lies: the volume starts after it are checked.
+          const certain = at !== undefined && found.length === piece.length;
+          this.#parser = certain ? new TarParser(emit, this.#starts, at) : new TarParser(emit);
+          piece = found;
+        }
         this.#resynced = true;
-        piece = found;
       }
       let failure: unknown;
       try {
@@ -137,12 +169,17 @@ export class SalvageParse {
     await this.#break(writer, onGap, { reason: error.reason, chunk: "" });
   }
 
-  async #break(writer: SalvageWriter, onGap: OnGap, cause: LostCause): Promise<void> {
+  async #break(
+    writer: SalvageWriter,
+    onGap: OnGap,
+    cause: LostCause,
+    member?: string,
+  ): Promise<void> {
     // After the end-of-archive marker nothing is lost.
     if (this.#parser?.ended) return;
     this.#events = [];
     await writer.gap(cause);
-    onGap(cause);
+    onGap(cause, member);
     this.#parser = undefined;
     this.#scan = new Uint8Array(0);
   }
