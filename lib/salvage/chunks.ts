@@ -131,4 +131,4 @@ export async function* salvagedChunks(
   }
 }
 
-export { type SalvageProbe, salvagedVolumes } from "./volumes.ts";
+export { salvagedVolumes, type SalvageProbe } from "./volumes.ts";

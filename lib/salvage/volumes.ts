@@ -39,7 +39,7 @@ import {
   type VolumeStarts,
 } from "../tar/mod.ts";
 import { gapMarker, resumeMarker } from "./gap.ts";
-import { type LostCause, lostBytes } from "./lost.ts";
+import { lostBytes, type LostCause } from "./lost.ts";
 
 /** What the format-2 salvage reader needs of the tar parser that reads its output. */
 export interface SalvageProbe {
@@ -204,7 +204,9 @@ export async function* salvagedVolumes(
     m: ContinuationHeader | undefined,
     body: Uint8Array,
   ): Generator<Uint8Array> {
-    if (k > 0 && !resume) probe.starts.starts.push({ at: position, volume: k + 1, continuation: m });
+    if (k > 0 && !resume) {
+      probe.starts.starts.push({ at: position, volume: k + 1, continuation: m });
+    }
     yield* hand(body);
   }
 
@@ -309,12 +311,16 @@ function* firstVolumeLost(
   const before = k * (size - BLOCK_SIZE);
   if (m.offset > before) {
     throw refuse(
-      `it is stored as a sparse file (volume ${k + 1} continues it at offset ${m.offset}, past the ${before} bytes the lost volumes held), whose map was in the lost header: where its data lies is not known`,
+      `it is stored as a sparse file (volume ${
+        k + 1
+      } continues it at offset ${m.offset}, past the ${before} bytes the lost volumes held), whose map was in the lost header: where its data lies is not known`,
     );
   }
   if (m.offset !== before) {
     throw refuse(
-      `volume ${k + 1} continues it at offset ${m.offset}, not after the ${before} bytes the lost volumes held`,
+      `volume ${
+        k + 1
+      } continues it at offset ${m.offset}, not after the ${before} bytes the lost volumes held`,
     );
   }
   yield fileHeader(item, m.offset + m.size);

@@ -1,0 +1,336 @@
+/**
+ * Issue 10, format 2: "the next volume's GNU tar `M` continuation header (member name and
+ * offset) lets the inner tar stream resynchronise, also inside sparse members and when the lost
+ * volume held headers", and a lost first volume (docs/salvage.md).
+ *
+ * A dom0 home of many small files, a sparse file (an old-GNU `S` member) and a file with a name
+ * over 100 bytes (an `L` header, a truncated `M` name), written by GNU tar as Qubes ran it, in
+ * 10 KiB volumes, loses each of its volumes in turn. What the lost volume held is read from the
+ * intact volume with GNU tar itself (`tar -tv` of one volume lists the members whose headers lie
+ * in it, and the `M` header it starts with). For each:
+ *
+ * - every member whose header is not in the lost volume, other than the one the lost volume
+ *   began inside, is recovered whole and bit-exact;
+ * - the member the lost volume began inside (its `M` header) keeps its data outside the lost
+ *   range, exactly, and lists the rest as lost;
+ * - the member the next volume continues, when its header was in the lost volume, is listed
+ *   lost by name (its data cannot be placed);
+ * - the other members whose headers were in the lost volume are inside a listed break (never
+ *   recovered, never missing from the list).
+ *
+ * A one-file item whose first volume is lost: a plain image's data after the lost volumes is
+ * placed at its `M` offset (the lost range is exactly `[0, k * (V - 512))`); a sparse image is
+ * not salvaged, and the reason says that its map was lost.
+ */
+
+import assert from "node:assert/strict";
+import { restoreBackup } from "../../lib/commands/restore.ts";
+import { RecoverError } from "../../lib/errors.ts";
+import type { SalvagedFile, SalvagedFolder } from "../../lib/salvage/mod.ts";
+import { sh } from "../e2e/_cli.ts";
+import { repack, untar } from "../e2e/_surgery.ts";
+import { buildSmall, makeSmallWorld, PASS } from "../integrity/_small.ts";
+import { LONG_NAME, seededBytes, writeSparseFile } from "../support/vm_tree.ts";
+
+const V = 10 * 1024;
+
+interface Outcome {
+  error: unknown;
+  salvaged: SalvagedFile[];
+  folders: SalvagedFolder[];
+  notSalvaged: string[];
+}
+
+async function salvage(backup: string, out: string): Promise<Outcome> {
+  const outcome: Outcome = { error: undefined, salvaged: [], folders: [], notSalvaged: [] };
+  try {
+    await restoreBackup(backup, {
+      passphrase: () => Promise.resolve(new TextEncoder().encode(PASS)),
+      reporter: { info() {}, warn() {} },
+      output: out,
+      salvage: true,
+      onSalvaged: (file) => void outcome.salvaged.push(file),
+      onSalvagedFolder: (folder) => void outcome.folders.push(folder),
+      onNotSalvaged: (item, why) => void outcome.notSalvaged.push(`${item}: ${why}`),
+    });
+  } catch (error) {
+    outcome.error = error;
+  }
+  return outcome;
+}
+
+/** Where a member lies in the intact item's joined tar stream. */
+interface Placed {
+  name: string;
+  /** Its first header block (an `L` header's, when it has one). */
+  header: number;
+  /** Where its stored data starts, and its stored size. */
+  data: number;
+  stored: number;
+}
+
+/**
+ * The members of the intact volumes written by GNU tar, walked block by block in the stream
+ * they join to (each volume's leading `M` block dropped, spec §8.7.3), and where each volume
+ * starts in it. Written here from the spec, apart from the library's parser.
+ */
+function walkVolumes(volumes: Uint8Array[]): { members: Placed[]; starts: number[] } {
+  const starts: number[] = [];
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for (const [k, volume] of volumes.entries()) {
+    const body = k > 0 && volume[156] === 0x4d ? volume.subarray(512) : volume;
+    starts.push(length);
+    parts.push(body);
+    length += body.length;
+  }
+  starts.push(length);
+  const stream = new Uint8Array(length);
+  parts.reduce((at, part) => (stream.set(part, at), at + part.length), 0);
+  const text = (bytes: Uint8Array) => {
+    const nul = bytes.indexOf(0);
+    return new TextDecoder().decode(nul < 0 ? bytes : bytes.subarray(0, nul));
+  };
+  const octal = (at: number) => parseInt(text(stream.subarray(at, at + 12)).trim() || "0", 8);
+  const members: Placed[] = [];
+  let at = 0;
+  let longName: { name: string; header: number } | undefined;
+  while (at + 512 <= length && stream.subarray(at, at + 512).some((b) => b !== 0)) {
+    const size = octal(at + 124);
+    const type = String.fromCharCode(stream[at + 156]!);
+    if (type === "L") {
+      longName = { name: text(stream.subarray(at + 512, at + 512 + size)), header: at };
+      at += 512 + Math.ceil(size / 512) * 512;
+      continue;
+    }
+    const header = longName?.header ?? at;
+    const name = (longName?.name ?? text(stream.subarray(at, at + 100))).replace(/\/$/, "");
+    longName = undefined;
+    let data = at + 512;
+    if (type === "S" && stream[at + 482] !== 0) {
+      while (stream[data + 504] !== 0) data += 512;
+      data += 512;
+    }
+    const stored = type === "0" || type === "S" ? size : 0;
+    members.push({ name, header, data, stored });
+    at = data + Math.ceil(stored / 512) * 512;
+  }
+  return { members, starts };
+}
+
+/** `salvaged` equals `original` outside the lost ranges, zero inside them. */
+function assertSalvaged(salvaged: Uint8Array, original: Uint8Array, record: SalvagedFile): void {
+  assert.equal(salvaged.length, original.length, record.file);
+  const mark = new Uint8Array(original.length);
+  for (const r of record.lost) mark.fill(1, r.offset, r.offset + r.length);
+  for (let i = 0; i < original.length; i++) {
+    const want = mark[i] === 1 ? 0 : original[i];
+    if (salvaged[i] !== want) assert.fail(`${record.file} byte ${i}: ${salvaged[i]} not ${want}`);
+  }
+}
+
+Deno.test("format 2 salvage: each volume of a folder item lost in turn, also ones that held headers", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "qr-vsalvage-v2-" });
+  try {
+    const world = await makeSmallWorld(`${root}/w`);
+    const home = world.dom0Home.dir;
+    for (let i = 0; i < 24; i++) {
+      await Deno.writeFile(
+        `${home}/f${String(i).padStart(2, "0")}.bin`,
+        seededBytes(700 + i * 131, 40 + i),
+      );
+    }
+    await writeSparseFile(`${home}/sparse.img`, 300 * 1024, [
+      [0, seededBytes(6000, 80)],
+      [128 * 1024, seededBytes(9000, 81)],
+    ]);
+    await Deno.writeFile(`${home}/${LONG_NAME}`, seededBytes(5000, 82));
+    const built = await buildSmall(world, { format: 2, volumeKiB: V / 1024 }, `${root}/b`);
+    const names = await untar(built.path, `${root}/entries`);
+    const chunks = built.items.find((i) => i.owner === "dom0")!.chunks;
+    assert.ok(chunks.length >= 10, `${chunks.length} volumes`);
+    const { members: placed, starts } = walkVolumes(
+      await Promise.all(chunks.map((c) => Deno.readFile(`${root}/entries/${c}`))),
+    );
+    // The home's members, by output path (the item `dom0-home/alice` restores to the same path).
+    const members = (await sh(`cd '${home}' && find . | sort`)).trim().split("\n")
+      .map((p) => p === "." ? "dom0-home/alice" : `dom0-home/alice/${p.slice(2)}`);
+    const source = (member: string) => `${home}/${member.slice("dom0-home/alice/".length)}`;
+    assert.deepEqual(placed.map((p) => p.name).toSorted(), members.toSorted());
+    const at = (position: number) => starts.findIndex((s, i) => position < starts[i + 1]!);
+    // Among the cases: a volume boundary inside the sparse member's data, and inside the data
+    // of a member whose header is in the volume before.
+    const sparse = placed.find((p) => p.name.endsWith("/sparse.img"))!;
+    assert.ok(at(sparse.data + sparse.stored - 1) > at(sparse.header));
+
+    /** What the cases covered: members continued by name, members lost with their header. */
+    const seen = { continued: new Set<string>(), began: new Set<string>(), headers: 0 };
+    for (let k = 0; k < chunks.length; k++) {
+      await t.step(`volume ${k + 1} of ${chunks.length} missing`, async () => {
+        const lostChunk = chunks[k]!;
+        const out = `${root}/out${k}`;
+        const backup = `${root}/case${k}.backup`;
+        await repack(
+          `${root}/entries`,
+          names.filter((n) => n !== lostChunk && n !== `${lostChunk}.hmac`),
+          backup,
+        );
+        const outcome = await salvage(backup, out);
+        const [from, to] = [starts[k]!, starts[k + 1]!];
+        const inside = (p: Placed, position: number) =>
+          p.data <= position && position < p.data + p.stored;
+        // The member the lost volume began inside, its header before it.
+        const began = placed.find((p) => p.header < from && inside(p, from))?.name;
+        // The member the next volume continues, its header in the lost volume (named by its
+        // `M` header when its name fits there).
+        const continued = placed.find((p) =>
+          p.header >= from && p.header < to && inside(p, to) &&
+          new TextEncoder().encode(p.name).length < 100
+        )?.name;
+        const what = JSON.stringify({ k, from, to, began, continued, outcome });
+        assert.ok(outcome.error instanceof RecoverError, what);
+        assert.equal(outcome.error.exitCode, 5, what);
+        const list = outcome.folders.find((f) => f.folder === "dom0-home/alice")!;
+        assert.ok(list !== undefined, what);
+        const named = new Map(
+          list.lost.filter((l) => l.member !== null).map((l) => [l.member!, l]),
+        );
+        const unnamed = list.lost.filter((l) => l.member === null);
+        for (const member of members) {
+          const p = placed.find((p) => p.name === member)!;
+          const headerLost = p.header < to && p.data > from;
+          if (member === began) {
+            // Lost inside its data: kept outside the lost range.
+            seen.began.add(member);
+            assert.ok(named.has(member), `${member} listed: ${what}`);
+            const record = outcome.salvaged.find((f) => f.file === member)!;
+            assert.ok(record !== undefined && record.lost.length > 0, what);
+            assertSalvaged(
+              await Deno.readFile(`${out}/${member}.salvaged`),
+              await Deno.readFile(source(member)),
+              record,
+            );
+          } else if (member === continued) {
+            seen.continued.add(member);
+            assert.equal(named.get(member)?.salvaged, null, `${member} lost by name: ${what}`);
+            assert.ok(!list.recovered.includes(member));
+          } else if (headerLost) {
+            seen.headers++;
+            assert.ok(!list.recovered.includes(member), `${member} not recovered: ${what}`);
+            assert.ok(unnamed.length > 0, `a break is listed: ${what}`);
+          } else {
+            assert.ok(list.recovered.includes(member), `${member} recovered: ${what}`);
+            const info = await Deno.lstat(source(member));
+            if (info.isFile) {
+              assert.deepEqual(
+                await Deno.readFile(`${out}/${member}.salvaged`),
+                await Deno.readFile(source(member)),
+                member,
+              );
+            }
+          }
+        }
+        // Every member is in the list: recovered, lost by name, or inside a break.
+        assert.ok(list.recovered.length + named.size <= members.length, what);
+        for (const [member] of named) assert.ok(members.includes(member), member);
+        // Every other item is restored.
+        assert.deepEqual(
+          await Deno.readFile(`${out}/work/private.img`),
+          await Deno.readFile(`${world.workDir}/private.img`),
+        );
+        await Deno.remove(out, { recursive: true });
+        await Deno.remove(backup);
+      });
+    }
+    // The sparse member was lost inside its data (its map known) and with its header (then
+    // listed by name); members were lost whole with the headers of a lost volume.
+    assert.ok(seen.began.has(sparse.name), JSON.stringify([...seen.began]));
+    assert.ok(seen.continued.has(sparse.name), JSON.stringify([...seen.continued]));
+    assert.ok(seen.continued.size >= 3 && seen.headers >= 10, JSON.stringify(seen.headers));
+  } finally {
+    await sh(`chmod -R u+w '${root}'; rm -rf '${root}'`);
+  }
+});
+
+Deno.test("format 2 salvage: the first volumes of a one-file item lost", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "qr-vsalvage-first-" });
+  try {
+    // A plain image (no holes: a `0` member) and, in the other backup, the sparse one.
+    const plainWorld = await makeSmallWorld(`${root}/pw`);
+    const plain = seededBytes(200_000, 90);
+    await Deno.writeFile(`${plainWorld.workDir}/private.img`, plain);
+    const sparseWorld = await makeSmallWorld(`${root}/sw`);
+    const sparse = await Deno.readFile(`${sparseWorld.workDir}/private.img`);
+    const builds = {
+      plain: await buildSmall(plainWorld, { format: 2, volumeKiB: V / 1024 }, `${root}/pb`),
+      sparse: await buildSmall(sparseWorld, { format: 2, volumeKiB: V / 1024 }, `${root}/sb`),
+      encrypted: await buildSmall(
+        plainWorld,
+        { format: 2, encrypted: true, volumeKiB: V / 1024 },
+        `${root}/eb`,
+      ),
+    };
+    const cases: { label: string; build: keyof typeof builds; lose: number[]; flip?: boolean }[] = [
+      { label: "plain image, first volume missing", build: "plain", lose: [0] },
+      { label: "plain image, first volume damaged", build: "plain", lose: [0], flip: true },
+      { label: "plain image, first two volumes missing", build: "plain", lose: [0, 1] },
+      {
+        label: "encrypted, plain image, first volume damaged",
+        build: "encrypted",
+        lose: [0],
+        flip: true,
+      },
+      { label: "sparse image, first volume missing", build: "sparse", lose: [0] },
+    ];
+    let n = 0;
+    for (const c of cases) {
+      await t.step(c.label, async () => {
+        const built = builds[c.build];
+        const dir = `${root}/e${++n}`;
+        const names = await untar(built.path, dir);
+        const chunks = built.items.find((i) => i.owner === "work" && i.base === "private.img")!
+          .chunks;
+        assert.ok(chunks.length >= 4);
+        let kept = names;
+        for (const k of c.lose) {
+          if (c.flip) {
+            const bytes = await Deno.readFile(`${dir}/${chunks[k]}`);
+            bytes[2000] = bytes[2000]! ^ 0x5a;
+            await Deno.writeFile(`${dir}/${chunks[k]}`, bytes);
+          } else kept = kept.filter((name) => name !== chunks[k] && name !== `${chunks[k]}.hmac`);
+        }
+        await repack(dir, kept, `${dir}.backup`);
+        const out = `${root}/out${n}`;
+        const outcome = await salvage(`${dir}.backup`, out);
+        const what = JSON.stringify(outcome);
+        assert.ok(outcome.error instanceof RecoverError, what);
+        assert.equal(outcome.error.exitCode, c.flip ? 4 : 5, what);
+        await assert.rejects(Deno.lstat(`${out}/work/private.img`));
+        // The other files of the backup are restored.
+        assert.ok((await Deno.lstat(`${out}/work/firewall.xml`)).isFile);
+        if (c.build === "sparse") {
+          assert.equal(outcome.salvaged.length, 0, what);
+          assert.equal(outcome.notSalvaged.length, 1, what);
+          assert.match(
+            outcome.notSalvaged[0]!,
+            /first volume .* is lost .*sparse file.*map was in the lost header/,
+          );
+          return;
+        }
+        const record = outcome.salvaged.find((f) => f.file === "work/private.img")!;
+        assert.ok(record !== undefined, what);
+        assert.deepEqual(
+          record.lost.map((r) => [r.offset, r.length, r.chunk]),
+          c.lose.map((k) => [
+            k * (V - 512),
+            V - 512,
+            chunks[k],
+          ]),
+        );
+        assertSalvaged(await Deno.readFile(`${out}/work/private.img.salvaged`), plain, record);
+      });
+    }
+  } finally {
+    await sh(`chmod -R u+w '${root}'; rm -rf '${root}'`);
+  }
+});
