@@ -14,6 +14,7 @@
 import { DamagedError, IncompleteError } from "../errors.ts";
 import type { EntryQueue } from "../format/entry_queue.ts";
 import { chunkEntryName, parseChunkEntry } from "../outer/mod.ts";
+import { gapMarker } from "./gap.ts";
 import { lostBytes, type UncheckedPlaces } from "./lost.ts";
 
 /** How a format takes one chunk from the queue. */
@@ -35,6 +36,11 @@ export interface ChunkTaker {
  *
  * @param places When given, told where each verified chunk after the first lies in the
  *   stream: for a format whose chunk names (so places) are not authenticated (format 3).
+ * @param startBreak The chunks lost before the first verified one are a break (`gap.ts`),
+ *   not zeros of a length: they held the item's first header (and, encrypted, its salt), so
+ *   what follows is placed only through the next header that is certainly the item's
+ *   (`resync.ts`). Otherwise such chunks are zeros of the length they are certain to have,
+ *   and a missing one whose length is not certain ends the item.
  *
  * @throws {DamagedError} When the place of verified data after a lost chunk is not certain.
  */
@@ -43,8 +49,18 @@ export async function* salvagedChunks(
   item: string,
   taker: ChunkTaker,
   places?: UncheckedPlaces,
+  startBreak = false,
 ): AsyncGenerator<Uint8Array> {
   const enc = taker.enc;
+  /** A chunk verified: the item's stream has its start. */
+  let verified = false;
+  /** The break at the start was told. */
+  let broken = false;
+  /** Before the first verified chunk, with `startBreak`: a lost chunk is (part of) a break. */
+  const startLost = function* (cause: { reason: string; chunk: string }) {
+    if (!broken) yield gapMarker(cause);
+    broken = true;
+  };
   /** The size every chunk but the last has, once known. */
   let uniform: number | undefined;
   /** The size of the chunk before: it was not the last, so it must be `uniform`. */
@@ -67,6 +83,7 @@ export async function* salvagedChunks(
   };
   const missing = function* (at: number, found: string) {
     const name = chunkEntryName(item, at, enc);
+    if (startBreak && !verified) return yield* startLost({ reason: "missing", chunk: name });
     if (uniform === undefined) {
       throw new IncompleteError({
         reason: "missing",
@@ -106,6 +123,10 @@ export async function* salvagedChunks(
       pieces = await taker.take(parsed.index);
     } catch (error) {
       if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      if (startBreak && !verified) {
+        yield* startLost({ reason: error.reason, chunk: entry.name });
+        continue;
+      }
       const next = await queue.peek();
       const more = next !== undefined && parseChunkEntry(next.name, enc)?.item === item;
       let size: number;
@@ -127,6 +148,7 @@ export async function* salvagedChunks(
     place(size, entry.name);
     if (parsed.index > 0) places?.add(position, position + size, entry.name);
     position += size;
+    verified = true;
     yield* pieces;
   }
 }

@@ -31,6 +31,7 @@ import { sh } from "../e2e/_cli.ts";
 import { repack, untar } from "../e2e/_surgery.ts";
 import { buildSmall, makeSmallWorld, PASS } from "../integrity/_small.ts";
 import { LONG_NAME, seededBytes, writeSparseFile } from "../support/vm_tree.ts";
+import { type Placed, walkTar } from "./_tar_walk.ts";
 
 const V = 10 * 1024;
 
@@ -57,65 +58,6 @@ async function salvage(backup: string, out: string): Promise<Outcome> {
     outcome.error = error;
   }
   return outcome;
-}
-
-/** Where a member lies in the intact item's joined tar stream. */
-interface Placed {
-  name: string;
-  /** Its first header block (an `L` header's, when it has one). */
-  header: number;
-  /** Where its stored data starts, and its stored size. */
-  data: number;
-  stored: number;
-}
-
-/**
- * The members of the intact volumes written by GNU tar, walked block by block in the stream
- * they join to (each volume's leading `M` block dropped, spec §8.7.3), and where each volume
- * starts in it. Written here from the spec, apart from the library's parser.
- */
-function walkVolumes(volumes: Uint8Array[]): { members: Placed[]; starts: number[] } {
-  const starts: number[] = [];
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  for (const [k, volume] of volumes.entries()) {
-    const body = k > 0 && volume[156] === 0x4d ? volume.subarray(512) : volume;
-    starts.push(length);
-    parts.push(body);
-    length += body.length;
-  }
-  starts.push(length);
-  const stream = new Uint8Array(length);
-  parts.reduce((at, part) => (stream.set(part, at), at + part.length), 0);
-  const text = (bytes: Uint8Array) => {
-    const nul = bytes.indexOf(0);
-    return new TextDecoder().decode(nul < 0 ? bytes : bytes.subarray(0, nul));
-  };
-  const octal = (at: number) => parseInt(text(stream.subarray(at, at + 12)).trim() || "0", 8);
-  const members: Placed[] = [];
-  let at = 0;
-  let longName: { name: string; header: number } | undefined;
-  while (at + 512 <= length && stream.subarray(at, at + 512).some((b) => b !== 0)) {
-    const size = octal(at + 124);
-    const type = String.fromCharCode(stream[at + 156]!);
-    if (type === "L") {
-      longName = { name: text(stream.subarray(at + 512, at + 512 + size)), header: at };
-      at += 512 + Math.ceil(size / 512) * 512;
-      continue;
-    }
-    const header = longName?.header ?? at;
-    const name = (longName?.name ?? text(stream.subarray(at, at + 100))).replace(/\/$/, "");
-    longName = undefined;
-    let data = at + 512;
-    if (type === "S" && stream[at + 482] !== 0) {
-      while (stream[data + 504] !== 0) data += 512;
-      data += 512;
-    }
-    const stored = type === "0" || type === "S" ? size : 0;
-    members.push({ name, header, data, stored });
-    at = data + Math.ceil(stored / 512) * 512;
-  }
-  return { members, starts };
 }
 
 /** `salvaged` equals `original` outside the lost ranges, zero inside them. */
@@ -149,8 +91,9 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
     const names = await untar(built.path, `${root}/entries`);
     const chunks = built.items.find((i) => i.owner === "dom0")!.chunks;
     assert.ok(chunks.length >= 10, `${chunks.length} volumes`);
-    const { members: placed, starts } = walkVolumes(
+    const { members: placed, starts } = walkTar(
       await Promise.all(chunks.map((c) => Deno.readFile(`${root}/entries/${c}`))),
+      true,
     );
     // The home's members, by output path (the item `dom0-home/alice` restores to the same path).
     const members = (await sh(`cd '${home}' && find . | sort`)).trim().split("\n")
