@@ -14,9 +14,11 @@
  * parser then refuses (a member outside the item, a bad header) is a new break.
  *
  * Format 2 marks where the next header lies for certain after a lost volume (a resume marker,
- * `gap.ts`): a header found right there is parsed with the volume starts, so the `M` headers of
- * the volumes after it are checked as before the break; an end-of-archive block there ends the
- * item.
+ * `gap.ts`), with its place in the stream: a header found from there is parsed with the volume
+ * starts, so the `M` headers of the volumes after it are checked as before the break; an
+ * end-of-archive block right there ends the item. In format 2 nothing is placed where the place
+ * in the stream is not known (after a parser error past a resume marker, until the next one):
+ * the volume starts could not be checked there.
  *
  * @module
  */
@@ -60,8 +62,12 @@ export class SalvageParse {
   #singleFile = false;
   #first = true;
   readonly #starts: VolumeStarts | undefined;
-  /** After a resume marker: where the next byte lies in the stream, a header boundary. */
-  #resumeAt: number | undefined;
+  /** Format 2 (a resume marker was seen): data is placed only where its stream place is known. */
+  #multi = false;
+  /** While searching (format 2): where the next byte lies in the stream, when known. */
+  #streamAt: number | undefined;
+  /** The next byte is where a resume marker said a header lies. */
+  #atResume = false;
 
   constructor(item: string, starts?: VolumeStarts) {
     this.#item = item;
@@ -100,24 +106,38 @@ export class SalvageParse {
       }
       const resume = resumeAt(piece);
       if (resume !== undefined) {
-        if (this.#parser === undefined) this.#resumeAt = resume;
+        this.#multi = true;
+        if (this.#parser === undefined) {
+          this.#streamAt = resume;
+          this.#atResume = true;
+          this.#scan = new Uint8Array(0);
+        }
         continue;
       }
       if (this.#parser === undefined) {
-        const at = this.#resumeAt;
-        this.#resumeAt = undefined;
+        const at = this.#streamAt;
+        const atResume = this.#atResume;
+        this.#atResume = false;
+        // Format 2, where the stream place is lost: nothing until the next resume marker.
+        if (this.#multi && at === undefined) continue;
         const emit = (event: TarEvent) => this.#events.push(event);
-        if (at !== undefined && piece.length >= BLOCK_SIZE && isZeroBlock(piece.subarray(0, 512))) {
+        if (atResume && piece.length >= BLOCK_SIZE && isZeroBlock(piece.subarray(0, BLOCK_SIZE))) {
           // The end-of-archive marker, where a header certainly lies: the item ends there.
           this.#parser = new TarParser(emit, this.#starts, at);
         } else {
           const found = this.#find(piece);
-          if (found === undefined) continue;
-          // Found where a header certainly lies: the volume starts after it are checked.
-          const certain = at !== undefined && found.length === piece.length;
-          this.#parser = certain ? new TarParser(emit, this.#starts, at) : new TarParser(emit);
+          if (found === undefined) {
+            if (at !== undefined) this.#streamAt = at + piece.length;
+            continue;
+          }
+          // In format 2 the parser knows where it starts, so the volume starts after are checked.
+          const start = at === undefined ? undefined : at + piece.length - found.length;
+          this.#parser = start === undefined
+            ? new TarParser(emit)
+            : new TarParser(emit, this.#starts, start);
           piece = found;
         }
+        this.#streamAt = undefined;
         this.#resynced = true;
       }
       let failure: unknown;
@@ -181,6 +201,7 @@ export class SalvageParse {
     await writer.gap(cause);
     onGap(cause, member);
     this.#parser = undefined;
+    this.#streamAt = undefined;
     this.#scan = new Uint8Array(0);
   }
 
