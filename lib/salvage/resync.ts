@@ -75,11 +75,6 @@ export class SalvageParse {
     this.#parser = new TarParser((event) => this.#events.push(event), starts);
   }
 
-  /** Where the parser is (see `TarParser.boundary`); "other" while searching. */
-  get boundary(): "data" | "between" | "other" {
-    return this.#parser?.boundary ?? "other";
-  }
-
   /** The member whose data is being read, and its stored bytes to come (see `TarParser`). */
   get dataLeft(): { name: string; left: number; lenient: boolean } | undefined {
     return this.#parser?.dataLeft;

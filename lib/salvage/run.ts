@@ -73,7 +73,6 @@ export async function salvageItems(
       const walk = item.salvageEvents?.();
       const tar = walk ?? item.salvageTar?.({
         starts,
-        boundary: () => parse.boundary,
         dataLeft: () => parse.dataLeft,
       });
       if (tar === undefined) {

@@ -45,8 +45,6 @@ import { lostBytes, type LostCause } from "./lost.ts";
 export interface SalvageProbe {
   /** Filled with the start of each verified volume after the first (see `joinVolumes`). */
   starts: VolumeStarts;
-  /** Where the parser is, all bytes before given to it (see `TarParser.boundary`). */
-  boundary(): "data" | "between" | "other";
   /** The member whose data the parser is in, and its stored bytes to come (`TarParser`). */
   dataLeft(): { name: string; left: number; lenient: boolean } | undefined;
 }

@@ -142,17 +142,6 @@ export class TarParser {
   }
 
   /**
-   * Where the parser is, for salvage (`lib/salvage/`): inside a member's data (a volume that
-   * started here would open with an `M` header), between members (at a header's first byte),
-   * or elsewhere.
-   */
-  get boundary(): "data" | "between" | "other" {
-    if (this.#state === State.Data || this.#state === State.SkipData) return "data";
-    if (this.#state === State.Header && this.#blockFill === 0) return "between";
-    return "other";
-  }
-
-  /**
    * For salvage: the member whose data the parser is in, the stored bytes of it still to come,
    * and whether its volume boundaries are checked leniently (Qubes issue 902); undefined
    * elsewhere.
