@@ -212,6 +212,12 @@ export async function* salvagedVolumes(
     const entry = await queue.peek();
     const parsed = entry === undefined ? undefined : parseChunkEntry(entry.name, false);
     if (entry === undefined || parsed?.item !== item) break;
+    if (parsed.index < index) {
+      // A volume that belongs before (a copy, or moved back): its data has no place here.
+      await queue.next();
+      await entry.skip();
+      continue;
+    }
     for (; index < parsed.index; index++) {
       lose(index, { reason: "missing", chunk: chunkEntryName(item, index, false) });
     }
