@@ -107,30 +107,49 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
     assert.ok(at(sparse.data + sparse.stored - 1) > at(sparse.header));
 
     /** What the cases covered: members continued by name, members lost with their header. */
-    const seen = { continued: new Set<string>(), began: new Set<string>(), headers: 0 };
-    for (let k = 0; k < chunks.length; k++) {
-      await t.step(`volume ${k + 1} of ${chunks.length} missing`, async () => {
-        const lostChunk = chunks[k]!;
-        const out = `${root}/out${k}`;
-        const backup = `${root}/case${k}.backup`;
+    const seen = { continued: new Set<string>(), began: new Set<string>(), headers: 0, across: 0 };
+    // Each volume alone; then two volumes side by side, and two with one between them (a
+    // member passed over whose data crosses a second lost volume).
+    const cases = [
+      ...chunks.map((_, k) => [k]),
+      ...chunks.slice(1, -2).map((_, i) => [i + 1, i + 2]).filter((_, i) => i % 3 === 0),
+      ...chunks.slice(1, -3).map((_, i) => [i + 1, i + 3]).filter((_, i) => i % 3 === 1),
+    ];
+    // The volume with the header of the largest member, and one inside its data after that.
+    const photo = placed.find((p) => p.name.endsWith("/photo.bin"))!;
+    assert.ok(at(photo.data + photo.stored - 1) >= at(photo.header) + 3);
+    cases.push([at(photo.header), at(photo.header) + 2]);
+    for (const lose of cases) {
+      const label = lose.map((k) => k + 1).join(" and ");
+      await t.step(`volume ${label} of ${chunks.length} missing`, async () => {
+        const gone = lose.map((k) => chunks[k]!);
+        const out = `${root}/out${label}`;
+        const backup = `${root}/case${label}.backup`;
         await repack(
           `${root}/entries`,
-          names.filter((n) => n !== lostChunk && n !== `${lostChunk}.hmac`),
+          names.filter((n) => !gone.some((c) => n === c || n === `${c}.hmac`)),
           backup,
         );
         const outcome = await salvage(backup, out);
-        const [from, to] = [starts[k]!, starts[k + 1]!];
+        // The lost stream ranges, a run of lost volumes as one.
+        const ranges = lose.filter((k) => !lose.includes(k - 1)).map((k) => {
+          let end = k;
+          while (lose.includes(end + 1)) end++;
+          return { from: starts[k]!, to: starts[end + 1]! };
+        });
         const inside = (p: Placed, position: number) =>
           p.data <= position && position < p.data + p.stored;
-        // The member the lost volume began inside, its header before it.
-        const began = placed.find((p) => p.header < from && inside(p, from))?.name;
-        // The member the next volume continues, its header in the lost volume (named by its
+        // A member some of whose header material lay in a lost range.
+        const headerLost = (p: Placed) => ranges.some((r) => p.header < r.to && p.data > r.from);
+        // One whose header was lost and whose data the next volume continues (named by its
         // `M` header when its name fits there).
-        const continued = placed.find((p) =>
-          p.header >= from && p.header < to && inside(p, to) &&
-          new TextEncoder().encode(p.name).length < 100
-        )?.name;
-        const what = JSON.stringify({ k, from, to, began, continued, outcome });
+        const continued = (p: Placed) =>
+          new TextEncoder().encode(p.name).length < 100 &&
+          ranges.some((r) => p.header >= r.from && p.header < r.to && inside(p, r.to));
+        // One whose header was read and part of whose data was lost.
+        const partial = (p: Placed) =>
+          !headerLost(p) && ranges.some((r) => p.data < r.to && p.data + p.stored > r.from);
+        const what = JSON.stringify({ lose, ranges, outcome });
         assert.ok(outcome.error instanceof RecoverError, what);
         assert.equal(outcome.error.exitCode, 5, what);
         const list = outcome.folders.find((f) => f.folder === "dom0-home/alice")!;
@@ -141,9 +160,8 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
         const unnamed = list.lost.filter((l) => l.member === null);
         for (const member of members) {
           const p = placed.find((p) => p.name === member)!;
-          const headerLost = p.header < to && p.data > from;
-          if (member === began) {
-            // Lost inside its data: kept outside the lost range.
+          if (partial(p)) {
+            // Lost inside its data: kept outside the lost range, exactly.
             seen.began.add(member);
             assert.ok(named.has(member), `${member} listed: ${what}`);
             const record = outcome.salvaged.find((f) => f.file === member)!;
@@ -153,11 +171,17 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
               await Deno.readFile(source(member)),
               record,
             );
-          } else if (member === continued) {
+          } else if (headerLost(p) && continued(p)) {
             seen.continued.add(member);
+            // Passed over across a second lost volume.
+            if (
+              ranges.length > 1 && p.data + p.stored > ranges[1]!.from && p.header < ranges[0]!.to
+            ) {
+              seen.across++;
+            }
             assert.equal(named.get(member)?.salvaged, null, `${member} lost by name: ${what}`);
             assert.ok(!list.recovered.includes(member));
-          } else if (headerLost) {
+          } else if (headerLost(p)) {
             seen.headers++;
             assert.ok(!list.recovered.includes(member), `${member} not recovered: ${what}`);
             assert.ok(unnamed.length > 0, `a break is listed: ${what}`);
@@ -173,7 +197,7 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
             }
           }
         }
-        // Every member is in the list: recovered, lost by name, or inside a break.
+        // Nothing else is listed: recovered, lost by name, or inside a break.
         assert.ok(list.recovered.length + named.size <= members.length, what);
         for (const [member] of named) assert.ok(members.includes(member), member);
         // Every other item is restored.
@@ -190,6 +214,7 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
     assert.ok(seen.began.has(sparse.name), JSON.stringify([...seen.began]));
     assert.ok(seen.continued.has(sparse.name), JSON.stringify([...seen.continued]));
     assert.ok(seen.continued.size >= 3 && seen.headers >= 10, JSON.stringify(seen.headers));
+    assert.ok(seen.across >= 1, "a member passed over across a second lost volume");
   } finally {
     await sh(`chmod -R u+w '${root}'; rm -rf '${root}'`);
   }
