@@ -100,7 +100,7 @@ Deno.test("format 2 salvage: each volume of a folder item lost in turn, also one
       .map((p) => p === "." ? "dom0-home/alice" : `dom0-home/alice/${p.slice(2)}`);
     const source = (member: string) => `${home}/${member.slice("dom0-home/alice/".length)}`;
     assert.deepEqual(placed.map((p) => p.name).toSorted(), members.toSorted());
-    const at = (position: number) => starts.findIndex((s, i) => position < starts[i + 1]!);
+    const at = (position: number) => starts.findIndex((_, i) => position < starts[i + 1]!);
     // Among the cases: a volume boundary inside the sparse member's data, and inside the data
     // of a member whose header is in the volume before.
     const sparse = placed.find((p) => p.name.endsWith("/sparse.img"))!;
@@ -228,7 +228,6 @@ Deno.test("format 2 salvage: the first volumes of a one-file item lost", async (
     const plain = seededBytes(200_000, 90);
     await Deno.writeFile(`${plainWorld.workDir}/private.img`, plain);
     const sparseWorld = await makeSmallWorld(`${root}/sw`);
-    const sparse = await Deno.readFile(`${sparseWorld.workDir}/private.img`);
     const builds = {
       plain: await buildSmall(plainWorld, { format: 2, volumeKiB: V / 1024 }, `${root}/pb`),
       sparse: await buildSmall(sparseWorld, { format: 2, volumeKiB: V / 1024 }, `${root}/sb`),
