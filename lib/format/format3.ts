@@ -104,21 +104,16 @@ export class FormatThreeReader implements FormatReader {
     // first are listed as placed unchecked (the restore's notice, see `warnUnorderable`).
     const places = new UncheckedPlaces(() => ctx.unchecked(unorderableNotice(item)));
     const chunks = queue.reading(
-      salvagedChunks(
-        queue,
-        item,
-        {
-          enc: false,
-          plainSize: (size) => size,
-          async take(index) {
-            const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
-            chunk?.release(Infinity);
-            return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
-          },
+      salvagedChunks(queue, item, {
+        enc: false,
+        startBreak: kind === undefined,
+        plainSize: (size) => size,
+        async take(index) {
+          const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);
+          chunk?.release(Infinity);
+          return chunk?.pieces.map((piece) => piece.giveAway()) ?? [];
         },
-        kind === undefined ? places : undefined,
-        kind === undefined,
-      ),
+      }, kind === undefined ? places : undefined),
       () => memory.budget.releaseAll(),
     );
     if (kind !== undefined) {

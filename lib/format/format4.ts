@@ -102,20 +102,15 @@ export class FormatFourReader implements FormatReader {
     const kind = salvageCompression(this.#header);
     if (kind === null) return undefined;
     const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
-    const chunks = queue.reading(salvagedChunks(
-      queue,
-      item,
-      {
-        enc: true,
-        plainSize: (size) => size - SCRYPT_OVERHEAD,
-        async take() {
-          const entry = (await queue.next())!;
-          return [await decryptChunkEntry(entry, scrypt)];
-        },
+    const chunks = queue.reading(salvagedChunks(queue, item, {
+      enc: true,
+      startBreak: kind === undefined,
+      plainSize: (size) => size - SCRYPT_OVERHEAD,
+      async take() {
+        const entry = (await queue.next())!;
+        return [await decryptChunkEntry(entry, scrypt)];
       },
-      undefined,
-      kind === undefined,
-    ));
+    }));
     return ReadableStream.from(kind === undefined ? chunks : decompressSalvaged(chunks, kind));
   }
 }

@@ -21,6 +21,14 @@ import { lostBytes, type UncheckedPlaces } from "./lost.ts";
 export interface ChunkTaker {
   /** Whether chunks are `.enc` files (format 4) rather than a chunk and its `.hmac`. */
   enc: boolean;
+  /**
+   * The chunks lost before the first verified one are a break (`gap.ts`), not zeros of a
+   * length: they held the item's first header (and, encrypted, its salt), so what follows is
+   * placed only through the next header that is certainly the item's (`resync.ts`; the
+   * uncompressed formats). Otherwise such chunks are zeros of the length they are certain to
+   * have, and a missing one whose length is not certain ends the item.
+   */
+  startBreak?: boolean;
   /** The plaintext size of a chunk stored in an entry of `entrySize` bytes. */
   plainSize(entrySize: number): number;
   /**
@@ -36,11 +44,6 @@ export interface ChunkTaker {
  *
  * @param places When given, told where each verified chunk after the first lies in the
  *   stream: for a format whose chunk names (so places) are not authenticated (format 3).
- * @param startBreak The chunks lost before the first verified one are a break (`gap.ts`),
- *   not zeros of a length: they held the item's first header (and, encrypted, its salt), so
- *   what follows is placed only through the next header that is certainly the item's
- *   (`resync.ts`). Otherwise such chunks are zeros of the length they are certain to have,
- *   and a missing one whose length is not certain ends the item.
  *
  * @throws {DamagedError} When the place of verified data after a lost chunk is not certain.
  */
@@ -49,9 +52,9 @@ export async function* salvagedChunks(
   item: string,
   taker: ChunkTaker,
   places?: UncheckedPlaces,
-  startBreak = false,
 ): AsyncGenerator<Uint8Array> {
   const enc = taker.enc;
+  const startBreak = taker.startBreak ?? false;
   /** A chunk verified: the item's stream has its start. */
   let verified = false;
   /** The break at the start was told. */
