@@ -110,6 +110,7 @@ export class FormatThreeReader implements FormatReader {
     const chunks = queue.reading(
       salvagedChunks(queue, item, {
         enc: false,
+        startBreak: kind === undefined,
         plainSize: (size) => size,
         async take(index) {
           const chunk = await readVerifiedChunk(queue, item, index, ctx, memory);

@@ -104,6 +104,7 @@ export class FormatFourReader implements FormatReader {
     const { queue, scrypt } = { queue: this.#queue, scrypt: this.#scrypt };
     const chunks = queue.reading(salvagedChunks(queue, item, {
       enc: true,
+      startBreak: kind === undefined,
       plainSize: (size) => size - SCRYPT_OVERHEAD,
       async take() {
         const entry = (await queue.next())!;

@@ -67,52 +67,61 @@ export async function readHeader(
       authentic = await decryptScryptFile(hmacBytes, password);
       scrypt.headerAuthenticated(params);
     } catch (error) {
-      if (error instanceof PassphraseError) {
-        throw new PassphraseError({
-          reason: "wrong-passphrase",
-          action: "open the backup",
-          detail: `wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
-        }, { cause: error });
-      }
+      if (error instanceof PassphraseError) throw wrongPassphrase("decrypt", error);
       throw error;
     }
-    if (authentic.length !== headerBytes.length || authentic.some((b, i) => b !== headerBytes[i])) {
-      throw new DamagedError({
-        reason: "hmac-mismatch",
-        action: "verify",
-        subject: { kind: "entry", name: "backup-header" },
-        detail: `it differs from its authenticated copy in "backup-header.hmac"`,
-      });
+    if (!sameBytes(authentic, headerBytes)) {
+      throw headerMismatch(`it differs from its authenticated copy in "backup-header.hmac"`);
     }
-    const header = parseBackupHeader(authentic);
-    if (header.version !== 4 || !header.backupId) {
-      throw new DamagedError({
-        reason: "damaged",
-        action: "read",
-        subject: { kind: "entry", name: "backup-header" },
-        detail: "an scrypt-protected header must be version 4 with a backup-id",
-      });
-    }
-    return header;
+    return checkVersion(parseBackupHeader(authentic), true);
   }
   const expected = parseHmacFile(hmacBytes);
   if (findHmacDigest(headerBytes, passphrase, expected, HEADER_DIGESTS) === undefined) {
-    throw new PassphraseError({
-      reason: "wrong-passphrase",
-      action: "open the backup",
-      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
-    });
+    throw wrongPassphrase("match");
   }
-  const header = parseBackupHeader(headerBytes);
-  if (header.version === 4) {
-    throw new DamagedError({
-      reason: "damaged",
-      action: "read",
-      subject: { kind: "entry", name: "backup-header" },
-      detail: "version 4 needs an scrypt-protected header",
-    });
-  }
-  return header;
+  return checkVersion(parseBackupHeader(headerBytes), false);
+}
+
+/** The error of a `backup-header.hmac` that does not decrypt (format 4) or match (2, 3). */
+function wrongPassphrase(does: "decrypt" | "match", cause?: unknown): PassphraseError {
+  return new PassphraseError({
+    reason: "wrong-passphrase",
+    action: "open the backup",
+    detail: `wrong passphrase or damaged header ("backup-header.hmac" does not ${does})`,
+  }, cause === undefined ? undefined : { cause });
+}
+
+/** The error of a `backup-header` that its `.hmac` does not authenticate (`detail` says how). */
+function headerMismatch(detail: string): DamagedError {
+  return new DamagedError({
+    reason: "hmac-mismatch",
+    action: "verify",
+    subject: { kind: "entry", name: "backup-header" },
+    detail,
+  });
+}
+
+/**
+ * An authenticated header whose version fits how it was authenticated: by its scrypt twin
+ * (`scrypt`: version 4 with a backup id) or by an HMAC (versions 2 and 3).
+ *
+ * @throws {DamagedError} Otherwise.
+ */
+function checkVersion(header: BackupHeader, scrypt: boolean): BackupHeader {
+  const wrong = scrypt
+    ? header.version !== 4 || !header.backupId
+      ? "an scrypt-protected header must be version 4 with a backup-id"
+      : undefined
+    : header.version === 4
+    ? "version 4 needs an scrypt-protected header"
+    : undefined;
+  if (wrong === undefined) return header;
+  throw new DamagedError({
+    reason: "damaged",
+    action: "read",
+    subject: { kind: "entry", name: "backup-header" },
+    detail: wrong,
+  });
 }
 
 /** A `backup-header` read by {@linkcode readHeaderTolerant}. */
@@ -169,11 +178,7 @@ export async function readHeaderTolerant(
   await queue.next();
   const hmacBytes = await readSmall(hmacEntry, MAX_HEADER_SIZE);
   if (isScryptFile(hmacBytes)) {
-    const refusal = new PassphraseError({
-      reason: "wrong-passphrase",
-      action: "open the backup",
-      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not decrypt)`,
-    });
+    const refusal = wrongPassphrase("decrypt");
     let authentic: Uint8Array | undefined;
     /** Whether the scrypt file's own header HMAC proved the passphrase (its body damaged). */
     let proven = false;
@@ -190,15 +195,7 @@ export async function readHeaderTolerant(
       proven = error.reason === "hmac-mismatch";
     }
     if (authentic !== undefined) {
-      const header = parseBackupHeader(authentic);
-      if (header.version !== 4 || !header.backupId) {
-        throw new DamagedError({
-          reason: "damaged",
-          action: "read",
-          subject: { kind: "entry", name: "backup-header" },
-          detail: "an scrypt-protected header must be version 4 with a backup-id",
-        });
-      }
+      const header = checkVersion(parseBackupHeader(authentic), true);
       if (plain !== undefined && sameBytes(plain, authentic)) return { header, proven: true };
       return {
         header,
@@ -210,12 +207,9 @@ export async function readHeaderTolerant(
             subject: { kind: "entry", name: "backup-header" },
             detail: `it is missing; its authenticated copy in "backup-header.hmac" is used`,
           })
-          : new DamagedError({
-            reason: "hmac-mismatch",
-            action: "verify",
-            subject: { kind: "entry", name: "backup-header" },
-            detail: `it differs from its authenticated copy in "backup-header.hmac", which is used`,
-          }),
+          : headerMismatch(
+            `it differs from its authenticated copy in "backup-header.hmac", which is used`,
+          ),
       };
     }
     // The authentic copy is damaged: the plain header's backup id is the only way on, and the
@@ -240,31 +234,15 @@ export async function readHeaderTolerant(
   }
   const expected = parseHmacFile(hmacBytes);
   if (findHmacDigest(plain, passphrase, expected, HEADER_DIGESTS) !== undefined) {
-    const header = parseBackupHeader(plain);
-    if (header.version === 4) {
-      throw new DamagedError({
-        reason: "damaged",
-        action: "read",
-        subject: { kind: "entry", name: "backup-header" },
-        detail: "version 4 needs an scrypt-protected header",
-      });
-    }
-    return { header, proven: true };
+    return { header: checkVersion(parseBackupHeader(plain), false), proven: true };
   }
   return {
     header: guessedHeader(plain),
     proven: false,
-    refusal: new PassphraseError({
-      reason: "wrong-passphrase",
-      action: "open the backup",
-      detail: `wrong passphrase or damaged header ("backup-header.hmac" does not match)`,
-    }),
-    damage: new DamagedError({
-      reason: "hmac-mismatch",
-      action: "verify",
-      subject: { kind: "entry", name: "backup-header" },
-      detail: `it does not match "backup-header.hmac"; the format's defaults are used`,
-    }),
+    refusal: wrongPassphrase("match"),
+    damage: headerMismatch(
+      `it does not match "backup-header.hmac"; the format's defaults are used`,
+    ),
   };
 }
 

@@ -16,6 +16,7 @@ import {
 } from "../crypto/mod.ts";
 import { CbcChain } from "../crypto/mod.ts";
 import { DamagedError, IncompleteError } from "../errors.ts";
+import { gapCause } from "./gap.ts";
 import { lostBytes, type LostCause, lostCause } from "./lost.ts";
 
 const BLOCK = 16;
@@ -84,12 +85,15 @@ export async function* cbcSalvaged(
   for await (let piece of input) {
     const cause = lostCause(piece);
     if (headerFill < BLOCK) {
-      if (cause !== undefined) {
+      // A lost first chunk (lost bytes, or a break: `chunks.ts`) held the salt.
+      const lost = cause ?? gapCause(piece);
+      if (lost !== undefined) {
         throw new IncompleteError({
-          reason: cause.reason === "missing" ? "missing" : "truncated",
+          reason: lost.reason === "missing" ? "missing" : "truncated",
           action: "salvage item",
           subject: { kind: "item", name: options.item },
-          detail: `its first chunk ("${cause.chunk}") holds the salt every key of it needs`,
+          detail:
+            `its first chunk ("${lost.chunk}") is lost (${lost.reason}), and it held the salt every key of it needs: nothing of it can be decrypted`,
         });
       }
       const n = Math.min(BLOCK - headerFill, piece.length);

@@ -14,18 +14,21 @@
 import { DamagedError, IncompleteError } from "../errors.ts";
 import type { EntryQueue } from "../format/entry_queue.ts";
 import { chunkEntryName, parseChunkEntry } from "../outer/mod.ts";
+import { gapMarker } from "./gap.ts";
 import { lostBytes, type UncheckedPlaces } from "./lost.ts";
-import {
-  BLOCK_SIZE,
-  isContinuationHeader,
-  readContinuationHeader,
-  type VolumeStarts,
-} from "../tar/mod.ts";
 
 /** How a format takes one chunk from the queue. */
 export interface ChunkTaker {
   /** Whether chunks are `.enc` files (format 4) rather than a chunk and its `.hmac`. */
   enc: boolean;
+  /**
+   * The chunks lost before the first verified one are a break (`gap.ts`), not zeros of a
+   * length: they held the item's first header (and, encrypted, its salt), so what follows is
+   * placed only through the next header that is certainly the item's (`resync.ts`; the
+   * uncompressed formats). Otherwise such chunks are zeros of the length they are certain to
+   * have, and a missing one whose length is not certain ends the item.
+   */
+  startBreak?: boolean;
   /** The plaintext size of a chunk stored in an entry of `entrySize` bytes. */
   plainSize(entrySize: number): number;
   /**
@@ -51,6 +54,16 @@ export async function* salvagedChunks(
   places?: UncheckedPlaces,
 ): AsyncGenerator<Uint8Array> {
   const enc = taker.enc;
+  const startBreak = taker.startBreak ?? false;
+  /** A chunk verified: the item's stream has its start. */
+  let verified = false;
+  /** The break at the start was told. */
+  let broken = false;
+  /** Before the first verified chunk, with `startBreak`: a lost chunk is (part of) a break. */
+  const startLost = function* (cause: { reason: string; chunk: string }) {
+    if (!broken) yield gapMarker(cause);
+    broken = true;
+  };
   /** The size every chunk but the last has, once known. */
   let uniform: number | undefined;
   /** The size of the chunk before: it was not the last, so it must be `uniform`. */
@@ -73,6 +86,7 @@ export async function* salvagedChunks(
   };
   const missing = function* (at: number, found: string) {
     const name = chunkEntryName(item, at, enc);
+    if (startBreak && !verified) return yield* startLost({ reason: "missing", chunk: name });
     if (uniform === undefined) {
       throw new IncompleteError({
         reason: "missing",
@@ -112,6 +126,10 @@ export async function* salvagedChunks(
       pieces = await taker.take(parsed.index);
     } catch (error) {
       if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
+      if (startBreak && !verified) {
+        yield* startLost({ reason: error.reason, chunk: entry.name });
+        continue;
+      }
       const next = await queue.peek();
       const more = next !== undefined && parseChunkEntry(next.name, enc)?.item === item;
       let size: number;
@@ -133,114 +151,9 @@ export async function* salvagedChunks(
     place(size, entry.name);
     if (parsed.index > 0) places?.add(position, position + size, entry.name);
     position += size;
+    verified = true;
     yield* pieces;
   }
 }
 
-/** What the format-2 salvage reader needs of the tar parser that reads its output. */
-export interface SalvageProbe {
-  /** Filled with the start of each verified volume after the first (see `joinVolumes`). */
-  starts: VolumeStarts;
-  /** Where the parser is, all bytes before given to it (see `TarParser.boundary`). */
-  boundary(): "data" | "between" | "other";
-}
-
-/**
- * Format 2: the item's volumes joined (each `M` continuation header dropped and recorded in
- * `probe.starts`, as `joinVolumes` does), every volume that does not verify or decode replaced
- * by zeros marked lost. A lost volume's length in the joined stream is the one volume size,
- * less the `M` header it began with when the volume before ended inside a member's data; the
- * next verified volume's `M` header (member and offset) is then checked by the parser against
- * where the data stands, so a wrong guess is refused, never placed.
- *
- * @param decode Takes chunk `index` (the next entry) and returns its decoded tar volume.
- */
-export async function* salvagedVolumes(
-  queue: EntryQueue,
-  item: string,
-  decode: (index: number) => Promise<Uint8Array>,
-  probe: SalvageProbe,
-): AsyncGenerator<Uint8Array> {
-  let volumeSize: number | undefined;
-  let previous: number | undefined;
-  let position = 0;
-  let index = 0;
-  const uncertain = (detail: string) =>
-    new DamagedError({
-      reason: "damaged",
-      action: "salvage item",
-      subject: { kind: "item", name: item },
-      detail,
-    });
-  const lost = function* (at: number, reason: string, chunk: string) {
-    if (volumeSize === undefined) {
-      throw new IncompleteError({
-        reason: "missing",
-        action: "salvage item",
-        subject: { kind: "item", name: item },
-        detail: `its first volume ("${chunk}") is lost: nothing tells where its data lies`,
-      });
-    }
-    if (previous !== undefined && previous !== volumeSize) {
-      throw uncertain(`its volumes before "${chunk}" do not all have one size`);
-    }
-    const boundary = probe.boundary();
-    if (boundary === "other") {
-      throw uncertain(
-        `volume "${chunk}" is lost inside header material: the rest cannot be placed`,
-      );
-    }
-    const length = volumeSize - (boundary === "data" && at > 0 ? BLOCK_SIZE : 0);
-    previous = volumeSize;
-    position += length;
-    yield* lostBytes(length, { reason, chunk });
-  };
-  for (;;) {
-    const entry = await queue.peek();
-    if (entry === undefined) return;
-    const parsed = parseChunkEntry(entry.name, false);
-    if (parsed?.item !== item) return;
-    for (; index < parsed.index; index++) {
-      yield* lost(index, "missing", chunkEntryName(item, index, false));
-    }
-    index = parsed.index + 1;
-    if (parsed.hmac) {
-      await queue.next();
-      await entry.skip();
-      yield* lost(parsed.index, "missing", chunkEntryName(item, parsed.index, false));
-      continue;
-    }
-    let volume: Uint8Array;
-    try {
-      volume = await decode(parsed.index);
-    } catch (error) {
-      if (!(error instanceof DamagedError || error instanceof IncompleteError)) throw error;
-      // A lost last volume has no known size: the item simply ends there.
-      const next = await queue.peek();
-      if (next === undefined || parseChunkEntry(next.name, false)?.item !== item) return;
-      yield* lost(parsed.index, error.reason, entry.name);
-      continue;
-    }
-    if (previous !== undefined && previous !== volumeSize) {
-      throw uncertain(`its volumes before "${entry.name}" do not all have one size`);
-    }
-    volumeSize ??= volume.length;
-    if (volume.length > volumeSize) {
-      throw uncertain(`volume "${entry.name}" is larger than the first one`);
-    }
-    previous = volume.length;
-    let body = volume;
-    if (parsed.index === 0) {
-      if (isContinuationHeader(volume.subarray(0, BLOCK_SIZE))) {
-        throw uncertain(`its first volume continues a member of an earlier volume`);
-      }
-    } else {
-      const head = volume.subarray(0, BLOCK_SIZE);
-      const continuation = isContinuationHeader(head) ? readContinuationHeader(head) : undefined;
-      if (continuation !== undefined) body = volume.subarray(BLOCK_SIZE);
-      probe.starts.starts.push({ at: position, volume: parsed.index + 1, continuation });
-    }
-    position += body.length;
-    yield body;
-  }
-}
+export { salvagedVolumes, type SalvageProbe } from "./volumes.ts";

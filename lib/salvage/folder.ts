@@ -110,6 +110,18 @@ export class FolderRecord {
     this.#record.lost.push({ member: rel, reason, chunk: null, salvaged: null });
   }
 
+  /**
+   * A member known by name whose header was lost in a break (format 2: the member the volume
+   * after the break continues), `rel` its output path: nothing of it is written.
+   */
+  lostMember(rel: string, cause: LostCause): void {
+    for (const gap of this.#open) gap.before = rel;
+    this.#open = [];
+    this.#last = rel;
+    const chunk = cause.chunk === "" ? null : cause.chunk;
+    this.#record.lost.push({ member: rel, reason: cause.reason, chunk, salvaged: null });
+  }
+
   /** A break: members after it may be lost without being seen. */
   gap(cause: LostCause): void {
     const chunk = cause.chunk === "" ? null : cause.chunk;

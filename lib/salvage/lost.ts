@@ -84,7 +84,8 @@ export async function* markUnchecked(
   for await (const piece of input) {
     const start = position;
     position += piece.length;
-    if (lostCause(piece) !== undefined) {
+    // Lost bytes stay lost; a break marker (`gap.ts`) is handed on as it is.
+    if (piece.length === 0 || lostCause(piece) !== undefined) {
       yield piece;
       continue;
     }

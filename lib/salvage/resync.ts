@@ -13,6 +13,13 @@
  * pax sparse member (`GNUSparseFile.`), whose map is in the pax header before it. What the
  * parser then refuses (a member outside the item, a bad header) is a new break.
  *
+ * Format 2 marks where the next header lies for certain after a lost volume (a resume marker,
+ * `gap.ts`), with its place in the stream: a header found from there is parsed with the volume
+ * starts, so the `M` headers of the volumes after it are checked as before the break; an
+ * end-of-archive block right there ends the item. In format 2 nothing is placed where the place
+ * in the stream is not known (after a parser error past a resume marker, until the next one):
+ * the volume starts could not be checked there.
+ *
  * @module
  */
 
@@ -26,7 +33,7 @@ import {
   type VolumeStarts,
 } from "../tar/mod.ts";
 import { type TarEvent, TarParser } from "../tar/mod.ts";
-import { gapCause } from "./gap.ts";
+import { gapCause, gapMember, resumeAt } from "./gap.ts";
 import type { LostCause } from "./lost.ts";
 import type { SalvageWriter } from "./writer.ts";
 
@@ -36,8 +43,11 @@ const MEMBER_TYPES = new Set(["0", "\0", "1", "2", "3", "4", "5", "6", "7", "S"]
 const META_TYPES = new Set(["L", "K", "x"]);
 const USTAR = [0x75, 0x73, 0x74, 0x61, 0x72]; // "ustar" at offset 257
 
-/** Told each break in the item's data (for the folder list). */
-export type OnGap = (cause: LostCause) => void;
+/**
+ * Told each break in the item's data (for the folder list), and the member known by name to be
+ * lost in it (format 2: the member its next volume continues, whose header was lost).
+ */
+export type OnGap = (cause: LostCause, member?: string) => void;
 
 /** Reads one item's salvaged tar stream (see the module text). */
 export class SalvageParse {
@@ -51,15 +61,23 @@ export class SalvageParse {
   /** The item is one file (its first member is the item itself): nothing follows a break. */
   #singleFile = false;
   #first = true;
+  readonly #starts: VolumeStarts | undefined;
+  /** Format 2 (a resume marker was seen): data is placed only where its stream place is known. */
+  #multi = false;
+  /** While searching (format 2): where the next byte lies in the stream, when known. */
+  #streamAt: number | undefined;
+  /** The next byte is where a resume marker said a header lies. */
+  #atResume = false;
 
   constructor(item: string, starts?: VolumeStarts) {
     this.#item = item;
+    this.#starts = starts;
     this.#parser = new TarParser((event) => this.#events.push(event), starts);
   }
 
-  /** Where the parser is (see `TarParser.boundary`); "other" while searching. */
-  get boundary(): "data" | "between" | "other" {
-    return this.#parser?.boundary ?? "other";
+  /** The member whose data is being read, and its stored bytes to come (see `TarParser`). */
+  get dataLeft(): { name: string; left: number; lenient: boolean } | undefined {
+    return this.#parser?.dataLeft;
   }
 
   /**
@@ -76,17 +94,46 @@ export class SalvageParse {
       if (signal?.aborted) throw new InterruptedError();
       const cause = gapCause(piece);
       if (cause !== undefined) {
-        await this.#break(writer, onGap, cause);
+        await this.#break(writer, onGap, cause, gapMember(piece));
         // A one-file item has no member after the break: what follows is not read.
         if (this.#singleFile) return;
         continue;
       }
+      const resume = resumeAt(piece);
+      if (resume !== undefined) {
+        this.#multi = true;
+        if (this.#parser === undefined) {
+          this.#streamAt = resume;
+          this.#atResume = true;
+          this.#scan = new Uint8Array(0);
+        }
+        continue;
+      }
       if (this.#parser === undefined) {
-        const found = this.#find(piece);
-        if (found === undefined) continue;
-        this.#parser = new TarParser((event) => this.#events.push(event));
+        const at = this.#streamAt;
+        const atResume = this.#atResume;
+        this.#atResume = false;
+        // Format 2, where the stream place is lost: nothing until the next resume marker.
+        if (this.#multi && at === undefined) continue;
+        const emit = (event: TarEvent) => this.#events.push(event);
+        if (atResume && piece.length >= BLOCK_SIZE && isZeroBlock(piece.subarray(0, BLOCK_SIZE))) {
+          // The end-of-archive marker, where a header certainly lies: the item ends there.
+          this.#parser = new TarParser(emit, this.#starts, at);
+        } else {
+          const found = this.#find(piece);
+          if (found === undefined) {
+            if (at !== undefined) this.#streamAt = at + piece.length;
+            continue;
+          }
+          // In format 2 the parser knows where it starts, so the volume starts after are checked.
+          const start = at === undefined ? undefined : at + piece.length - found.length;
+          this.#parser = start === undefined
+            ? new TarParser(emit)
+            : new TarParser(emit, this.#starts, start);
+          piece = found;
+        }
+        this.#streamAt = undefined;
         this.#resynced = true;
-        piece = found;
       }
       let failure: unknown;
       try {
@@ -137,13 +184,19 @@ export class SalvageParse {
     await this.#break(writer, onGap, { reason: error.reason, chunk: "" });
   }
 
-  async #break(writer: SalvageWriter, onGap: OnGap, cause: LostCause): Promise<void> {
+  async #break(
+    writer: SalvageWriter,
+    onGap: OnGap,
+    cause: LostCause,
+    member?: string,
+  ): Promise<void> {
     // After the end-of-archive marker nothing is lost.
     if (this.#parser?.ended) return;
     this.#events = [];
     await writer.gap(cause);
-    onGap(cause);
+    onGap(cause, member);
     this.#parser = undefined;
+    this.#streamAt = undefined;
     this.#scan = new Uint8Array(0);
   }
 

@@ -71,7 +71,10 @@ export async function salvageItems(
       const starts = new VolumeStarts();
       const parse = new SalvageParse(item.name, starts);
       const walk = item.salvageEvents?.();
-      const tar = walk ?? item.salvageTar?.({ starts, boundary: () => parse.boundary });
+      const tar = walk ?? item.salvageTar?.({
+        starts,
+        dataLeft: () => parse.dataLeft,
+      });
       if (tar === undefined) {
         options.onNotSalvaged?.(item.name, notBuilt(backup));
         await item.skip();
@@ -98,9 +101,15 @@ export async function salvageItems(
         },
       });
       let broken: LostCause | undefined;
-      const onGap = (cause: LostCause) => {
+      const onGap = (cause: LostCause, member?: string) => {
         broken ??= cause;
         folder.gap(cause);
+        if (member !== undefined) {
+          folder.lostMember(
+            safeRelativePath(options.outputPathFor(backup, member)).join("/"),
+            cause,
+          );
+        }
       };
       try {
         if (walk !== undefined) {

@@ -131,20 +131,24 @@ export class TarParser {
   /** The same, for the member whose `L`, `K` or `x` data is being read. */
   #pendingLenient = false;
 
-  constructor(emit: (event: TarEvent) => void, volumes?: VolumeStarts) {
+  /**
+   * @param startAt Where in the stream `volumes` counts in the first byte pushed lies (salvage:
+   *   a parser started again after lost data; volume starts before it are passed over).
+   */
+  constructor(emit: (event: TarEvent) => void, volumes?: VolumeStarts, startAt = 0) {
     this.#emit = emit;
     this.#volumes = volumes;
+    this.#position = startAt;
   }
 
   /**
-   * Where the parser is, for salvage (`lib/salvage/`): inside a member's data (a volume that
-   * started here would open with an `M` header), between members (at a header's first byte),
-   * or elsewhere.
+   * For salvage: the member whose data the parser is in, the stored bytes of it still to come,
+   * and whether its volume boundaries are checked leniently (Qubes issue 902); undefined
+   * elsewhere.
    */
-  get boundary(): "data" | "between" | "other" {
-    if (this.#state === State.Data || this.#state === State.SkipData) return "data";
-    if (this.#state === State.Header && this.#blockFill === 0) return "between";
-    return "other";
+  get dataLeft(): { name: string; left: number; lenient: boolean } | undefined {
+    if (this.#state !== State.Data) return undefined;
+    return { name: this.#entry!.name, left: this.#dataLeft, lenient: this.#lenientVolumes };
   }
 
   /** Whether the end-of-archive marker was read (salvage: nothing is lost after it). */
@@ -159,6 +163,11 @@ export class TarParser {
     for (;;) {
       const next = starts[this.#nextVolume];
       if (next === undefined || next.at >= this.#position + rest.length) break;
+      if (next.at < this.#position) {
+        // Before this parser's first byte (a parser started again in salvage).
+        this.#nextVolume++;
+        continue;
+      }
       const n = next.at - this.#position;
       if (n > 0) this.#push(rest.subarray(0, n));
       this.#onVolumeStart(next);
