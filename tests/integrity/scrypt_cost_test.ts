@@ -55,19 +55,20 @@ Deno.test("raised scrypt parameters are refused before the key derivation", asyn
 
     const chunk = built.items.find((i) => i.owner === "work" && i.base === "private.img")!
       .chunks[1]!;
-    const raisedChunk = await variant(chunk, 14, 1);
-    await t.step("a chunk asking for more than the authenticated header: exit 6", async () => {
+    // 1 GiB of memory and 5 GiB of work: over the 4 GiB of work any Qubes backup's file used.
+    const raisedChunk = await variant(chunk, 20, 5);
+    await t.step("a chunk asking for more than any file of a Qubes backup: exit 6", async () => {
       const line = assertOneLineError(
         await runCli(["verify", raisedChunk], { passphrase: PASS }),
         6,
       );
       assert.ok(line.includes(`"${chunk}"`), line);
-      assert.match(line, /logN=14.*more than the authenticated backup-header used/);
+      assert.match(line, /logN=20, r=8, p=5.*more than a file of this backup may use/);
       assert.match(line, /--max-scrypt-memory/);
     });
 
     await t.step("--max-scrypt-memory lets it be tried: then it fails authentication", async () => {
-      const result = await runCli(["verify", raisedChunk, "--max-scrypt-memory", "64M"], {
+      const result = await runCli(["verify", raisedChunk, "--max-scrypt-memory", "3G"], {
         passphrase: PASS,
       });
       assert.ok(assertOneLineError(result, 4).includes(`"${chunk}"`));
@@ -79,15 +80,26 @@ Deno.test("raised scrypt parameters are refused before the key derivation", asyn
   });
 });
 
-Deno.test("ScryptPolicy: header bound, chunk bound from the header, user override", () => {
+Deno.test("ScryptPolicy: header bound, chunk bound widened by the header, user override", () => {
   const params = (logN: number, p = 1) => ({ logN, r: 8, p, salt: new Uint8Array(32) });
   const policy = new ScryptPolicy();
   policy.checkHeader("backup-header.hmac", params(21));
   assert.throws(() => policy.checkHeader("backup-header.hmac", params(22)), UnsupportedError);
-  policy.headerAuthenticated(params(20));
+  policy.headerAuthenticated(params(19, 4));
+  // A later file may ask for more memory than the header (scrypt enc picks afresh per file).
   policy.checkChunk("c.000.enc", params(20, 4));
-  assert.throws(() => policy.checkChunk("c.000.enc", params(21)), UnsupportedError);
-  assert.throws(() => policy.checkChunk("c.000.enc", params(20, 5)), UnsupportedError);
+  policy.checkChunk("c.000.enc", params(21, 2));
+  assert.throws(() => policy.checkChunk("c.000.enc", params(22)), UnsupportedError);
+  // Four times the header's 2 GiB of work (8 GiB) is the bound on work.
+  assert.throws(() => policy.checkChunk("c.000.enc", params(20, 9)), UnsupportedError);
+  // A header that used more widens the bound of its files.
+  const big = new ScryptPolicy(8 * 1024 ** 3);
+  big.checkHeader("backup-header.hmac", params(22));
+  big.headerAuthenticated(params(22));
+  const heavy = new ScryptPolicy();
+  heavy.headerAuthenticated(params(22));
+  heavy.checkChunk("c.000.enc", params(22, 4));
+  assert.throws(() => heavy.checkChunk("c.000.enc", params(23)), UnsupportedError);
   const generous = new ScryptPolicy(8 * 1024 ** 3);
   generous.checkHeader("backup-header.hmac", params(23));
   assert.equal(parseMemorySize("4G"), 4 * 1024 ** 3);
