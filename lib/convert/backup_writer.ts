@@ -7,12 +7,7 @@
  * passphrase). Every entry is a `tar -cO --posix`-style archive of its own. Gzip and encryption
  * run in workers (packer.ts), the HMACs in the HMAC worker.
  *
- * The chunk bytes are written as they come; nothing waits for a chunk to be complete, or for
- * its digest (its `.hmac` entry goes into room left for it). The file is told final
- * (`onWritten`) entry by entry, in order, so a reader that follows it sees whole entries only.
- *
- * Memory: the pieces of at most two chunks in the HMAC worker (each handed back with its
- * digest), plus the blocks in flight in the packer's workers.
+ * Memory: one chunk's pieces at a time, plus the blocks in flight in the workers.
  *
  * @module
  */
@@ -25,14 +20,6 @@ import { Packer } from "./packer.ts";
 
 /** Chunk bytes are copied into pieces of this size before hashing and writing. */
 const GATHER = 4 * 1024 * 1024;
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * HMAC workers a conversion spreads its HMACs over: the old chunks', the new chunks' and the
- * read-back's chains run at once.
- */
-const HMAC_WORKERS = 2;
 
 /** The size of a non-final chunk, as R3 cut them. */
 export const CHUNK_SIZE = 100 * 1024 * 1024;
@@ -78,142 +65,54 @@ export function hmacText(digestHex: string): string {
   return `(stdin)= ${digestHex}\n`;
 }
 
-/**
- * Writes at given positions of a file, one write at a time in call order, and tells how far
- * the file is final: up to the first region not yet complete. A region's bytes may be written
- * in any order (a chunk's entry head is written again once its size is known; a `.hmac` entry
- * after the next chunk's data).
- */
-class PositionalFile {
-  readonly #file: Deno.FsFile;
-  readonly #onFinal: ((bytes: number) => void) | undefined;
-  /** The file offset after the last write. */
-  #offset = 0;
-  #queue: Promise<void> = Promise.resolve();
-  #failure: { error: unknown } | undefined;
-  /** Regions laid out and not yet final, in file order (each ends where the next starts). */
-  #regions: Array<{ end: number | undefined }> = [];
-
-  constructor(file: Deno.FsFile, onFinal: ((bytes: number) => void) | undefined) {
-    this.#file = file;
-    this.#onFinal = onFinal;
-  }
-
-  /** Writes `bytes` at `position` after the writes asked for before. */
-  write(position: number, bytes: Uint8Array): Promise<void> {
-    const run = this.#queue.then(async () => {
-      if (this.#failure) throw this.#failure.error;
-      try {
-        if (this.#offset !== position) await this.#file.seek(position, Deno.SeekMode.Start);
-        for (let done = 0; done < bytes.length;) {
-          done += await this.#file.write(bytes.subarray(done));
-        }
-        this.#offset = position + bytes.length;
-      } catch (error) {
-        this.#failure ??= { error };
-        throw error;
-      }
-    });
-    this.#queue = run.catch(() => {});
-    return run;
-  }
-
-  /** Every write asked for so far is made; throws the first failure. */
-  async settled(): Promise<void> {
-    await this.#queue;
-    if (this.#failure) throw this.#failure.error;
-  }
-
-  /**
-   * Lays out the next region (it starts where the one before ends); call `done(end)` once all
-   * its bytes, up to `end`, are written.
-   */
-  region(): { done(end: number): void } {
-    const region: { end: number | undefined } = { end: undefined };
-    this.#regions.push(region);
-    return {
-      done: (end) => {
-        region.end = end;
-        let final: number | undefined;
-        while (this.#regions.length > 0 && this.#regions[0]!.end !== undefined) {
-          final = this.#regions.shift()!.end;
-        }
-        if (final !== undefined) this.#onFinal?.(final);
-      },
-    };
-  }
-}
-
-/** A chunk entry being written: its head (written with the full chunk size first) and HMAC. */
-interface OpenChunk {
-  name: string;
-  headAt: number;
-  headLength: number;
-  mac: OffThreadHmac;
-  region: { done(end: number): void };
-}
-
 /** Writes the outer archive of a format-3 backup into an open file. */
 export class BackupWriter {
-  readonly #file: PositionalFile;
+  readonly #file: Deno.FsFile;
   readonly #settings: WriterSettings;
   readonly #chunkSize: number;
   readonly #mtime: number;
-  /** Bytes laid out so far (the file's length once everything asked for is written). */
+  /** Bytes written so far. */
   written = 0;
   /** Chunks written so far (not counting `.hmac` files). */
   chunks = 0;
-  readonly #doneWithWorker = useHmacWorker(HMAC_WORKERS);
+  readonly #doneWithWorker = useHmacWorker();
   #packer: Promise<Packer> | undefined;
 
   constructor(file: Deno.FsFile, settings: WriterSettings) {
-    this.#file = new PositionalFile(file, settings.onWritten);
+    this.#file = file;
     this.#settings = settings;
     this.#chunkSize = settings.chunkSize ?? CHUNK_SIZE;
     this.#mtime = settings.mtime ?? Math.floor(Date.now() / 1000);
   }
 
-  /** Writes `bytes` after everything laid out so far. */
-  #append(bytes: Uint8Array): Promise<void> {
-    const at = this.written;
+  async #write(bytes: Uint8Array): Promise<void> {
+    for (let done = 0; done < bytes.length;) done += await this.#file.write(bytes.subarray(done));
     this.written += bytes.length;
-    return this.#file.write(at, bytes);
+    this.#settings.onWritten?.(this.written);
   }
 
-  /** The bytes of a whole small entry. */
-  #entryBytes(name: string, data: Uint8Array): Uint8Array {
-    const head = outerEntryHead(name, data.length, this.#mtime);
-    const tail = outerEntryTail(head.length, data.length);
-    const out = new Uint8Array(head.length + data.length + tail.length);
-    out.set(head);
-    out.set(data, head.length);
-    return out;
+  async #entry(name: string, pieces: Uint8Array[], size: number): Promise<void> {
+    const head = outerEntryHead(name, size, this.#mtime);
+    await this.#write(head);
+    for (const piece of pieces) await this.#write(piece);
+    await this.#write(outerEntryTail(head.length, size));
   }
 
   /** Writes `backup-header` and `backup-header.hmac`. */
   async writeHeader(): Promise<void> {
     const header = new TextEncoder().encode(headerText(this.#settings));
+    await this.#entry("backup-header", [header], header.length);
     const hex = createHmac("sha512", this.#settings.passphrase).update(header).digest("hex");
-    for (
-      const entry of [
-        this.#entryBytes("backup-header", header),
-        this.#entryBytes("backup-header.hmac", new TextEncoder().encode(hmacText(hex))),
-      ]
-    ) {
-      const region = this.#file.region();
-      await this.#append(entry);
-      region.done(this.written);
-    }
+    const hmac = new TextEncoder().encode(hmacText(hex));
+    await this.#entry("backup-header.hmac", [hmac], hmac.length);
   }
 
   /**
    * Writes one item: its inner tar stream compressed, encrypted and chunked as the settings
    * say (`gzipped`: `tar` is gzip already). Consumes `tar` completely; its errors end the
-   * write. The chunk bytes go to the file as they come, after an entry head that says the
-   * full chunk size (written again for a shorter last chunk), and then to the HMAC worker;
-   * each chunk's `.hmac` entry goes into the room left for it once its digest is back, while
-   * the next chunk is being written. What is written is reported final (`onWritten`) entry by
-   * entry, in file order, once complete.
+   * write. The chunk bytes are gathered in
+   * pieces of {@link GATHER} bytes, hashed off the main thread, and written when the chunk is
+   * complete.
    */
   async writeItem(
     item: string,
@@ -232,95 +131,55 @@ export class BackupWriter {
     // The source's pieces may be views of buffers it reuses: those are copied.
     const owned = gzip || encrypt;
     const key = this.#settings.passphrase;
-    const chunkSize = this.#chunkSize;
     let index = 0;
     let filled = 0;
-    let chunk: OpenChunk | undefined;
-    /** The `.hmac` entry of the chunk before, being written. */
-    let pendingHmac: Promise<void> = Promise.resolve();
-    let gather = new Uint8Array(Math.min(GATHER, chunkSize));
+    let mac = await OffThreadHmac.create("sha512", key);
+    let gather = new Uint8Array(Math.min(GATHER, this.#chunkSize));
     let gathered = 0;
-    const open = async (): Promise<OpenChunk> => {
-      const name = chunkName(item, index++);
-      const mac = await OffThreadHmac.create("sha512", key);
-      const region = this.#file.region();
-      const headAt = this.written;
-      const head = outerEntryHead(name, chunkSize, this.#mtime);
-      await this.#append(head);
-      return { name, headAt, headLength: head.length, mac, region };
-    };
-    /** Writes `bytes`, a buffer of their own, as the open chunk's next bytes; then hashes them. */
-    const data = async (bytes: Uint8Array) => {
-      chunk ??= await open();
-      await this.#append(bytes);
-      chunk.mac.update(bytes); // Transferred to the HMAC worker: after the write.
-    };
-    const hand = async () => {
+    const hand = () => {
       if (gathered === 0) return;
-      const bytes = gather.subarray(0, gathered);
-      gather = new Uint8Array(Math.min(GATHER, chunkSize));
+      mac.update(gather.subarray(0, gathered));
+      gather = new Uint8Array(Math.min(GATHER, this.#chunkSize - filled));
       gathered = 0;
-      await data(bytes);
     };
-    /** Ends the open chunk (an empty one when none is open): its tail, head, room for `.hmac`. */
-    const close = async () => {
-      await hand();
-      const { name, headAt, headLength, mac, region } = chunk ?? await open();
-      chunk = undefined;
-      const size = filled;
-      filled = 0;
-      if (size !== chunkSize) {
-        // A failure shows in the writes after it.
-        this.#file.write(headAt, outerEntryHead(name, size, this.#mtime)).catch(() => {});
-      }
-      await this.#append(outerEntryTail(headLength, size));
-      region.done(this.written);
-      // The `.hmac` entry's length does not depend on the digest: its room is left now.
-      const hmacName = `${name}.hmac`;
-      const room = this.#entryBytes(hmacName, new TextEncoder().encode(hmacText("0".repeat(128))));
-      const hmacRegion = this.#file.region();
-      const hmacAt = this.written;
-      void this.#append(new Uint8Array(room.length)).catch(() => {}); // zeros until the digest is back
-      const previous = pendingHmac;
-      pendingHmac = mac.finish().then(async ({ hex }) => {
-        const entry = this.#entryBytes(hmacName, new TextEncoder().encode(hmacText(hex)));
-        if (entry.length !== room.length) throw new Error(`unexpected length of "${hmacName}"`);
-        await this.#file.write(hmacAt, entry);
-        hmacRegion.done(hmacAt + entry.length);
-      });
-      pendingHmac.catch(() => {}); // awaited below
+    const flush = async () => {
+      hand();
+      const { hex, pieces } = await mac.finish();
+      const name = chunkName(item, index++);
+      await this.#entry(name, pieces, filled);
+      const text = new TextEncoder().encode(hmacText(hex));
+      await this.#entry(`${name}.hmac`, [text], text.length);
       this.chunks++;
-      // At most one digest outstanding: the HMAC worker holds at most two chunks' pieces.
-      await previous;
+      filled = 0;
+      mac = await OffThreadHmac.create("sha512", key);
+      gather = new Uint8Array(Math.min(GATHER, this.#chunkSize));
     };
-    try {
-      for await (let piece of stream) {
-        if (this.#settings.signal?.aborted) throw new InterruptedError();
-        while (piece.length > 0) {
-          const room = chunkSize - filled;
-          if (owned && gathered === 0 && piece.byteOffset === 0 && piece.length <= room) {
-            filled += piece.length; // before the piece is transferred (and emptied here)
-            await data(piece);
-            piece = EMPTY;
-          } else {
-            const take = Math.min(piece.length, gather.length - gathered, room);
-            gather.set(piece.subarray(0, take), gathered);
-            gathered += take;
-            filled += take;
-            piece = piece.subarray(take);
-            if (gathered === gather.length) await hand();
-          }
-          if (filled === chunkSize) await close();
-        }
+    for await (let piece of stream) {
+      if (this.#settings.signal?.aborted) throw new InterruptedError();
+      if (owned && piece.byteOffset === 0 && piece.length < this.#chunkSize - filled) {
+        // Bytes gathered before go first (else every later piece would be copied: the
+        // 16-byte `Salted__` head would put them all off the gather buffer's boundaries).
+        hand();
+        filled += piece.length; // before the piece is transferred (and emptied here)
+        mac.update(piece);
+        continue;
       }
-      // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
-      await close();
-      await pendingHmac;
-      await this.#file.settled();
-    } catch (error) {
-      chunk?.mac.discard();
-      throw error;
+      while (piece.length > 0) {
+        const take = Math.min(
+          piece.length,
+          gather.length - gathered,
+          this.#chunkSize - filled,
+        );
+        gather.set(piece.subarray(0, take), gathered);
+        gathered += take;
+        filled += take;
+        piece = piece.subarray(take);
+        if (filled === this.#chunkSize) await flush();
+        else if (gathered === gather.length) hand();
+      }
     }
+    // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
+    await flush();
   }
 
   #startPacker(): Promise<Packer> {

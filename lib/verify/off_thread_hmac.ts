@@ -51,62 +51,35 @@ class HmacWorker {
   }
 }
 
-/**
- * The HMAC workers: one, or more while a user asks for more (`convert` hashes the old chunks,
- * the new ones and the new ones read back, three chains at once).
- */
-const pool: HmacWorker[] = [];
-/** HMACs started on each worker of {@link pool} and not yet finished or discarded. */
-const active: number[] = [];
+let shared: HmacWorker | undefined;
 let nextId = 0;
-let users = 0;
-/** Workers the users asked for at most. */
-let wanted = 1;
-/** Whether a worker could not start: hashing is done on the main thread then. */
-let noWorkers = false;
 
-/**
- * The worker a new HMAC goes to: the one with the fewest HMACs in progress, or a new one when
- * every worker has some and the pool may grow; undefined where no worker can run.
- */
-function worker(): number | undefined {
-  if (noWorkers) return undefined;
-  let best = -1;
-  for (let i = 0; i < pool.length; i++) if (best < 0 || active[i]! < active[best]!) best = i;
-  if (best < 0 || (active[best]! > 0 && pool.length < wanted)) {
+function worker(): HmacWorker | undefined {
+  if (shared === undefined) {
     try {
-      pool.push(new HmacWorker());
-      active.push(0);
-      best = pool.length - 1;
+      shared = new HmacWorker();
     } catch {
-      if (pool.length === 0) {
-        noWorkers = true;
-        return undefined; // No workers here: hash on the main thread.
-      }
+      return undefined; // No workers here: hash on the main thread.
     }
   }
-  return best;
+  return shared;
 }
 
+let users = 0;
+
 /**
- * Registers a user of the HMAC workers; the returned function ends the use, and the workers
- * (which would keep the process alive) stop when their last user is done. Call it once.
- *
- * @param workers How many workers this user's HMACs may be spread over (default 1: every
- *   HMAC on one worker, in the order asked); the pool grows only as HMACs overlap.
+ * Registers a user of the shared worker; the returned function ends the use, and the worker
+ * (which would keep the process alive) stops when its last user is done. Call it once.
  */
-export function useHmacWorker(workers = 1): () => void {
+export function useHmacWorker(): () => void {
   users++;
-  wanted = Math.max(wanted, workers);
   let done = false;
   return () => {
     if (done) return;
     done = true;
     if (--users === 0) {
-      for (const each of pool.splice(0)) each.terminate();
-      active.length = 0;
-      wanted = 1;
-      noWorkers = false;
+      shared?.terminate();
+      shared = undefined;
     }
   };
 }
@@ -137,31 +110,16 @@ export class OffThreadHmac {
    * @param key The HMAC key.
    */
   static async create(digest: string, key: Uint8Array): Promise<OffThreadHmac> {
-    const index = worker();
-    const candidate = index === undefined ? undefined : pool[index]!;
-    if (candidate === undefined || !await candidate.ready || pool[index!] !== candidate) {
-      return new OffThreadHmac(digest, key, undefined, () => {});
-    }
-    active[index!]!++;
-    let ended = false;
-    return new OffThreadHmac(digest, key, candidate, () => {
-      if (ended) return;
-      ended = true;
-      if (pool[index!] === candidate) active[index!]!--;
-    });
+    const candidate = worker();
+    return new OffThreadHmac(
+      digest,
+      key,
+      candidate && await candidate.ready ? candidate : undefined,
+    );
   }
 
-  /** Told once the HMAC is finished or discarded. */
-  #ended: () => void;
-
-  private constructor(
-    digest: string,
-    key: Uint8Array,
-    on: HmacWorker | undefined,
-    ended: () => void,
-  ) {
+  private constructor(digest: string, key: Uint8Array, on: HmacWorker | undefined) {
     this.#worker = on;
-    this.#ended = ended;
     if (on === undefined) this.#local = createHmac(digest, key);
     else on.post({ op: "init", id: this.#id, digest, key: key.slice() });
   }
@@ -189,7 +147,6 @@ export class OffThreadHmac {
   discard(): void {
     this.#kept = [];
     this.#worker?.post({ op: "discard", id: this.#id });
-    this.#ended();
   }
 
   /**
@@ -198,8 +155,7 @@ export class OffThreadHmac {
    */
   async finish(): Promise<{ hex: string; pieces: Uint8Array[] }> {
     if (this.#worker === undefined) return { hex: this.#local!.digest("hex"), pieces: this.#kept };
-    const reply = await this.#worker.ask((seq) => ({ op: "digest", id: this.#id, seq }))
-      .finally(this.#ended);
+    const reply = await this.#worker.ask((seq) => ({ op: "digest", id: this.#id, seq }));
     const { hex, buffers } = reply as { hex: string; buffers: ArrayBuffer[] };
     const pieces = buffers.map((buffer, index) => {
       const [byteOffset, byteLength] = this.#shapes[index]!;
