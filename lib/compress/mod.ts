@@ -19,4 +19,5 @@ export { Bzip2Decoder } from "./bzip2.ts";
 export { type Decoder, OUTPUT_PIECE } from "./_decoder_stream.ts";
 export { decodeLzmaAlone, decodeXz } from "./liblzma.ts";
 export { decodeGzip, decodeZlib, runNodeZlib } from "./node_zlib.ts";
+export type { ZlibHandle } from "./node_zlib.ts";
 export { decodeZstd, ZstdFrameSplitter } from "./zstd.ts";

@@ -19,7 +19,7 @@ import { Piece } from "../streams/mod.ts";
 import { type Decoder, endsEarly, OUTPUT_PIECE } from "./_decoder_stream.ts";
 
 /** The native binding under a node:zlib stream, as Node's own zlib.js drives it. */
-interface ZlibHandle {
+export interface ZlibHandle {
   writeSync(
     flush: number,
     input: Uint8Array,

@@ -26,6 +26,7 @@
  */
 
 import * as zlib from "node:zlib";
+import type { ZlibHandle } from "../compress/mod.ts";
 import { gapMarker } from "./gap.ts";
 import { type LostCause, lostCause } from "./lost.ts";
 
@@ -243,20 +244,6 @@ function gzipMember(bytes: Uint8Array): Attempt {
     return "bad";
   }
   return { end: trailer + 8, output: inflated.output };
-}
-
-/** The native binding under a node:zlib stream (see `lib/compress/node_zlib.ts`). */
-interface ZlibHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inputOffset: number,
-    inputLength: number,
-    output: Uint8Array,
-    outputOffset: number,
-    outputLength: number,
-  ): void;
-  onerror: (message: string, errno: number) => void;
 }
 
 const OUT = 1024 * 1024;
