@@ -30,6 +30,18 @@ export async function repack(dir: string, names: string[], out: string): Promise
   for (const name of names) await sh(`tar -cO --posix -C '${dir}' '${name}' >> '${out}'`);
 }
 
+/**
+ * Flips byte `at` of the file at `path` (or its last byte, if shorter); `at` may be "middle".
+ * An XOR, never a fixed value: writing a fixed byte over random ciphertext changes nothing
+ * one time in 256, and the "damaged" backup is then intact.
+ */
+export async function flipByte(path: string, at: number | "middle"): Promise<void> {
+  const bytes = await Deno.readFile(path);
+  const where = at === "middle" ? Math.floor(bytes.length / 2) : Math.min(at, bytes.length - 1);
+  bytes[where] = bytes[where]! ^ 0xff;
+  await Deno.writeFile(path, bytes);
+}
+
 export async function listFiles(dir: string): Promise<string[]> {
   try {
     return (await sh(`cd '${dir}' && find . -type f | sort`)).trim().split("\n").filter(Boolean);

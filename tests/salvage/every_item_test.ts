@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { runCli, sh } from "../e2e/_cli.ts";
-import { repack, untar } from "../e2e/_surgery.ts";
+import { flipByte, repack, untar } from "../e2e/_surgery.ts";
 import {
   buildSmall,
   PASS,
@@ -81,10 +81,7 @@ for (const { label, spec } of VARIANTS) {
         await sh(`rm -rf '${dir}'`);
         return file;
       };
-      const flip = (dir: string, chunk: string) =>
-        sh(
-          `printf '\\x5a' | dd of='${dir}/${chunk}' bs=1 seek=$(( $(stat -c %s '${dir}/${chunk}') / 2 )) conv=notrunc status=none`,
-        );
+      const flip = (dir: string, chunk: string) => flipByte(`${dir}/${chunk}`, "middle");
       const without = (kept: string[], chunk: string) =>
         kept.filter((name) => name !== chunk && name !== `${chunk}.hmac`);
 

@@ -27,7 +27,7 @@ import { restoreBackup } from "../../lib/commands/restore.ts";
 import { RecoverError } from "../../lib/errors.ts";
 import type { SalvagedFile } from "../../lib/salvage/writer.ts";
 import { sh } from "../e2e/_cli.ts";
-import { repack, untar } from "../e2e/_surgery.ts";
+import { flipByte, repack, untar } from "../e2e/_surgery.ts";
 import { buildSmall, makeSmallWorld, PASS, type SmallWorld } from "../integrity/_small.ts";
 import type { FixtureSpec } from "../support/mod.ts";
 import { seededBytes, writeSparseFile } from "../support/vm_tree.ts";
@@ -120,12 +120,7 @@ interface EditContext {
   otherDir: string;
 }
 
-async function flip(path: string, at: number): Promise<void> {
-  const bytes = await Deno.readFile(path);
-  const where = Math.min(at, bytes.length - 1);
-  bytes[where] = bytes[where]! ^ 0x5a;
-  await Deno.writeFile(path, bytes);
-}
+const flip = flipByte;
 
 const middle = (n: number) => Math.floor(n / 2);
 const without = (names: string[], entry: string) => names.filter((name) => name !== entry);

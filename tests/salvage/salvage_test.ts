@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { runCli, sh } from "../e2e/_cli.ts";
-import { repack, untar } from "../e2e/_surgery.ts";
+import { flipByte, repack, untar } from "../e2e/_surgery.ts";
 import { buildSmall, PASS, withSmallWorld } from "../integrity/_small.ts";
 import { seededBytes } from "../support/vm_tree.ts";
 
@@ -134,11 +134,7 @@ for (const { label, spec, cbc } of VARIANTS) {
         "a flipped byte in chunk 2: exactly chunk 2's bytes lost (and one block, CBC)",
         async () => {
           const file = await variant(async (dir, kept) => {
-            await sh(
-              `printf '\\x5a' | dd of='${dir}/${
-                chunks[2]
-              }' bs=1 seek=1000 conv=notrunc status=none`,
-            );
+            await flipByte(`${dir}/${chunks[2]}`, 1000);
             return kept;
           });
           const lost = await salvage(file, 4);
@@ -168,9 +164,7 @@ for (const { label, spec, cbc } of VARIANTS) {
       await t.step("chunks 1 and 3 damaged: two ranges", async () => {
         const file = await variant(async (dir, kept) => {
           await sh(`truncate -s -7 '${dir}/${chunks[1]}'`);
-          await sh(
-            `printf '\\x5a' | dd of='${dir}/${chunks[3]}' bs=1 seek=99 conv=notrunc status=none`,
-          );
+          await flipByte(`${dir}/${chunks[3]}`, 99);
           return kept;
         });
         const lost = await salvage(file, 4);

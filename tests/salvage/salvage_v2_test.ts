@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { runCli, sh } from "../e2e/_cli.ts";
-import { repack, untar } from "../e2e/_surgery.ts";
+import { flipByte, repack, untar } from "../e2e/_surgery.ts";
 import { buildSmall, PASS, withSmallWorld } from "../integrity/_small.ts";
 import { seededBytes } from "../support/vm_tree.ts";
 
@@ -90,9 +90,7 @@ for (
       await t.step("a flipped byte in volume 3: exactly its data lost", async () => {
         const offset = continuationOffset(await volume(2));
         const file = await variant(async (dir, kept) => {
-          await sh(
-            `printf '\\x5a' | dd of='${dir}/${chunks[2]}' bs=1 seek=700 conv=notrunc status=none`,
-          );
+          await flipByte(`${dir}/${chunks[2]}`, 700);
           return kept;
         });
         assert.deepEqual(await salvage(file, 4), [
