@@ -6,13 +6,13 @@
  */
 
 import { type BackupInfo, backupInfo, restoreBackup, verifyBackup } from "../commands/mod.ts";
-import { type Problem, problemEvent, problemLine } from "../commands/mod.ts";
+import { type Problem, problemEvent, problemLine, problemsOf } from "../commands/mod.ts";
 import { restoreFiles } from "../commands/mod.ts";
 import { convertBackup } from "../convert/mod.ts";
 import { DamagedError, OutputError } from "../errors.ts";
 import { parseMemorySize } from "../format/mod.ts";
 import { passphraseGetter } from "./passphrase.ts";
-import { RESUME_ALL_HINT, RESUME_HINT, withHint } from "./hints.ts";
+import { RESUME_ALL_HINT, RESUME_HINT, SALVAGE_HINT, withAnyHint, withHint } from "./hints.ts";
 import { formatDuration } from "./progress.ts";
 import { type CommandContext, flagOption, listOption, stringOption } from "./context.ts";
 import { CommandLineError } from "./options.ts";
@@ -153,6 +153,19 @@ function withResumeHint(error: unknown): unknown {
   return withHint(error, "exists", RESUME_HINT);
 }
 
+/**
+ * A restore without `--salvage` (and not a dry run) that left out damaged or incomplete items of
+ * a backup file: the way to get what verifies of them.
+ */
+function withSalvageHint(error: unknown, context: CommandContext): unknown {
+  const { values } = context;
+  if (
+    context.backup === "-" || flagOption(values, "salvage") || flagOption(values, "dry-run")
+  ) return error;
+  const items = (problemsOf(error) ?? []).filter((problem) => problem.item !== undefined);
+  return items.length > 0 ? withAnyHint(error, SALVAGE_HINT) : error;
+}
+
 /** `restore`. */
 export async function restoreCommand(context: CommandContext): Promise<void> {
   const { console, values } = context;
@@ -227,7 +240,7 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
       );
     },
   }).catch((error) => {
-    throw withResumeHint(error);
+    throw withSalvageHint(withResumeHint(error), context);
   });
   Object.assign(context.summary, result);
   const skipped = result.skipped > 0

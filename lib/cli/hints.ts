@@ -18,6 +18,11 @@ export const RESUME_ALL_HINT = " (use --skip-existing to keep them, or --force t
 /** The way out of a scrypt cost beyond the bounds (`beyond-limit`). */
 export const SCRYPT_HINT = "; allow it with --max-scrypt-memory if you trust this backup";
 
+/** After a restore without `--salvage` that left damaged or incomplete items out. */
+export const SALVAGE_HINT =
+  "; every other item is restored; add --salvage to also get what verifies of the damaged " +
+  "items (as NAME.salvaged, lost bytes as zeros; docs/salvage.md)";
+
 /** The general hint of each reason that has one, with its separator. */
 const HINTS: Partial<Record<RecoverError["reason"], string>> = {
   exists: FORCE_HINT,
@@ -29,6 +34,12 @@ const chosen = new WeakMap<RecoverError, string>();
 /** Gives `error` a hint of the command's own (instead of the general one for its reason). */
 export function withHint(error: unknown, reason: RecoverError["reason"], hint: string): unknown {
   if (error instanceof RecoverError && error.reason === reason) chosen.set(error, hint);
+  return error;
+}
+
+/** Gives `error` the hint `hint`, whatever its reason. */
+export function withAnyHint(error: unknown, hint: string): unknown {
+  if (error instanceof RecoverError) chosen.set(error, hint);
   return error;
 }
 

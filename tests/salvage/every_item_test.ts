@@ -101,6 +101,8 @@ for (const { label, spec } of VARIANTS) {
           // Format 3 compressed: the flip may show only as undecodable data further on.
           assert.ok(lines[0]!.includes(`"${chunks[1]}"`), lines[0]);
         }
+        // The way to the rest of the damaged item: --salvage (a backup file, not stdin).
+        assert.match(result.stderr, /every other item is restored; add --salvage/);
       });
 
       await t.step("the same backup on standard input: read past, the rest restored", async () => {
@@ -112,6 +114,7 @@ for (const { label, spec } of VARIANTS) {
         });
         assert.equal(result.code, 4, result.stderr);
         await assertOthersExact(out, world, root);
+        assert.doesNotMatch(result.stderr, /--salvage/, "salvage needs a file");
       });
 
       await t.step("verify lists every damaged or missing chunk of the backup", async () => {

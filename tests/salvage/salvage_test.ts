@@ -105,6 +105,7 @@ for (const { label, spec, cbc } of VARIANTS) {
           passphrase: PASS,
         });
         assert.equal(result.code, code, result.stderr);
+        assert.doesNotMatch(result.stderr, /add --salvage/, "no hint to add what is there");
         await assert.rejects(Deno.lstat(`${out}/work/private.img`), "nothing under the real name");
         const record = JSON.parse(
           await Deno.readTextFile(`${out}/work/private.img.salvaged.json`),
