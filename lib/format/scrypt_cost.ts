@@ -5,10 +5,14 @@
  *
  * - The first derivation (`backup-header.hmac`) may cost at most what Qubes ever wrote:
  *   {@link QUBES_SCRYPT_LIMIT}. Qubes ran `scrypt enc` with its defaults (5 seconds, an eighth
- *   of dom0's memory), which picks r = 8, N = 2^logN with 128·r·N at most 1/16 of RAM, and p
- *   so that 128·r·N·p is about 5 seconds of the writing machine: on the 2-core machine of
- *   docs/performance.md that was logN 20, p 1 (1 GiB, 3.7 s). The limit allows twice that
- *   memory (logN 21: a dom0 of 32 GiB) and four times that work.
+ *   of dom0's memory), which picks r = 8, N = 2^logN within that memory, and p to fill about
+ *   5 seconds of the writing CPU: on the 2-core machine of docs/performance.md logN 20, p 1
+ *   (1 GiB) with 1 GiB of memory to use, logN 19, p 2 with 512 MiB (a dom0 of 4 GiB), once
+ *   logN 19, p 4. Where memory sets N, p grows with the CPU's speed, and so does the work
+ *   (memory × p): 1-2 GiB here, 4 GiB on a CPU about four times as fast. The limit allows
+ *   2 GiB of memory (N for a dom0 of up to 16 GiB) and 16 GiB of work (a CPU about sixteen
+ *   times this machine's, for the CPUs backups will be written on); a forged header can make
+ *   one derivation cost that much (about 70 s here) before it fails authentication.
  * - Every later file may cost as much as that limit, or more when the authenticated header
  *   itself did: its memory and four times its work. `scrypt enc` picks each file's parameters
  *   afresh from the CPU speed and the memory it sees at that moment, so a later file can ask
@@ -29,8 +33,8 @@ export interface ScryptCost {
   work: number;
 }
 
-/** The most any Qubes backup's `backup-header.hmac` asked for (see the module text). */
-export const QUBES_SCRYPT_LIMIT: ScryptCost = { memory: 2 * 1024 ** 3, work: 4 * 1024 ** 3 };
+/** The most a Qubes backup's `backup-header.hmac` may ask for (see the module text). */
+export const QUBES_SCRYPT_LIMIT: ScryptCost = { memory: 2 * 1024 ** 3, work: 16 * 1024 ** 3 };
 
 /** The cost of deriving a key with `params`. */
 export function scryptCost(params: Pick<ScryptParams, "logN" | "r" | "p">): ScryptCost {
@@ -50,7 +54,7 @@ export class ScryptPolicy {
 
   /** Checks the parameters of `backup-header.hmac`; remembers its cost once it is authentic. */
   checkHeader(name: string, params: ScryptParams): void {
-    check(name, params, widen(QUBES_SCRYPT_LIMIT, this.#user), "any Qubes backup used");
+    check(name, params, widen(QUBES_SCRYPT_LIMIT, this.#user), "a Qubes backup may use");
   }
 
   /** Records the cost of the authenticated header: it widens the bound of every later file. */
