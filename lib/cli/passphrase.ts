@@ -186,10 +186,12 @@ export async function readHidden(
   prompt: string,
 ): Promise<Uint8Array> {
   const encoder = new TextEncoder();
-  output.writeSync(encoder.encode(prompt));
+  // Echo off before the prompt shows: keys typed as soon as it shows (a quick typist, a
+  // password manager, tmux in the tests) are then never echoed.
   input.setRaw(true);
   const bytes: number[] = [];
   try {
+    output.writeSync(encoder.encode(prompt));
     const buffer = new Uint8Array(64);
     for (;;) {
       const n = await input.read(buffer);

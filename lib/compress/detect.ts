@@ -14,7 +14,9 @@ const MAGICS: ReadonlyArray<readonly [Compression, readonly number[]]> = [
   ["xz", XZ_MAGIC],
   ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
   ["bzip2", [0x42, 0x5a, 0x68]],
-  ["gzip", [0x1f, 0x8b]],
+  // With its method byte: 8 (deflate) is the only one RFC 1952 defines. Two bytes alone match
+  // random data (ciphertext, the middle of a compressed stream) one time in 65 536.
+  ["gzip", [0x1f, 0x8b, 0x08]],
 ];
 
 function startsWith(head: Uint8Array, magic: readonly number[]): boolean {
@@ -24,7 +26,7 @@ function startsWith(head: Uint8Array, magic: readonly number[]): boolean {
 /**
  * Names the compression of a stream from its first bytes, or `undefined` when none matches.
  *
- * Recognises gzip (`1F 8B`), bzip2 (`BZh` and a level digit), xz (`FD 37 7A 58 5A 00`),
+ * Recognises gzip (`1F 8B 08`), bzip2 (`BZh` and a level digit), xz (`FD 37 7A 58 5A 00`),
  * zstd (`28 B5 2F FD`), zlib (`78 xx` with the RFC 1950 header check: the big-endian 16-bit
  * value is a multiple of 31) and, weakest, lzma-alone (`5D 00 00`, the header of the default
  * `lzma` settings). Pass at least 6 bytes for every format to be recognisable.

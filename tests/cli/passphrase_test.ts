@@ -6,9 +6,12 @@ function terminal(input: string) {
   const bytes = new TextEncoder().encode(input);
   let at = 0;
   const modes: boolean[] = [];
+  /** Modes set and text shown, in order. */
+  const events: string[] = [];
   let shown = "";
   return {
     modes,
+    events,
     get shown() {
       return shown;
     },
@@ -22,11 +25,13 @@ function terminal(input: string) {
       },
       setRaw(mode: boolean) {
         modes.push(mode);
+        events.push(mode ? "raw" : "cooked");
       },
     },
     output: {
       writeSync(p: Uint8Array) {
         shown += new TextDecoder().decode(p);
+        events.push(new TextDecoder().decode(p));
         return p.length;
       },
     },
@@ -39,6 +44,9 @@ Deno.test("readHidden() reads a line without echo, with backspace over UTF-8 and
   assert.equal(new TextDecoder().decode(bytes), "pässwörd");
   assert.equal(t.shown, "Backup passphrase: \n");
   assert.deepEqual(t.modes, [true, false]);
+  // Echo is off before the prompt shows: what is typed as soon as it shows is never echoed
+  // (the tmux test typed into the moment between the two, one time in many).
+  assert.deepEqual(t.events, ["raw", "Backup passphrase: ", "cooked", "\n"]);
 });
 
 Deno.test("readHidden() ends with InterruptedError on Ctrl-C and restores the terminal", async () => {
