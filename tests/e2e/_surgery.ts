@@ -17,6 +17,14 @@ export function assertOneLineError(result: { code: number; stderr: string }, cod
   return errors[0]!;
 }
 
+/**
+ * A restore's error line without the hint a restore of a backup file without `--salvage` adds
+ * when items were left out (`verify` and `--dry-run` do not add it).
+ */
+export function withoutSalvageHint(line: string): string {
+  return line.replace(/; every other item is restored; add --salvage .*$/, "");
+}
+
 /** Every outer entry, extracted into `dir`, and their names in archive order. */
 export async function untar(backup: string, dir: string): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
