@@ -117,3 +117,45 @@ Deno.test("a guessed header: a format-3 image holding gzip data at its chunk bou
     await sh(`rm -rf '${root}/out' '${root}/x.backup'`);
   });
 });
+
+Deno.test("a guessed header: a format-3 image holding a tar volume's M header at its chunk boundaries is restored", async () => {
+  await withSmallWorld("qr-random-data-", async (root, world) => {
+    // A GNU multi-volume tar (as a user may keep in a VM: a split archive of their own files)
+    // starts its later volumes with an `M` continuation header. Every 512-byte block of the
+    // image is such a header, made by GNU tar, so every chunk after the first starts with a
+    // valid `M` header naming the user's file, not a member of the item.
+    await sh(
+      `cd '${root}' && mkdir -p user && head -c 20000 /dev/zero > user/big.iso && tar --format=gnu -c -M -L 10 -f v1.tar -f v2.tar -f v3.tar user/big.iso`,
+    );
+    const m = (await Deno.readFile(`${root}/v2.tar`)).subarray(0, 512);
+    assert.equal(String.fromCharCode(m[156]!), "M");
+    const C = 65536;
+    const image = seededBytes(4 * C + 3000, 32);
+    for (let at = 0; at + 512 <= image.length; at += 512) image.set(m, at);
+    await Deno.writeFile(`${world.workDir}/private.img`, image);
+    const built = await buildSmall(world, { format: 3, chunkBytes: C }, `${root}/b`);
+    const chunks = built.items.find((i) => i.owner === "work" && i.base === "private.img")!
+      .chunks;
+    assert.ok(chunks.length >= 4, `${chunks.length} chunks`);
+    const names = await untar(built.path, `${root}/e`);
+    for (const chunk of chunks.slice(1)) {
+      const head = (await Deno.readFile(`${root}/e/${chunk}`)).subarray(0, 512);
+      assert.deepEqual(head, m, chunk);
+    }
+    await repack(`${root}/e`, names.filter((n) => n !== "backup-header"), `${root}/x.backup`);
+    const warnings: string[] = [];
+    let error: unknown;
+    try {
+      await restoreBackup(`${root}/x.backup`, {
+        passphrase: () => Promise.resolve(new TextEncoder().encode(PASS)),
+        output: `${root}/out`,
+        reporter: { info() {}, warn: (message) => void warnings.push(message) },
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    assert.ok(error instanceof RecoverError, String(error));
+    assert.equal(error.exitCode, 5, `${error.message}\n${warnings.join("\n")}`);
+    assert.deepEqual(await Deno.readFile(`${root}/out/work/private.img`), image);
+  });
+});
