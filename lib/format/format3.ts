@@ -18,7 +18,13 @@ import { cbcSalvaged } from "../salvage/cbc.ts";
 import { DamagedError, IncompleteError, RecoverError } from "../errors.ts";
 import { detectCompression } from "../compress/mod.ts";
 import { mapErrors, type Piece, sniff } from "../streams/mod.ts";
-import { BLOCK_SIZE, isContinuationHeader, type TarEvent, type VolumeStarts } from "../tar/mod.ts";
+import {
+  BLOCK_SIZE,
+  isContinuationHeader,
+  readContinuationHeader,
+  type TarEvent,
+  type VolumeStarts,
+} from "../tar/mod.ts";
 import type { FormatReader } from "./backup.ts";
 import {
   checkRemainingChunks,
@@ -34,6 +40,7 @@ import { uniformChunks } from "./chunk_sizes.ts";
 import type { EntryQueue } from "./entry_queue.ts";
 import { deferred, tarEvents } from "./item_events.ts";
 import { chunksStream, decompressed, decrypt, isHeaderBlock } from "./payload.ts";
+import { memberInItem, normaliseName } from "./item_scope.ts";
 import type { ReadContext } from "./read_context.ts";
 
 /** Reads the items of a format-3 backup. */
@@ -58,7 +65,7 @@ export class FormatThreeReader implements FormatReader {
     const chunks = uniformChunks(
       warnUnorderable(
         item,
-        ctx.header?.guessed ? notStandaloneVolumes(verified) : verified,
+        ctx.header?.guessed ? notStandaloneVolumes(item, verified) : verified,
         ctx,
       ),
       (chunk) => chunk.pieces.reduce((sum, piece) => sum + piece.length, 0),
@@ -179,16 +186,20 @@ async function decryptItem(
  * item's first chunk: a format-3 chunk after the first starts inside one stream (ciphertext,
  * compressed data, or the item's own data, which may hold a gzip file right at a chunk
  * boundary), and any signature of another kind, as short as zlib's two bytes, would refuse a
- * valid item by chance (one ciphertext chunk in about 6 500 before this rule).
+ * valid item by chance (one ciphertext chunk in about 6 500 before this rule). An `M` header
+ * counts only when it continues a member of `item`, as every format-2 volume's does: an image
+ * or a dom0 home file may hold a user's own multi-volume tar, whose `M` headers are valid
+ * (checksum, typeflag) and, at a chunk boundary, refused the valid item every time.
  */
 async function* notStandaloneVolumes(
+  item: string,
   chunks: AsyncIterable<VerifiedChunk>,
 ): AsyncGenerator<VerifiedChunk> {
   let startsAVolume: ((head: Uint8Array) => boolean) | undefined;
   for await (const chunk of chunks) {
     const head = chunk.pieces[0]?.bytes.subarray(0, BLOCK_SIZE) ?? new Uint8Array(0);
     if (startsAVolume === undefined) {
-      startsAVolume = volumeStartLike(head);
+      startsAVolume = volumeStartLike(head, item);
     } else if (startsAVolume(head)) {
       chunk.release(Infinity);
       throw new DamagedError({
@@ -206,17 +217,29 @@ async function* notStandaloneVolumes(
 /**
  * How a format-2 volume after `first` (the item's first chunk) would start: as `first` does
  * (openssl output, one compressor's stream, or, after plain tar, a GNU `M` continuation
- * header); for a first chunk of no known kind, like any of them.
+ * header that continues a member of `item`); for a first chunk of no known kind, like any of
+ * them.
  */
-function volumeStartLike(first: Uint8Array): (head: Uint8Array) => boolean {
+function volumeStartLike(first: Uint8Array, item: string): (head: Uint8Array) => boolean {
   const continuation = (head: Uint8Array) =>
-    head.length === BLOCK_SIZE && isContinuationHeader(head);
+    head.length === BLOCK_SIZE && isContinuationHeader(head) && continuesItem(head, item);
   if (hasOpensslMagic(first)) return hasOpensslMagic;
   const compression = detectCompression(first);
   if (compression !== undefined) return (head) => detectCompression(head) === compression;
   if (isHeaderBlock(first)) return continuation;
   return (head) =>
     hasOpensslMagic(head) || detectCompression(head) !== undefined || continuation(head);
+}
+
+/**
+ * Whether an `M` header names a member of `item`. GNU tar cuts the name to its first 100 bytes:
+ * a cut name counts when it lies in the item or is the start of the item's own name.
+ */
+function continuesItem(block: Uint8Array, item: string): boolean {
+  const stored = readContinuationHeader(block).name;
+  const name = new TextDecoder().decode(stored);
+  if (memberInItem(item, name)) return true;
+  return stored.length === 100 && normaliseName(item).startsWith(normaliseName(name));
 }
 
 /** The notice that the order of the chunks of uncompressed format-3 `item` is not checked. */

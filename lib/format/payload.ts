@@ -80,15 +80,44 @@ export function isHeaderBlock(block: Uint8Array): boolean {
 }
 
 /**
- * Plausible plaintext at the start of a decrypted Qubes stream: a tar header or a compressor a
- * Qubes filter writes. Never zlib: `openssl enc -z` puts zlib around the ciphertext, not inside
- * it, and its two-byte header would pass the wrong key's random plaintext one time in 7 282
- * (a valid backup made with the SHA-256 key derivation then read with the MD5 key).
+ * Plausible plaintext at the start of a decrypted Qubes stream: a tar header or the stream
+ * header of a compressor a Qubes filter writes, checked beyond its magic (the wrong key's
+ * random plaintext passes the magic alone one time in about 8 million for gzip's three bytes
+ * and as often for lzma's, and the backup is then read with the wrong key and refused). Never
+ * zlib: `openssl enc -z` puts zlib around the ciphertext, not inside it, and its two-byte
+ * header passed random data one time in 7 282.
  */
 export function plausiblePlaintext(head: Uint8Array): boolean {
   if (isHeaderBlock(head.subarray(0, 512))) return true;
   const kind = detectCompression(head);
-  return kind !== undefined && kind !== "zlib";
+  return kind !== undefined && kind !== "zlib" && STREAM_HEADER_CHECKS[kind](head);
+}
+
+const BZIP2_BLOCK = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const BZIP2_END = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
+
+/**
+ * What each compressor's stream header holds after its magic, as every writer of it sets it
+ * (the chance that random bytes pass both the magic and this, at most 2^-33, is in the name).
+ */
+const STREAM_HEADER_CHECKS: Record<Exclude<Compression, "zlib">, (head: Uint8Array) => boolean> = {
+  // RFC 1952: reserved flag bits zero; XFL 0, 2 (best) or 4 (fastest). 2^-24 · 2^-3 · 3/256.
+  gzip: (head) => ((head[3] ?? 0) & 0xe0) === 0 && [0, 2, 4].includes(head[8] ?? 0),
+  // A block (pi) or, for empty input, the end of stream (sqrt pi) follows `BZh` and the level.
+  bzip2: (head) => startsAt(head, 4, BZIP2_BLOCK) || startsAt(head, 4, BZIP2_END),
+  // Stream flags: a zero byte, then the check type (none, CRC32, CRC64, SHA-256).
+  xz: (head) => head[6] === 0 && [0x00, 0x01, 0x04, 0x0a].includes(head[7] ?? -1),
+  // The frame header descriptor's reserved bit is zero. 2^-33.
+  zstd: (head) => ((head[4] ?? 0) & 0x08) === 0,
+  // lzma-alone: the uncompressed size is unknown (eight 0xFF bytes, what a pipe gives) or
+  // below 2^48 bytes. 2^-24 · (2^-64 + 2^-16).
+  lzma: (head) =>
+    head.length >= 13 && (head.subarray(5, 13).every((b) => b === 0xff) ||
+      (head[11] === 0 && head[12] === 0)),
+};
+
+function startsAt(head: Uint8Array, at: number, bytes: readonly number[]): boolean {
+  return head.length >= at + bytes.length && bytes.every((b, i) => head[at + i] === b);
 }
 
 /**
