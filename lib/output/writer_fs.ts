@@ -137,8 +137,9 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
 
 /**
  * The real file system, with small files written by a worker on another core (see
- * `WriteWorker`), or, where no worker can run, as {@link backgroundFs} writes them: for
- * `files get`. `close` stops the worker once the writer is done.
+ * `WriteWorker`), or, where no worker can run or while the worker has every buffer, as
+ * {@link backgroundFs} writes them: for `files get`. `close` stops the worker once the writer
+ * is done.
  */
 export function workerFs(): WriterFs & { close(): void } {
   const fs = backgroundFs();
@@ -149,9 +150,9 @@ export function workerFs(): WriterFs & { close(): void } {
     async createFile(dir, name, size, inPlace) {
       if (size > SMALL_FILE || worker === undefined) return fs.createFile(dir, name, size, inPlace);
       ready ??= await worker.ready;
-      return ready
-        ? worker.file(dir, name, size, inPlace)
-        : fs.createFile(dir, name, size, inPlace);
+      // With every buffer at the worker, this thread writes the file itself.
+      const file = ready ? worker.file(dir, name, size, inPlace) : undefined;
+      return file ?? fs.createFile(dir, name, size, inPlace);
     },
     close: () => worker?.close(),
   };
