@@ -137,12 +137,15 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
 
 /**
  * The real file system, with small files written by a worker on another core (see
- * `WriteWorker`), or, where no worker can run or while the worker has every buffer, as
- * {@link backgroundFs} writes them: for `files get`. `close` stops the worker once the writer
- * is done.
+ * `WriteWorker`); while the worker has every buffer, on this thread as {@link realFs} writes
+ * them; where no worker can run, as {@link backgroundFs} writes them: for `files get`. `close`
+ * stops the worker once the writer is done.
  */
 export function workerFs(): WriterFs & { close(): void } {
   const fs = backgroundFs();
+  // Not in the background: a background file would make the writer wait until fewer than
+  // `BACKGROUND_WINDOW` files are in flight, the worker's included.
+  const here = realFs();
   const worker = WriteWorker.start();
   let ready: boolean | undefined;
   return {
@@ -150,9 +153,9 @@ export function workerFs(): WriterFs & { close(): void } {
     async createFile(dir, name, size, inPlace) {
       if (size > SMALL_FILE || worker === undefined) return fs.createFile(dir, name, size, inPlace);
       ready ??= await worker.ready;
-      // With every buffer at the worker, this thread writes the file itself.
-      const file = ready ? worker.file(dir, name, size, inPlace) : undefined;
-      return file ?? fs.createFile(dir, name, size, inPlace);
+      if (!ready) return fs.createFile(dir, name, size, inPlace);
+      // With every buffer at the worker, this thread writes the file itself, synchronously.
+      return worker.file(dir, name, size, inPlace) ?? here.createFile(dir, name, size, inPlace);
     },
     close: () => worker?.close(),
   };
