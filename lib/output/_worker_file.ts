@@ -19,7 +19,7 @@
  */
 
 import type { InPlace } from "./_small_file.ts";
-import type { WriteJob, WriteOutcome, WriteReply, WriteRequest } from "./write_worker.ts";
+import type { Owner, WriteJob, WriteOutcome, WriteReply, WriteRequest } from "./write_worker.ts";
 
 /** Bytes of file data per batch (one buffer); no small file is larger. */
 const BATCH_BYTES = 4 << 20;
@@ -48,6 +48,8 @@ export class WriteWorker {
   #seq = 0;
   readonly #replies = new Map<number, (reply: WriteReply) => void>();
   readonly #sent = new Map<number, Batch>();
+  /** Rejects the {@link chown} calls not answered yet. */
+  readonly #chowning = new Set<(error: Error) => void>();
   /** One Int32 per buffer, shared: 1 while the worker has the buffer. */
   readonly #state: Int32Array;
   readonly #buffers: Uint8Array[] = [];
@@ -151,6 +153,21 @@ export class WriteWorker {
     this.#sendIfReady(batch);
   }
 
+  /** Has the worker give `owners` their owners (`chownAll`); resolves when it is done. */
+  chown(owners: Owner[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.#post({ seq: ++this.#seq, owners }, () => {
+          this.#chowning.delete(reject);
+          resolve();
+        });
+        this.#chowning.add(reject);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }
+
   /** Stops the worker (after every file has settled). */
   close(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -208,6 +225,8 @@ export class WriteWorker {
     }
     this.#sent.clear();
     this.#replies.clear();
+    for (const reject of this.#chowning) reject(this.#failure);
+    this.#chowning.clear();
   }
 }
 

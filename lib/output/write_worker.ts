@@ -10,6 +10,7 @@
  * @module
  */
 
+import { lchownSync } from "node:fs";
 import { type InPlace, SmallFile } from "./_small_file.ts";
 
 /** One small file to write. */
@@ -35,7 +36,26 @@ export type WriteRequest =
     state: SharedArrayBuffer;
     buffers: SharedArrayBuffer[];
   }
-  | { seq: number; jobs: WriteJob[]; slot: number };
+  | { seq: number; jobs: WriteJob[]; slot: number }
+  | { seq: number; owners: Owner[] };
+
+/** An owner to give a written node (as root): `lchown`, which never follows a symlink. */
+export interface Owner {
+  path: string;
+  uid: number;
+  gid: number;
+}
+
+/** Gives each node its owner; best effort, like modes and times. */
+export function chownAll(owners: readonly Owner[]): void {
+  for (const { path, uid, gid } of owners) {
+    try {
+      lchownSync(path, uid, gid);
+    } catch {
+      // As for modes and times: the data is what matters.
+    }
+  }
+}
 
 /** What became of a job: written, not written because its name exists, or an error. */
 export type WriteOutcome = "done" | "exists" | { name: string; message: string; code?: string };
@@ -80,6 +100,11 @@ scope.onmessage = ({ data: request }) => {
   if ("ping" in request) {
     state = new Int32Array(request.state);
     buffers = request.buffers.map((buffer) => new Uint8Array(buffer));
+    scope.postMessage({ seq: request.seq, outcomes: [] });
+    return;
+  }
+  if ("owners" in request) {
+    chownAll(request.owners);
     scope.postMessage({ seq: request.seq, outcomes: [] });
     return;
   }
