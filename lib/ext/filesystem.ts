@@ -197,8 +197,8 @@ export class ExtFileSystem {
   /**
    * As {@link chunks} with `reuse`, without generators: `each(offset, bytes)` gets the pieces in
    * logical order, and is awaited before the next piece is read into the same buffer (or the
-   * source's window, see `ByteSource.view`). For trees
-   * of thousands of small files, where each step of an async generator costs more than the read.
+   * source's window, see `ByteSource.view`). For trees of thousands of small files, where each
+   * step of an async generator costs more than the read.
    *
    * @throws {ImageDamage | ImageUnsupported} As {@link chunks}.
    */
