@@ -83,13 +83,21 @@ export class WriteWorker {
     this.#post({ seq: 0, ping: true, state, buffers }, () => started(true));
   }
 
-  /** Starts the worker (`script`: write_worker.ts, or another for tests); undefined when none can be made here. */
-  static start(script = new URL("./write_worker.ts", import.meta.url)): WriteWorker | undefined {
+  /** Starts the worker; undefined when none can be made here. */
+  static start(): WriteWorker | undefined {
     try {
-      return new WriteWorker(new Worker(script, { type: "module" }));
+      // A literal URL: the release build finds the worker's file by it.
+      return new WriteWorker(
+        new Worker(new URL("./write_worker.ts", import.meta.url), { type: "module" }),
+      );
     } catch {
       return undefined;
     }
+  }
+
+  /** A `WriteWorker` over `worker`, a stand-in for write_worker.ts (tests). */
+  static over(worker: Worker): WriteWorker {
+    return new WriteWorker(worker);
   }
 
   /**

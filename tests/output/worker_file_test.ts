@@ -6,7 +6,9 @@ import { WriteWorker } from "../../lib/output/_worker_file.ts";
 // written is used again without a turn of the event loop.
 
 Deno.test("WriteWorker: with every buffer at the worker, file() hands the file back", async () => {
-  const worker = WriteWorker.start(new URL("./_held_worker.ts", import.meta.url))!;
+  const worker = WriteWorker.over(
+    new Worker(new URL("./_held_worker.ts", import.meta.url), { type: "module" }),
+  );
   try {
     assert.equal(await worker.ready, true);
     // Three files that each fill a buffer: each goes out as its own batch.
