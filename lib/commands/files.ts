@@ -20,7 +20,6 @@ import {
   openImage,
   type PartitionInfo,
 } from "../ext/mod.ts";
-import { lchownSync } from "node:fs";
 import { describeFsError } from "../fs_errors.ts";
 import { type TreeWriterOptions, workerFs, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
@@ -189,16 +188,14 @@ export async function getFiles(
           (write) => walkTree(fs, starts, reporter, summary, write, owners),
           options.signal,
         );
+        // Best effort, like modes and times: lchown never follows a symlink.
+        if (owners !== undefined) {
+          await target.chown(
+            owners.map(({ rel, uid, gid }) => ({ path: `${options.output}/${rel}`, uid, gid })),
+          );
+        }
       } finally {
         target.close();
-      }
-      for (const { rel, uid, gid } of owners ?? []) {
-        // Best effort, like modes and times: lchown never follows a symlink.
-        try {
-          lchownSync(`${options.output}/${rel}`, uid, gid);
-        } catch {
-          // As for modes and times.
-        }
       }
       return summary;
     } finally {

@@ -196,8 +196,9 @@ export class ExtFileSystem {
 
   /**
    * As {@link chunks} with `reuse`, without generators: `each(offset, bytes)` gets the pieces in
-   * logical order, and is awaited before the next piece is read into the same buffer. For trees
-   * of thousands of small files, where each step of an async generator costs more than the read.
+   * logical order, and is awaited before the next piece is read into the same buffer (or the
+   * source's window, see `ByteSource.view`). For trees of thousands of small files, where each
+   * step of an async generator costs more than the read.
    *
    * @throws {ImageDamage | ImageUnsupported} As {@link chunks}.
    */
@@ -234,9 +235,13 @@ export class ExtFileSystem {
       const offset = run.logical * bs + done;
       const length = Math.min(PIECE_BYTES, runBytes - done, inode.size - offset);
       if (length <= 0) return false;
-      this.#scratch ??= new Uint8Array(PIECE_BYTES);
-      const bytes = this.#scratch.subarray(0, length);
-      await this.source.readInto(run.physical * bs + done, bytes);
+      const at = run.physical * bs + done;
+      let bytes = this.source.view?.(at, length);
+      if (bytes === undefined) {
+        this.#scratch ??= new Uint8Array(PIECE_BYTES);
+        bytes = this.#scratch.subarray(0, length);
+        await this.source.readInto(at, bytes);
+      }
       await each(offset, bytes);
       done += length;
     }

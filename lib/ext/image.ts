@@ -22,7 +22,22 @@ export interface ByteSource {
    * @throws {ImageDamage} When the range lies outside the source.
    */
   readInto(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * The `length` bytes at `offset` as a view into a window of the image this source keeps, or
+   * undefined when the caller should read them itself ({@link readInto}). A window is read
+   * only where a view follows on from the last one (a tree's small files often lie one after
+   * the other, a few bytes of their last blocks apart): one read then serves many files. The
+   * view is valid until the next `view` call.
+   *
+   * @throws {ImageDamage} When the range lies outside the source.
+   */
+  view?(offset: number, length: number): Uint8Array | undefined;
 }
+
+/** Bytes of a window read for {@link ByteSource.view}. */
+export const VIEW_WINDOW = 512 << 10;
+/** A view that starts at most this far after the last one still counts as following on. */
+const VIEW_GAP = 64 << 10;
 
 /** Largest single read the reader ever asks for (one directory or data run piece). */
 export const MAX_READ = 8 << 20;
@@ -38,6 +53,12 @@ export class FileSource implements ByteSource {
   readonly #file: Deno.FsFile;
   /** Where the next read starts without a seek; -1 when not known. */
   #position = -1;
+  /** The window of {@link view}: its bytes, where they start, how many are valid. */
+  #window: Uint8Array | undefined;
+  #windowStart = 0;
+  #windowLength = 0;
+  /** Where the last view ended. */
+  #viewEnd = -1;
 
   private constructor(file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -78,6 +99,27 @@ export class FileSource implements ByteSource {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  view(offset: number, length: number): Uint8Array | undefined {
+    checkRange(offset, length, this.size);
+    // Files end mid-block: the next one "follows" when it starts a little after the last view.
+    const follows = offset >= this.#viewEnd && offset - this.#viewEnd <= VIEW_GAP;
+    this.#viewEnd = offset + length;
+    const start = offset - this.#windowStart;
+    if (start >= 0 && start + length <= this.#windowLength) {
+      return this.#window!.subarray(start, start + length);
+    }
+    if (!(follows || (start >= 0 && start < this.#windowLength)) || length > VIEW_WINDOW) {
+      return undefined;
+    }
+    this.#window ??= new Uint8Array(VIEW_WINDOW);
+    const n = Math.min(VIEW_WINDOW, this.size - offset);
+    this.#windowLength = 0;
+    this.#read(offset, this.#window.subarray(0, n));
+    this.#windowStart = offset;
+    this.#windowLength = n;
+    return this.#window.subarray(0, length);
   }
 
   #read(offset: number, buffer: Uint8Array): void {
@@ -135,6 +177,11 @@ export class SliceSource implements ByteSource {
   readInto(offset: number, target: Uint8Array): Promise<void> {
     checkRange(offset, target.length, this.size);
     return this.#inner.readInto(this.#start + offset, target);
+  }
+
+  view(offset: number, length: number): Uint8Array | undefined {
+    checkRange(offset, length, this.size);
+    return this.#inner.view?.(this.#start + offset, length);
   }
 }
 

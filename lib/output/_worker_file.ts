@@ -1,19 +1,25 @@
 /**
  * Small files written on another core (`files get`): the main thread reads the image and
  * gathers each small file's data into a batch buffer; a worker (write_worker.ts) creates,
- * writes, times and publishes the files of a batch with the protocol of `SmallFile`, then hands
- * the buffer back. A tree of thousands of small files is mostly file-system calls, and these
- * then run beside the reading instead of after it.
+ * writes, times and publishes the files of a batch with the protocol of `SmallFile`. A tree of
+ * thousands of small files is mostly file-system calls, and these then run beside the reading
+ * instead of after it.
  *
- * Memory: {@link BUFFERS} buffers of {@link BATCH_BYTES} bytes; when all are with the worker,
- * the next file waits for one. `TreeWriter` waits for every file before it finishes (directory
- * times, renaming folders into place) or gives up, as for `BackgroundFile`.
+ * The buffers are shared with the worker, which marks one free (an `Atomics` store) as soon as
+ * it has written its batch. When every buffer is with the worker, {@link WriteWorker.file}
+ * returns undefined and the caller writes that file on this thread: the worker has two batches
+ * queued then, and this thread, which would otherwise wait, takes a share of the writing. No
+ * turn of the event loop is needed to see a buffer come back.
+ *
+ * Memory: {@link BUFFERS} buffers of {@link BATCH_BYTES} bytes. `TreeWriter` waits for every
+ * file before it finishes (directory times, renaming folders into place) or gives up, as for
+ * `BackgroundFile`.
  *
  * @module
  */
 
 import type { InPlace } from "./_small_file.ts";
-import type { WriteJob, WriteOutcome, WriteReply, WriteRequest } from "./write_worker.ts";
+import type { Owner, WriteJob, WriteOutcome, WriteReply, WriteRequest } from "./write_worker.ts";
 
 /** Bytes of file data per batch (one buffer); no small file is larger. */
 const BATCH_BYTES = 4 << 20;
@@ -24,6 +30,8 @@ const BUFFERS = 3;
 
 /** A batch being filled, then written by the worker. */
 interface Batch {
+  /** Which shared buffer holds its data. */
+  slot: number;
   bytes: Uint8Array;
   used: number;
   jobs: WriteJob[];
@@ -40,9 +48,11 @@ export class WriteWorker {
   #seq = 0;
   readonly #replies = new Map<number, (reply: WriteReply) => void>();
   readonly #sent = new Map<number, Batch>();
-  readonly #free: ArrayBuffer[] = [];
-  #made = 0;
-  readonly #waiting: Array<() => void> = [];
+  /** Rejects the {@link chown} calls not answered yet. */
+  readonly #chowning = new Set<(error: Error) => void>();
+  /** One Int32 per buffer, shared: 1 while the worker has the buffer. */
+  readonly #state: Int32Array;
+  readonly #buffers: Uint8Array[] = [];
   #batch: Batch | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failure: Error | undefined;
@@ -51,6 +61,13 @@ export class WriteWorker {
 
   private constructor(worker: Worker) {
     this.#worker = worker;
+    const state = new SharedArrayBuffer(4 * BUFFERS);
+    this.#state = new Int32Array(state);
+    const buffers: SharedArrayBuffer[] = [];
+    for (let i = 0; i < BUFFERS; i++) {
+      buffers.push(new SharedArrayBuffer(BATCH_BYTES));
+      this.#buffers.push(new Uint8Array(buffers[i]!));
+    }
     worker.onmessage = ({ data }: MessageEvent<WriteReply>) => {
       const reply = this.#replies.get(data.seq);
       this.#replies.delete(data.seq);
@@ -63,12 +80,13 @@ export class WriteWorker {
       started(false);
       this.#fail(new Error(`the worker writing small files stopped: ${event.message}`));
     };
-    this.#post({ seq: 0, ping: true }, [], () => started(true));
+    this.#post({ seq: 0, ping: true, state, buffers }, () => started(true));
   }
 
   /** Starts the worker; undefined when none can be made here. */
   static start(): WriteWorker | undefined {
     try {
+      // A literal URL: the release build finds the worker's file by it.
       return new WriteWorker(
         new Worker(new URL("./write_worker.ts", import.meta.url), { type: "module" }),
       );
@@ -77,8 +95,16 @@ export class WriteWorker {
     }
   }
 
-  /** A file of `size` bytes (at most {@link BATCH_BYTES}) to be written by the worker. */
-  async file(dir: string, name: string, size: number, inPlace?: InPlace): Promise<WorkerFile> {
+  /** A `WriteWorker` over `worker`, a stand-in for write_worker.ts (tests). */
+  static over(worker: Worker): WriteWorker {
+    return new WriteWorker(worker);
+  }
+
+  /**
+   * A file of `size` bytes (at most {@link BATCH_BYTES}) to be written by the worker, or
+   * undefined when every buffer is with the worker (write it on this thread then).
+   */
+  file(dir: string, name: string, size: number, inPlace?: InPlace): WorkerFile | undefined {
     if (this.#failure !== undefined) throw this.#failure;
     let batch = this.#batch;
     if (
@@ -91,10 +117,17 @@ export class WriteWorker {
       batch = undefined;
     }
     if (batch === undefined) {
-      const bytes = new Uint8Array(await this.#buffer());
-      batch = this.#batch ??
-        (this.#batch = { bytes, used: 0, jobs: [], settle: [], open: 0, due: false });
-      if (batch.bytes !== bytes) this.#free.push(bytes.buffer as ArrayBuffer);
+      const slot = this.#freeSlot();
+      if (slot < 0) return undefined;
+      batch = this.#batch = {
+        slot,
+        bytes: this.#buffers[slot]!,
+        used: 0,
+        jobs: [],
+        settle: [],
+        open: 0,
+        due: false,
+      };
     }
     const at = batch.used;
     batch.used += size;
@@ -128,6 +161,21 @@ export class WriteWorker {
     this.#sendIfReady(batch);
   }
 
+  /** Has the worker give `owners` their owners (`chownAll`); resolves when it is done. */
+  chown(owners: Owner[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      try {
+        this.#post({ seq: ++this.#seq, owners }, () => {
+          this.#chowning.delete(reject);
+          resolve();
+        });
+        this.#chowning.add(reject);
+      } catch (error) {
+        reject(error);
+      }
+    });
+  }
+
   /** Stops the worker (after every file has settled). */
   close(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -139,46 +187,33 @@ export class WriteWorker {
   #sendIfReady(batch: Batch): void {
     if (!batch.due || batch.open > 0) return;
     if (this.#batch === batch) this.#batch = undefined;
-    if (batch.jobs.length === 0) {
-      this.#giveBack(batch.bytes.buffer as ArrayBuffer);
-      return;
-    }
+    // A batch without jobs leaves its buffer free (its state is still 0).
+    if (batch.jobs.length === 0) return;
     if (this.#failure !== undefined) {
       for (const { reject } of batch.settle) reject(this.#failure);
       return;
     }
     const seq = ++this.#seq;
     this.#sent.set(seq, batch);
-    const buffer = batch.bytes.buffer as ArrayBuffer;
-    this.#post({ seq, jobs: batch.jobs, buffer }, [buffer], (reply) => {
+    Atomics.store(this.#state, batch.slot, 1);
+    this.#post({ seq, jobs: batch.jobs, slot: batch.slot }, (reply) => {
       this.#sent.delete(seq);
-      if (reply.buffer !== undefined) this.#giveBack(reply.buffer);
       batch.settle.forEach(({ resolve }, i) => resolve(reply.outcomes[i]!));
     });
   }
 
-  #post(request: WriteRequest, transfer: Transferable[], onReply: (r: WriteReply) => void): void {
+  #post(request: WriteRequest, onReply: (r: WriteReply) => void): void {
     if (this.#failure !== undefined) throw this.#failure;
     this.#replies.set(request.seq, onReply);
-    this.#worker.postMessage(request, transfer);
+    this.#worker.postMessage(request);
   }
 
-  async #buffer(): Promise<ArrayBuffer> {
-    while (true) {
-      if (this.#failure !== undefined) throw this.#failure;
-      const free = this.#free.pop();
-      if (free !== undefined) return free;
-      if (this.#made < BUFFERS) {
-        this.#made++;
-        return new ArrayBuffer(BATCH_BYTES);
-      }
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  /** A buffer neither with the worker nor being filled; -1 when there is none. */
+  #freeSlot(): number {
+    for (let slot = 0; slot < BUFFERS; slot++) {
+      if (Atomics.load(this.#state, slot) === 0) return slot;
     }
-  }
-
-  #giveBack(buffer: ArrayBuffer): void {
-    this.#free.push(buffer);
-    this.#waiting.shift()?.();
+    return -1;
   }
 
   /** Every file not written yet fails with `error`; nothing more is sent. */
@@ -198,7 +233,8 @@ export class WriteWorker {
     }
     this.#sent.clear();
     this.#replies.clear();
-    for (const wake of this.#waiting.splice(0)) wake();
+    for (const reject of this.#chowning) reject(this.#failure);
+    this.#chowning.clear();
   }
 }
 

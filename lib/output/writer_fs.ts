@@ -11,6 +11,7 @@ import { createExclusive, type OpenFile, PARTIAL_SUFFIX, PartialFile } from "./_
 import { type InPlace, SMALL_FILE, SmallFile } from "./_small_file.ts";
 import { BackgroundFile, CreatePace } from "./_background_file.ts";
 import { WriteWorker } from "./_worker_file.ts";
+import { chownAll, type Owner } from "./write_worker.ts";
 
 /** What `lstat` tells the writer. */
 export interface NodeInfo {
@@ -137,11 +138,22 @@ export function backgroundFs(options: { always?: boolean } = {}): WriterFs {
 
 /**
  * The real file system, with small files written by a worker on another core (see
- * `WriteWorker`), or, where no worker can run, as {@link backgroundFs} writes them: for
- * `files get`. `close` stops the worker once the writer is done.
+ * `WriteWorker`); while the worker has every buffer, on this thread as {@link realFs} writes
+ * them; where no worker can run, as {@link backgroundFs} writes them: for `files get`. `close`
+ * stops the worker once the writer is done.
  */
-export function workerFs(): WriterFs & { close(): void } {
+export function workerFs(): WriterFs & {
+  /**
+   * Gives each node its owner with `lchown` (as root; best effort): half on the worker, half
+   * on this thread at the same time.
+   */
+  chown(owners: Owner[]): Promise<void>;
+  close(): void;
+} {
   const fs = backgroundFs();
+  // Not in the background: a background file would make the writer wait until fewer than
+  // `BACKGROUND_WINDOW` files are in flight, the worker's included.
+  const here = realFs();
   const worker = WriteWorker.start();
   let ready: boolean | undefined;
   return {
@@ -149,9 +161,17 @@ export function workerFs(): WriterFs & { close(): void } {
     async createFile(dir, name, size, inPlace) {
       if (size > SMALL_FILE || worker === undefined) return fs.createFile(dir, name, size, inPlace);
       ready ??= await worker.ready;
-      return ready
-        ? worker.file(dir, name, size, inPlace)
-        : fs.createFile(dir, name, size, inPlace);
+      if (!ready) return fs.createFile(dir, name, size, inPlace);
+      // With every buffer at the worker, this thread writes the file itself, synchronously.
+      return worker.file(dir, name, size, inPlace) ?? here.createFile(dir, name, size, inPlace);
+    },
+    async chown(owners) {
+      if (worker !== undefined) ready ??= await worker.ready;
+      const half = ready ? owners.length >> 1 : 0;
+      const theirs = half > 0 ? worker!.chown(owners.slice(half)) : undefined;
+      chownAll(half > 0 ? owners.slice(0, half) : owners);
+      // The worker stopped: its half is done here.
+      await theirs?.catch(() => chownAll(owners.slice(half)));
     },
     close: () => worker?.close(),
   };
