@@ -33,8 +33,9 @@ const chosen = new WeakMap<RecoverError, string>();
 
 /** Gives `error` a hint of the command's own (instead of the general one for its reason). */
 export function withHint(error: unknown, reason: RecoverError["reason"], hint: string): unknown {
-  if (error instanceof RecoverError && error.reason === reason) chosen.set(error, hint);
-  return error;
+  return error instanceof RecoverError && error.reason === reason
+    ? withAnyHint(error, hint)
+    : error;
 }
 
 /** Gives `error` the hint `hint`, whatever its reason. */

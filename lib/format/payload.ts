@@ -98,7 +98,7 @@ const BZIP2_END = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
 
 /**
  * What each compressor's stream header holds after its magic, as every writer of it sets it
- * (the chance that random bytes pass both the magic and this, at most 2^-33, is in the name).
+ * (the chance that random bytes pass both the magic and this, at most 2^-33, is noted beside each).
  */
 const STREAM_HEADER_CHECKS: Record<Exclude<Compression, "zlib">, (head: Uint8Array) => boolean> = {
   // RFC 1952: reserved flag bits zero; XFL 0, 2 (best) or 4 (fastest). 2^-24 · 2^-3 · 3/256.
