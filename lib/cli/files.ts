@@ -101,7 +101,7 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
         signal: io.signal,
       });
       io.reporter.info(
-        `Copied ${summary.files} files (${
+        `Copied ${summary.files} ${summary.files === 1 ? "file" : "files"} (${
           formatSize(summary.bytes)
         }) from "${image}" into "${values.output}"${
           summary.skipped > 0 ? `; skipped ${summary.skipped} (see above)` : ""
@@ -112,7 +112,9 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
           reason: "damaged",
           action: "copy everything from",
           subject: { kind: "file", name: image },
-          detail: `${summary.damaged} damaged entries were skipped`,
+          detail: `${summary.damaged} damaged ${
+            summary.damaged === 1 ? "entry was" : "entries were"
+          } skipped`,
         });
       }
       return;

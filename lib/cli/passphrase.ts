@@ -2,8 +2,8 @@
  * Where the passphrase comes from: `--passphrase-file FILE` (`-` for standard input), the
  * environment variable `QUBES_BACKUP_PASSPHRASE`, or a prompt on the terminal without echo.
  * Never from a command-line value. When standard input carries the backup, the prompt reads
- * the terminal device instead, as git does; Deno opens `/dev/tty` only with `--allow-all`, so
- * under the release permissions that case asks for the file or the variable instead.
+ * the terminal device instead, as git does (Deno opens `/dev/tty` only with `--allow-all`, which
+ * the release has); without a terminal, that case asks for the file or the variable instead.
  *
  * @module
  */

@@ -73,7 +73,10 @@ export class FileSource implements ByteSource {
       if (info.isDirectory) {
         throw new ImageDamage({ reason: "damaged", detail: "it is a directory, not an image" });
       }
-      return new FileSource(file, info.size);
+      // A block device (a VM's volume, a partition, a loop device) has no size of its own in
+      // its status; its end is where a seek to the end lands.
+      const size = info.isBlockDevice ? await file.seek(0, Deno.SeekMode.End) : info.size;
+      return new FileSource(file, size);
     } catch (error) {
       file.close();
       throw error;

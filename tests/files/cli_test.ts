@@ -49,7 +49,7 @@ Deno.test("files ls / cat / get through the CLI", async (t) => {
       assert.equal(get.code, 0, get.stderr);
       assert.match(
         get.stderr,
-        /^Copied 1 files \(293\.0 KiB\) from ".*private\.img" into ".*out"$/m,
+        /^Copied 1 file \(293\.0 KiB\) from ".*private\.img" into ".*out"$/m,
       );
       const again = await runCli(["files", "get", image, "/home/user/data", "--output", out]);
       assert.equal(again.code, 7);
