@@ -167,7 +167,10 @@ async function decodeStoredVolume(
     stream = await decrypt(stream, ctx, name);
     ({ head, stream } = await sniff(stream, 512));
   }
-  const gzip = detectCompression(head.subarray(0, 16)) === "gzip" &&
-    !isHeaderBlock(head.subarray(0, 512));
+  // The stored volume's first bytes: what was decrypted, or the chunk itself (`head` is only
+  // 16 bytes of it then, too short to be checked as a tar header).
+  const start = encrypted ? head : first;
+  const gzip = detectCompression(start.subarray(0, 16)) === "gzip" &&
+    !isHeaderBlock(start.subarray(0, 512));
   return { gzip, stream };
 }
