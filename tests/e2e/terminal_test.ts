@@ -70,6 +70,23 @@ Deno.test("terminal: a wrong passphrase is asked again; nothing is echoed", asyn
   }
 });
 
+Deno.test("terminal: with the backup on standard input, the passphrase is asked on /dev/tty", async () => {
+  const tmux = new Tmux();
+  const out = await Deno.makeTempDir({ prefix: "qr-tty-" });
+  try {
+    await tmux.start(`${await cliLine(["restore", "-", "--output", out])} < '${BACKUP}'`);
+    await tmux.waitFor(/Backup passphrase: $/m);
+    await tmux.type(sample.passphrase);
+    const screen = await tmux.waitFor(/EXIT=\d+/);
+    assert.match(screen, /EXIT=0/);
+    assert.match(screen, /^Restored \d+ files .* from a format-2 backup into /m);
+    assert.doesNotMatch(screen, /qubes-recover-demo/);
+  } finally {
+    await tmux.stop();
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("terminal: three wrong passphrases end with exit 3", async () => {
   const tmux = new Tmux();
   try {
