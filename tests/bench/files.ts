@@ -36,6 +36,32 @@ export interface FilesBenchOptions {
   /** Backup formats for `restore --files` against restore-then-rdump (none: skip). */
   backupFormats: Array<2 | 3>;
   geometry: Geometry;
+  /**
+   * Each round writes into a new ext4 file system (a loop device; root only), so that no
+   * deletion from before slows the creation of files (the module note).
+   */
+  freshFs?: boolean;
+}
+
+/** An ext4 file system made for one round and mounted at `dir` (loop device, root only). */
+async function mountFreshFs(dir: string, bytes: number): Promise<void> {
+  const image = `${dir}.img`;
+  await Deno.writeFile(image, new Uint8Array(0));
+  await Deno.truncate(image, bytes);
+  for (
+    const [cmd, args] of [
+      ["mkfs.ext4", ["-q", "-F", image]],
+      ["mkdir", ["-p", dir]],
+      ["mount", ["-o", "loop", image, dir]],
+    ] as const
+  ) {
+    const out = await new Deno.Command(cmd, { args: [...args], stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(
+        `${cmd} failed (--fresh-fs needs root): ${new TextDecoder().decode(out.stderr)}`,
+      );
+    }
+  }
 }
 
 /** Writes the home tree: folders of 200 files of 1-64 KiB, plus three large files. */
@@ -128,6 +154,7 @@ function line(label: string, runs: Timed[]): string {
 export async function benchFiles(options: FilesBenchOptions): Promise<string[]> {
   const root = await Deno.makeTempDir({ prefix: "qr-bench-files-" });
   options.log(`Work folder: ${root}`);
+  const mounted: string[] = [];
   try {
     const tree = join(root, "tree");
     const started = performance.now();
@@ -146,10 +173,19 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     const ours: Timed[] = [];
     const theirs: Timed[] = [];
     const loads = [await load()];
+    const outDir = (tool: string, round: number) =>
+      options.freshFs
+        ? join(root, `fs-${round}`, `out-${tool}`)
+        : join(root, `out-${tool}-${round}`);
     for (let round = 0; round < options.rounds; round++) {
+      if (options.freshFs) {
+        const dir = join(root, `fs-${round + 1}`);
+        await mountFreshFs(dir, 3 * options.treeBytes + 256 * MIB);
+        mounted.push(dir);
+      }
       for (const tool of round % 2 === 0 ? ["ours", "debugfs"] : ["debugfs", "ours"]) {
         // A new folder per run: see the module note on deleting between runs.
-        const out = join(root, `out-${tool}-${round + 1}`);
+        const out = outDir(tool, round + 1);
         await Deno.mkdir(out);
         await new Deno.Command("sync").output();
         const result = tool === "ours"
@@ -177,8 +213,8 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     }
     loads.push(await load());
     const last = options.rounds;
-    const same = JSON.stringify([...await describeFull(join(root, `out-ours-${last}`))]) ===
-      JSON.stringify([...await describeFull(join(root, `out-debugfs-${last}`))]);
+    const same = JSON.stringify([...await describeFull(outDir("ours", last))]) ===
+      JSON.stringify([...await describeFull(outDir("debugfs", last))]);
     if (!same) throw new Error("files get and debugfs rdump wrote different trees");
     const ratio = median(ours.map((r) => r.seconds)) / median(theirs.map((r) => r.seconds));
     const backupLines: string[] = [];
@@ -250,11 +286,14 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
       line("debugfs rdump", theirs),
       `ratio files get / debugfs rdump ${
         ratios(ours, theirs)
-      }; both copies identical (content, modes, times, links)`,
+      }; both copies identical (content, modes, times, links)${
+        options.freshFs ? "; each round on a new file system" : ""
+      }`,
       ...backupLines,
       `${ratio <= 1 ? "PASS" : "FAIL"} files get at least as fast as debugfs rdump`,
     ];
   } finally {
+    for (const dir of mounted) await new Deno.Command("umount", { args: [dir] }).output();
     if (options.keep) options.log(`Kept ${root}`);
     else {
       // Every run's copy is still there: removing them takes a while on a busy disk.

@@ -38,7 +38,10 @@ const USAGE = `deno task bench [options]
                    (tests/bench/convert.ts; --size one size, default 1G)
   --files          only the files case: files get vs debugfs rdump of a home
                    tree (--files-size, default 1G; --quick: 64M)
-  --files-size SIZE`;
+  --files-size SIZE
+  --fresh-fs       files case: each round writes into a new ext4 file system
+                   (a loop device; needs root), so that files deleted before do
+                   not slow the creation of files (tests/bench/files.ts)`;
 
 /** `512M`, `1G`, `4G` -> bytes. */
 function parseSize(text: string): number {
@@ -69,6 +72,7 @@ async function main(): Promise<number> {
       keep: { type: "boolean", default: false },
       files: { type: "boolean", default: false },
       "files-size": { type: "string", default: "1G" },
+      "fresh-fs": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -95,6 +99,7 @@ async function main(): Promise<number> {
       log: (l) => console.error(l),
       backupFormats: formats.filter((f): f is 2 | 3 => f === 2 || f === 3),
       geometry,
+      freshFs: values["fresh-fs"],
     });
     for (const l of lines) console.log(l);
     return lines.at(-1)!.startsWith("PASS") ? 0 : 1;
