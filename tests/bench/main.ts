@@ -40,8 +40,9 @@ const USAGE = `deno task bench [options]
                    tree (--files-size, default 1G; --quick: 64M)
   --files-size SIZE
   --fresh-fs       files case: each round writes into a new ext4 file system
-                   (a loop device; needs root), so that files deleted before do
-                   not slow the creation of files (tests/bench/files.ts)`;
+                   (a loop device over an image in /dev/shm; needs root), so that
+                   files deleted before and the disk's writeback do not time the
+                   runs (tests/bench/files.ts)`;
 
 /** `512M`, `1G`, `4G` -> bytes. */
 function parseSize(text: string): number {
