@@ -21,7 +21,7 @@ import {
   type PartitionInfo,
 } from "../ext/mod.ts";
 import { describeFsError } from "../fs_errors.ts";
-import { type TreeWriterOptions, workerFs, writeTree } from "../output/mod.ts";
+import { type DataTarget, type TreeWriterOptions, workerFs, writeTree } from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 
@@ -185,7 +185,7 @@ export async function getFiles(
       try {
         await writeTree(
           writerOptions,
-          (write) => walkTree(fs, starts, reporter, summary, write, owners),
+          (write, target) => walkTree(fs, starts, reporter, summary, write, owners, target),
           options.signal,
         );
         // Best effort, like modes and times: lchown never follows a symlink.
@@ -266,8 +266,9 @@ export function walkTree(
   summary: GetSummary,
   write: (event: TarEvent) => Promise<void>,
   owners?: Owner[],
+  target?: DataTarget,
 ): Promise<void> {
-  return new TreeWalker(fs, reporter, summary, owners).walk(starts, write);
+  return new TreeWalker(fs, reporter, summary, owners, target).walk(starts, write);
 }
 
 /** Who owns an entry written at output-relative path `rel`. */
@@ -312,12 +313,21 @@ class TreeWalker {
 
   /** When restoring ownership (root): every entry emitted, with its owner. */
   readonly #owners: Owner[] | undefined;
+  /** Where the writer keeps the current file's bytes, to read them there directly. */
+  readonly #target: DataTarget | undefined;
 
-  constructor(fs: ExtFileSystem, reporter: Reporter, summary: GetSummary, owners?: Owner[]) {
+  constructor(
+    fs: ExtFileSystem,
+    reporter: Reporter,
+    summary: GetSummary,
+    owners?: Owner[],
+    target?: DataTarget,
+  ) {
     this.#fs = fs;
     this.#reporter = reporter;
     this.#summary = summary;
     this.#owners = owners;
+    this.#target = target;
   }
 
   #own(rel: string, inode: Inode): void {
@@ -453,8 +463,13 @@ class TreeWalker {
         }
         await this.#fs.check(inode);
         await write(entryEvent(out, "file", inode));
-        // One reused buffer: the writer is done with a piece's bytes when its write resolves.
-        await this.#fs.eachChunk(inode, (offset, bytes) => write({ type: "data", offset, bytes }));
+        // One reused buffer, or the writer's own (target): the writer is done with a piece's
+        // bytes when its write resolves.
+        await this.#fs.eachChunk(
+          inode,
+          (offset, bytes) => write({ type: "data", offset, bytes }),
+          this.#target,
+        );
         await write(END);
         this.#own(out, inode);
         if (inode.links > 1) this.#linked.set(inode.number, out);

@@ -198,13 +198,16 @@ export class ExtFileSystem {
    * As {@link chunks} with `reuse`, without generators: `each(offset, bytes)` gets the pieces in
    * logical order, and is awaited before the next piece is read into the same buffer (or the
    * source's window, see `ByteSource.view`). For trees of thousands of small files, where each
-   * step of an async generator costs more than the read.
+   * step of an async generator costs more than the read. With `into`, a piece is read into the
+   * array `into(offset, length)` gives, where the consumer keeps it (`DataTarget`), when it
+   * gives one: one copy less.
    *
    * @throws {ImageDamage | ImageUnsupported} As {@link chunks}.
    */
   async eachChunk(
     inode: Inode,
     each: (offset: number, bytes: Uint8Array) => Promise<void> | void,
+    into?: (offset: number, length: number) => Uint8Array | undefined,
   ): Promise<void> {
     this.#checkReadable(inode);
     if (inode.flags & InodeFlag.InlineData) {
@@ -217,9 +220,9 @@ export class ExtFileSystem {
     this.#checked = undefined;
     const runs = checked?.inode === inode ? checked.runs : this.#runsOf(inode);
     if (Array.isArray(runs)) {
-      for (const run of runs) if (!await this.#eachOfRun(inode, run, each)) return;
+      for (const run of runs) if (!await this.#eachOfRun(inode, run, each, into)) return;
     } else {
-      for await (const run of runs) if (!await this.#eachOfRun(inode, run, each)) return;
+      for await (const run of runs) if (!await this.#eachOfRun(inode, run, each, into)) return;
     }
   }
 
@@ -228,6 +231,7 @@ export class ExtFileSystem {
     inode: Inode,
     run: Run,
     each: (offset: number, bytes: Uint8Array) => Promise<void> | void,
+    into: ((offset: number, length: number) => Uint8Array | undefined) | undefined,
   ): Promise<boolean> {
     const bs = this.sb.blockSize;
     const runBytes = run.length * bs;
@@ -236,7 +240,11 @@ export class ExtFileSystem {
       const length = Math.min(PIECE_BYTES, runBytes - done, inode.size - offset);
       if (length <= 0) return false;
       const at = run.physical * bs + done;
-      let bytes = this.source.view?.(at, length);
+      // Where the consumer keeps these bytes, read there directly; else a view of the image
+      // or the scratch buffer.
+      let bytes = into?.(offset, length);
+      if (bytes !== undefined) await this.source.readInto(at, bytes);
+      else bytes = this.source.view?.(at, length);
       if (bytes === undefined) {
         this.#scratch ??= new Uint8Array(PIECE_BYTES);
         bytes = this.#scratch.subarray(0, length);

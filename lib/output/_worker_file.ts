@@ -285,13 +285,22 @@ export class WorkerFile {
       return Promise.reject(new RangeError(`this file holds at most ${this.#room} bytes`));
     }
     if (bytes.length === 0) return Promise.resolve();
-    this.#batch.bytes.set(bytes, this.#at + offset);
+    // Read straight into the buffer (see `target`): nothing to copy.
+    const inPlace = bytes.buffer === this.#batch.bytes.buffer &&
+      bytes.byteOffset === this.#batch.bytes.byteOffset + this.#at + offset;
+    if (!inPlace) this.#batch.bytes.set(bytes, this.#at + offset);
     const ranges = this.#ranges;
     const last = ranges.length - 3;
     if (last >= 0 && ranges[last]! + ranges[last + 1]! === offset) {
       ranges[last + 1]! += bytes.length;
     } else ranges.push(offset, bytes.length, this.#at + offset);
     return Promise.resolve();
+  }
+
+  target(offset: number, length: number): Uint8Array | undefined {
+    if (!this.#open || offset < 0 || offset + length > this.#room) return undefined;
+    const at = this.#at + offset;
+    return this.#batch.bytes.subarray(at, at + length);
   }
 
   commit(size: number, mode: number, mtime: number): Promise<void> {

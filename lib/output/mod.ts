@@ -9,6 +9,7 @@
 export { NullWriter } from "./null_writer.ts";
 export { safeRelativePath } from "./safe_path.ts";
 export {
+  type DataTarget,
   MAX_FILE_SIZE,
   type OpenFile,
   type OutputFile,

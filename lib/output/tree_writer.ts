@@ -138,7 +138,14 @@ const YIELD_EVERY_MS = 20;
  */
 export type TarEventSource =
   | AsyncIterable<TarEvent>
-  | ((write: (event: TarEvent) => Promise<void>) => Promise<void>);
+  | ((write: (event: TarEvent) => Promise<void>, target: DataTarget) => Promise<void>);
+
+/**
+ * Where the current file will keep its bytes `offset` to `offset + length`, for the source to
+ * read them into directly (then hand that same array to `write` in a `data` event, which copies
+ * nothing); undefined when the file has no such place (write the bytes as usual).
+ */
+export type DataTarget = (offset: number, length: number) => Uint8Array | undefined;
 
 /**
  * Restores `events` as piping them into a {@link TreeWriter} would, without the stream
@@ -168,8 +175,9 @@ export async function writeTree(
     });
   };
   try {
-    if (typeof events === "function") await events(write);
-    else for await (const event of events) await write(event);
+    if (typeof events === "function") {
+      await events(write, (offset, length) => restorer.dataTarget(offset, length));
+    } else for await (const event of events) await write(event);
   } catch (error) {
     await restorer.abort();
     throw error;
@@ -389,6 +397,14 @@ class TreeRestorer {
         return { kind: "file", rel, path, entry, file, replace };
       }
     }
+  }
+
+  /** See {@link DataTarget}. */
+  dataTarget(offset: number, length: number): Uint8Array | undefined {
+    const current = this.#current;
+    if (current?.kind !== "file" || current.file.target === undefined) return undefined;
+    if (offset < 0 || offset + length > current.entry.size) return undefined;
+    return current.file.target(offset, length);
   }
 
   async #data(offset: number, bytes: Uint8Array): Promise<void> {

@@ -31,6 +31,12 @@ export interface SinkFile {
   readonly window?: number;
   /** Write `bytes` at `offset`; the caller may reuse `bytes` once this resolves. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Where this file keeps its bytes `offset` to `offset + length` until it is written, if it
+   * keeps them in memory: the caller may fill that array and then {@link write} it, which
+   * copies nothing (`DataTarget` in tree_writer.ts).
+   */
+  target?(offset: number, length: number): Uint8Array | undefined;
   commit(size: number, mode: number, mtime: number): Promise<void>;
   /** Gives the file its final name; false when something is there and `replace` is false. */
   publish(finalPath: string, replace: boolean): Promise<boolean>;

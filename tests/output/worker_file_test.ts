@@ -62,3 +62,32 @@ Deno.test("WriteWorker: a buffer comes back as soon as the worker has written it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("WorkerFile: bytes read straight into target() are written without a copy, holes kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "worker_file_test_" });
+  const worker = WriteWorker.start()!;
+  try {
+    assert.equal(await worker.ready, true);
+    const size = 3 * 4096;
+    const file = worker.file(dir, "direct", size, { mode: 0o600 })!;
+    // Beyond the file's room: no target.
+    assert.equal(file.target(size - 10, 11), undefined);
+    assert.equal(file.target(-1, 1), undefined);
+    const first = file.target(0, 4096)!;
+    first.fill(0x41);
+    await file.write(0, first);
+    // A copy from elsewhere still works beside it; the middle block stays a hole.
+    await file.write(2 * 4096, new Uint8Array(4096).fill(0x43));
+    await file.commit(size, 0o600, 1_400_000_000);
+    assert.equal(await file.publish(`${dir}/direct`, false), true);
+    const data = await Deno.readFile(`${dir}/direct`);
+    assert.deepEqual(data.subarray(0, 4096), new Uint8Array(4096).fill(0x41));
+    assert.deepEqual(data.subarray(4096, 8192), new Uint8Array(4096));
+    assert.deepEqual(data.subarray(8192), new Uint8Array(4096).fill(0x43));
+    // A published file has no target any more.
+    assert.equal(file.target(0, 1), undefined);
+  } finally {
+    worker.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
