@@ -38,19 +38,20 @@ export interface FilesBenchOptions {
   backupFormats: Array<2 | 3>;
   geometry: Geometry;
   /**
-   * Each round writes into a new ext4 file system (a loop device; root only), so that no
-   * deletion from before slows the creation of files (the module note).
+   * Each run writes into a new, empty ext4 file system (a loop device; root only), so that no
+   * deletion from before slows the creation of files (the module note) and neither tool finds
+   * the other's copy there.
    */
   freshFs?: boolean;
 }
 
 /**
- * An ext4 file system made for one round and mounted at `dir` (a loop device; root only). Its
+ * An ext4 file system made for one run and mounted at `dir` (a loop device; root only). Its
  * image lies in memory (/dev/shm) where there is room, so that neither the disk's writeback
  * nor its other users time the runs; the inode tables and journal are initialised by mkfs, not
  * in the background during the runs. Returns the image's path ({@link dropFreshFs}).
  */
-async function mountFreshFs(dir: string, bytes: number, round: number): Promise<string> {
+async function mountFreshFs(dir: string, bytes: number): Promise<string> {
   let folder = dir.slice(0, dir.lastIndexOf("/"));
   try {
     const shm = await statfs("/dev/shm");
@@ -58,7 +59,7 @@ async function mountFreshFs(dir: string, bytes: number, round: number): Promise<
   } catch {
     // No /dev/shm: the image stays next to the work folder.
   }
-  const image = join(folder, `qr-bench-fs-${Deno.pid}-${round}.img`);
+  const image = join(folder, `qr-bench-fs-${Deno.pid}-${dir.slice(dir.lastIndexOf("/") + 1)}.img`);
   await Deno.writeFile(image, new Uint8Array(0));
   await Deno.truncate(image, bytes);
   const steps: Array<[string, string[]]> = [
@@ -195,19 +196,18 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
     const loads = [await load()];
     const outDir = (tool: string, round: number) =>
       options.freshFs
-        ? join(root, `fs-${round}`, `out-${tool}`)
+        ? join(root, `fs-${tool}-${round}`, "out")
         : join(root, `out-${tool}-${round}`);
     for (let round = 0; round < options.rounds; round++) {
-      if (options.freshFs) {
-        // Only the last round's copies are compared: the others' file systems go.
-        for (const fresh of mounted.splice(0)) await dropFreshFs(fresh);
-        const dir = join(root, `fs-${round + 1}`);
-        const image = await mountFreshFs(dir, 3 * options.treeBytes + 256 * MIB, round + 1);
-        mounted.push({ dir, image });
-      }
+      // Only the last round's copies are compared: the others' file systems go.
+      if (options.freshFs) { for (const fresh of mounted.splice(0)) await dropFreshFs(fresh); }
       for (const tool of round % 2 === 0 ? ["ours", "debugfs"] : ["debugfs", "ours"]) {
         // A new folder per run: see the module note on deleting between runs.
         const out = outDir(tool, round + 1);
+        if (options.freshFs) {
+          const dir = out.slice(0, out.lastIndexOf("/"));
+          mounted.push({ dir, image: await mountFreshFs(dir, 2 * options.treeBytes + 256 * MIB) });
+        }
         await Deno.mkdir(out);
         await new Deno.Command("sync").output();
         const result = tool === "ours"
@@ -309,7 +309,7 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
       `ratio files get / debugfs rdump ${
         ratios(ours, theirs)
       }; both copies identical (content, modes, times, links)${
-        options.freshFs ? "; each round on a new file system" : ""
+        options.freshFs ? "; each run on a new file system" : ""
       }`,
       ...backupLines,
       `${ratio <= 1 ? "PASS" : "FAIL"} files get at least as fast as debugfs rdump`,

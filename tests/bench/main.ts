@@ -39,7 +39,7 @@ const USAGE = `deno task bench [options]
   --files          only the files case: files get vs debugfs rdump of a home
                    tree (--files-size, default 1G; --quick: 64M)
   --files-size SIZE
-  --fresh-fs       files case: each round writes into a new ext4 file system
+  --fresh-fs       files case: each run writes into a new ext4 file system
                    (a loop device over an image in /dev/shm; needs root), so that
                    files deleted before and the disk's writeback do not time the
                    runs (tests/bench/files.ts)`;
