@@ -13,6 +13,11 @@
  * `debugfs rdump` in the same loop grew the same way (docs/performance.md). Disk space: about
  * `rounds` x 2 copies of the tree per case.
  *
+ * With `--fresh-fs` (root), every run of the files case writes into a new, empty ext4 file
+ * system on a loop device whose image lies in /dev/shm: no history of deletions, no disk
+ * writeback, no copy of the other tool; the figure then depends on neither what ran before
+ * nor the order of the runs. Memory: about two copies of the tree at a time.
+ *
  * @module
  */
 
