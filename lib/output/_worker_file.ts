@@ -286,9 +286,9 @@ export class WorkerFile {
     }
     if (bytes.length === 0) return Promise.resolve();
     // Read straight into the buffer (see `target`): nothing to copy.
-    const inPlace = bytes.buffer === this.#batch.bytes.buffer &&
+    const filled = bytes.buffer === this.#batch.bytes.buffer &&
       bytes.byteOffset === this.#batch.bytes.byteOffset + this.#at + offset;
-    if (!inPlace) this.#batch.bytes.set(bytes, this.#at + offset);
+    if (!filled) this.#batch.bytes.set(bytes, this.#at + offset);
     const ranges = this.#ranges;
     const last = ranges.length - 3;
     if (last >= 0 && ranges[last]! + ranges[last + 1]! === offset) {
