@@ -155,7 +155,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       "files cat IMAGE PATH [--partition N]",
     ],
     description: [
-      "IMAGE is a restored private.img, root.img or volatile.img, or any ext2/3/4 image.",
+      "IMAGE is a restored private.img, root.img or volatile.img, any ext2/3/4 image, or a",
+      "device holding one (/dev/sdb2, a VM's volume on an attached Qubes disk), read-only.",
       "PATH is inside the image, absolute or relative to its root (default /). An AppVM's",
       "private.img holds what the VM mounts at /rw: /home/user in the VM is home/user in the",
       "image, /usr/local is usrlocal, /rw/config is config. get copies each PATH into DIR",

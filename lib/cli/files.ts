@@ -17,8 +17,10 @@ export const FILES_USAGE = `Files inside a VM image (ext2/3/4), read without roo
   qubes-recover files get IMAGE PATH... --output DIR [--force] [--partition N]
   qubes-recover files cat IMAGE PATH [--partition N]
 
-IMAGE is a restored private.img, root.img or volatile.img, or any ext2/3/4
-image. PATH is inside the image, absolute or relative to its root (default /).
+IMAGE is a restored private.img, root.img or volatile.img, any ext2/3/4 image,
+or a device holding one (/dev/sdb2, a VM's volume on an attached Qubes disk;
+read only). PATH is inside the image, absolute or relative to its root
+(default /).
 An AppVM's private.img holds what the VM mounts at /rw: /home/user in the VM
 is home/user in the image, /usr/local is usrlocal, /rw/config is config.
 "get" copies each PATH into DIR under its own name (folders recursively):
