@@ -288,17 +288,15 @@ function failureOf(error: unknown, options: AppOptions): { code: number; message
     return { code: error.exitCode, message: oneLine(messageWithHint(error)) };
   }
   const text = error instanceof Error ? error.message : String(error);
+  const line = oneLine(text.split("\n")[0] ?? "");
   if (error instanceof Deno.errors.NotCapable) {
     // Run by hand with narrower permissions than the release's (docs/security.md).
     return {
       code: ExitCode.Usage,
-      message: `Deno's permissions: ${oneLine(text.split("\n")[0] ?? "")}${
-        text.includes("--allow-all") ? "" : " (run with --allow-all, as the release does)"
+      message: `Deno's permissions: ${line}${
+        line.includes("--allow-all") ? "" : " (run with --allow-all, as the release does)"
       }`,
     };
   }
-  return {
-    code: ExitCode.Internal,
-    message: `internal error: ${oneLine(text.split("\n")[0] ?? "")}`,
-  };
+  return { code: ExitCode.Internal, message: `internal error: ${line}` };
 }

@@ -22,7 +22,7 @@
  */
 
 import { statfs } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { recoverFlags } from "../e2e/_cli.ts";
 import { describeFull, makeImage } from "../files/_images.ts";
 import { seededBytes } from "../support/vm_tree.ts";
@@ -57,14 +57,14 @@ export interface FilesBenchOptions {
  * in the background during the runs. Returns the image's path ({@link dropFreshFs}).
  */
 async function mountFreshFs(dir: string, bytes: number): Promise<string> {
-  let folder = dir.slice(0, dir.lastIndexOf("/"));
+  let folder = dirname(dir);
   try {
     const shm = await statfs("/dev/shm");
     if (shm.bavail * shm.bsize > bytes + 4 * 1024 * MIB) folder = "/dev/shm";
   } catch {
     // No /dev/shm: the image stays next to the work folder.
   }
-  const image = join(folder, `qr-bench-fs-${Deno.pid}-${dir.slice(dir.lastIndexOf("/") + 1)}.img`);
+  const image = join(folder, `qr-bench-fs-${Deno.pid}-${basename(dir)}.img`);
   await Deno.writeFile(image, new Uint8Array(0));
   await Deno.truncate(image, bytes);
   const steps: Array<[string, string[]]> = [
@@ -210,7 +210,7 @@ export async function benchFiles(options: FilesBenchOptions): Promise<string[]> 
         // A new folder per run: see the module note on deleting between runs.
         const out = outDir(tool, round + 1);
         if (options.freshFs) {
-          const dir = out.slice(0, out.lastIndexOf("/"));
+          const dir = dirname(out);
           mounted.push({ dir, image: await mountFreshFs(dir, 2 * options.treeBytes + 256 * MIB) });
         }
         await Deno.mkdir(out);
