@@ -90,6 +90,34 @@ export async function makeImage(
   });
 }
 
+/**
+ * A disk image of `diskBytes` with the partition `table` (sfdisk's input) and an ext4 file
+ * system of `fsSize` (mke2fs's size, e.g. `20M`) made from `src`, written at sector `extStart`.
+ */
+export async function makePartitionedDisk(
+  path: string,
+  table: string,
+  extStart: number,
+  src: string,
+  { diskBytes = 40 * 1024 * 1024, fsSize = "20M" } = {},
+): Promise<void> {
+  await Deno.writeFile(path, new Uint8Array(0));
+  await Deno.truncate(path, diskBytes);
+  await run("sfdisk", ["-q", path], { stdinBytes: new TextEncoder().encode(table) });
+  await run("mke2fs", [
+    "-q",
+    "-F",
+    "-t",
+    "ext4",
+    "-d",
+    src,
+    "-E",
+    `offset=${extStart * 512}`,
+    path,
+    fsSize,
+  ]);
+}
+
 /** `debugfs -R 'rdump <inside> <out>'` (out must exist). */
 export async function debugfsRdump(image: string, inside: string, out: string): Promise<void> {
   await run("debugfs", ["-R", `rdump "${inside}" ${out}`, image]);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli, sh } from "../e2e/_cli.ts";
 import { makeVmTree } from "../support/vm_tree.ts";
-import { describeFull, makeImage } from "./_images.ts";
+import { describeFull, makeImage, makePartitionedDisk } from "./_images.ts";
 
 const canLoop = Deno.uid() === 0 && (() => {
   try {
@@ -64,11 +64,15 @@ Deno.test({
 
       await t.step("GPT disk: partitions listed, then one chosen", async () => {
         const disk = join(work, "disk.img");
-        await Deno.writeFile(disk, new Uint8Array(0));
-        await Deno.truncate(disk, 112 * 1024 * 1024);
-        await sh(`printf 'label: gpt\\nstart=2048, size=200704, type=L\\n' | sfdisk -q '${disk}'`);
-        await sh(
-          `mke2fs -q -F -t ext4 -E offset=${2048 * 512} -d '${tree}' '${disk}' ${200704 / 2}k`,
+        await makePartitionedDisk(
+          disk,
+          "label: gpt\nstart=2048, size=200704, type=L\n",
+          2048,
+          tree,
+          {
+            diskBytes: 112 * 1024 * 1024,
+            fsSize: `${200704 / 2}k`,
+          },
         );
         await withLoop(disk, async (device) => {
           const list = await runCli(["files", "ls", device]);

@@ -7,29 +7,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { catFile, getFiles, listFiles } from "../../lib/commands/files.ts";
 import { DamagedError, UsageError } from "../../lib/errors.ts";
-import { run } from "../support/_run.ts";
 import { runCli } from "../e2e/_cli.ts";
+import { makePartitionedDisk } from "./_images.ts";
 
-const MiB = 1024 * 1024;
 const SECTOR = 512;
-
-async function makeDisk(path: string, table: string, extStart: number, src: string) {
-  await Deno.writeFile(path, new Uint8Array(0));
-  await Deno.truncate(path, 40 * MiB);
-  await run("sfdisk", ["-q", path], { stdinBytes: new TextEncoder().encode(table) });
-  await run("mke2fs", [
-    "-q",
-    "-F",
-    "-t",
-    "ext4",
-    "-d",
-    src,
-    "-E",
-    `offset=${extStart * SECTOR}`,
-    path,
-    "20M",
-  ]);
-}
 
 async function text(image: string, path: string, partition?: number): Promise<string> {
   const parts: Uint8Array[] = [];
@@ -48,7 +29,7 @@ Deno.test("files on partitioned disk images (GPT and MBR)", async (t) => {
 
     await t.step("GPT: BIOS boot, EFI, Linux root", async () => {
       const disk = join(work, "gpt.img");
-      await makeDisk(
+      await makePartitionedDisk(
         disk,
         [
           "label: gpt",
@@ -97,7 +78,7 @@ Deno.test("files on partitioned disk images (GPT and MBR)", async (t) => {
 
     await t.step("MBR: FAT, then Linux", async () => {
       const disk = join(work, "mbr.img");
-      await makeDisk(
+      await makePartitionedDisk(
         disk,
         "label: dos\nstart=2048, size=8192, type=c\nstart=10240, type=83\n",
         10240,
