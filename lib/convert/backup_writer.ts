@@ -14,7 +14,7 @@
 
 import { createHmac } from "node:crypto";
 import { InterruptedError } from "../errors.ts";
-import { OffThreadHmac, useHmacWorker } from "../verify/mod.ts";
+import { OffThreadHmac, useHmacWorker, type WrittenChunks } from "../verify/mod.ts";
 import { outerEntryHead, outerEntryTail } from "./outer_entry.ts";
 import { Packer } from "./packer.ts";
 
@@ -40,6 +40,13 @@ export interface WriterSettings {
   workers?: boolean;
   /** Told the bytes written so far after each write to the file. */
   onWritten?: ((bytes: number) => void) | undefined;
+  /**
+   * Another handle on the file, synced (`fdatasync`) in the background after each chunk, so
+   * that the disk writes overlap the work and the caller's final sync has little left.
+   */
+  syncFile?: Deno.FsFile | undefined;
+  /** Given each chunk as hashed, before it is written (for a reader that compares it). */
+  writtenChunks?: WrittenChunks | undefined;
 }
 
 /** The `backup-header` text of a format-3 backup with these settings (spec section 3.2). */
@@ -77,6 +84,7 @@ export class BackupWriter {
   chunks = 0;
   readonly #doneWithWorker = useHmacWorker();
   #packer: Promise<Packer> | undefined;
+  #syncing: Promise<void> | undefined;
 
   constructor(file: Deno.FsFile, settings: WriterSettings) {
     this.#file = file;
@@ -146,9 +154,11 @@ export class BackupWriter {
       hand();
       const { hex, pieces } = await mac.finish();
       const name = chunkName(item, index++);
+      this.#settings.writtenChunks?.put(name, hex, pieces);
       await this.#entry(name, pieces, filled);
       const text = new TextEncoder().encode(hmacText(hex));
       await this.#entry(`${name}.hmac`, [text], text.length);
+      this.#syncInBackground();
       this.chunks++;
       filled = 0;
       mac = await OffThreadHmac.create("sha512", key);
@@ -180,6 +190,18 @@ export class BackupWriter {
     }
     // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
     await flush();
+  }
+
+  #syncInBackground(): void {
+    const syncFile = this.#settings.syncFile;
+    if (syncFile === undefined || this.#syncing !== undefined) return;
+    this.#syncing = syncFile.syncData().finally(() => this.#syncing = undefined);
+    this.#syncing.catch(() => {}); // the final sync tells a failure
+  }
+
+  /** Waits for a background sync to end (see `WriterSettings.syncFile`). */
+  async synced(): Promise<void> {
+    await this.#syncing?.catch(() => {});
   }
 
   #startPacker(): Promise<Packer> {

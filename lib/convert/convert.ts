@@ -31,6 +31,7 @@ import { GrowingFile } from "./growing_file.ts";
 import { gzipMember } from "./pack_ops.ts";
 import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
 import { VolumeStarts } from "../tar/mod.ts";
+import { WrittenChunks } from "../verify/mod.ts";
 
 /** Options of {@link convertBackup}. */
 export interface ConvertOptions {
@@ -189,6 +190,7 @@ export async function convertBackup(
   }`;
   let file: Deno.FsFile | undefined;
   let writer: BackupWriter | undefined;
+  let syncFile: Deno.FsFile | undefined;
   // A read blocked on a pipe does not see the abort: the unfinished file goes at once.
   const removeNow = () => void Deno.remove(temporary).catch(() => {});
   options.signal?.addEventListener("abort", removeNow, { once: true });
@@ -230,6 +232,10 @@ export async function convertBackup(
     // The new file is read back (by `verify`, from the file) while it is being written: each
     // entry as soon as it is written, so the reading overlaps the writing (growing_file.ts).
     const growing = new GrowingFile();
+    syncFile = await Deno.open(temporary, { read: true });
+    // The read-back compares each chunk with the bytes the writer hashed rather than hashing
+    // it again (written_chunks.ts).
+    const writtenChunks = new WrittenChunks();
     writer = new BackupWriter(file, {
       passphrase,
       encrypt,
@@ -237,6 +243,8 @@ export async function convertBackup(
       mtime,
       signal: options.signal,
       onWritten: (bytes) => growing.grew(bytes),
+      writtenChunks,
+      syncFile,
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     });
     /** Where the volumes of each spliced item start: the read-back checks them. */
@@ -247,9 +255,13 @@ export async function convertBackup(
       reporter: { info() {}, warn: (message) => reporter.warn(message) },
       volumeStarts: (item) => volumeStarts.get(item),
       openFile: growing.open,
+      writtenChunks,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    readBack.catch((error) => readBackFailure = { error });
+    readBack.catch((error) => {
+      readBackFailure = { error };
+      writtenChunks.close();
+    });
     const write = async (what: () => Promise<void>) => {
       try {
         await what();
@@ -310,6 +322,7 @@ export async function convertBackup(
           items++;
         }
       }
+      await writer.synced();
       await write(() => file!.sync());
       file.close();
       file = undefined;
@@ -358,6 +371,8 @@ export async function convertBackup(
   } finally {
     options.signal?.removeEventListener("abort", removeNow);
     writer?.close();
+    await writer?.synced();
+    syncFile?.close();
     file?.close();
     await backup.close();
     await Deno.remove(temporary).catch(() => {});

@@ -19,6 +19,7 @@ import type { WalkEvent } from "../salvage/walk.ts";
 import type { Reporter } from "../reporter.ts";
 import type { TarEvent, VolumeStarts } from "../tar/mod.ts";
 import type { ByteReader } from "../outer/mod.ts";
+import type { WrittenChunks } from "../verify/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** How to open a backup. */
@@ -45,6 +46,12 @@ export interface OpenOptions {
    * still being written: the reader waits for bytes the writer has not written yet).
    */
   openFile?: (path: string) => Promise<ByteReader & { close(): void }>;
+  /**
+   * Chunks of this file that its writer hashed and holds (`convert`'s read-back, formats 2
+   * and 3): each is compared byte for byte with the bytes hashed, and its `.hmac` entry checked
+   * against that digest, instead of being hashed again.
+   */
+  writtenChunks?: WrittenChunks;
 }
 
 /** An opened backup: what it is, what it holds, and its items in backup order. */

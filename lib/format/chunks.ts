@@ -11,6 +11,7 @@ import { DamagedError, IncompleteError, PassphraseError, RecoverError } from "..
 import { chunkEntryName, type OuterEntry, parseChunkEntry, parseChunkName } from "../outer/mod.ts";
 import { concat, type Piece, PiecePool } from "../streams/mod.ts";
 import {
+  type ChunkComparison,
   findHmacDigest,
   hexDigestsEqual,
   HMAC_FILE_MAX_SIZE,
@@ -167,10 +168,11 @@ export async function readVerifiedChunk(
   }
   const owner = {};
   const release = (bytes: number) => budget.release(owner, bytes);
-  let mac: OffThreadHmac | undefined;
+  let mac: ChunkComparison | OffThreadHmac | undefined;
   try {
     const digest = ctx.hmacDigest;
-    mac = digest === undefined ? undefined : await OffThreadHmac.create(digest, ctx.passphrase);
+    mac = ctx.writtenChunks?.take(entry.name) ??
+      (digest === undefined ? undefined : await OffThreadHmac.create(digest, ctx.passphrase));
     let pieces: Piece[] = [];
     let reading: Piece | undefined; // The piece being read into.
     await entry.readPieces(

@@ -121,6 +121,7 @@ async function openArchive(
       onKdf: (kdf) => reporter.info(kdfNotice(kdf)),
       onUnchecked: (message) => reporter.warn(message),
     },
+    options.writtenChunks,
   );
   let reader: FormatReader;
   if (format === 4) reader = new FormatFourReader(queue, header!, passphrase, policy);

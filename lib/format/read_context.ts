@@ -8,6 +8,7 @@
  */
 
 import { DEFAULT_OPENSSL_CIPHER, type KdfDigest } from "../crypto/mod.ts";
+import type { WrittenChunks } from "../verify/mod.ts";
 import type { BackupHeader } from "./header.ts";
 
 /** Notices the context gives when something is settled or cannot be checked. */
@@ -28,12 +29,16 @@ export class ReadContext {
    * @param passphrase The passphrase bytes (the HMAC key and the `openssl enc` password).
    * @param header The verified header, or undefined (R2-beta3).
    * @param hmacDigest The node:crypto digest of the chunk HMACs when the header names it.
+   * @param events Notices.
+   * @param writtenChunks Chunks compared byte for byte with what their writer hashed instead
+   *   of hashed again (`OpenOptions.writtenChunks`).
    */
   constructor(
     readonly passphrase: Uint8Array,
     readonly header: BackupHeader | undefined,
     hmacDigest: string | undefined,
     events: ReadContextEvents = {},
+    readonly writtenChunks?: WrittenChunks,
   ) {
     this.#hmacDigest = hmacDigest;
     this.#events = events;

@@ -27,3 +27,4 @@ export {
   parseHmacFile,
 } from "./hmac.ts";
 export { OffThreadHmac, useHmacWorker } from "./off_thread_hmac.ts";
+export { type ChunkComparison, WrittenChunks } from "./written_chunks.ts";
