@@ -47,6 +47,8 @@ export interface WriterSettings {
   syncFile?: Deno.FsFile | undefined;
   /** Given each chunk as hashed, before it is written (for a reader that compares it). */
   writtenChunks?: WrittenChunks | undefined;
+  /** A packer the caller started (so that its worker loads early); the writer closes it. */
+  packer?: Promise<Packer> | undefined;
 }
 
 /** The `backup-header` text of a format-3 backup with these settings (spec section 3.2). */
@@ -206,7 +208,7 @@ export class BackupWriter {
 
   #startPacker(): Promise<Packer> {
     const { compress, encrypt } = this.#settings;
-    this.#packer ??= Packer.start({
+    this.#packer ??= this.#settings.packer ?? Packer.start({
       compress,
       encrypt,
       ...(this.#settings.workers === undefined ? {} : { workers: this.#settings.workers }),
@@ -226,6 +228,6 @@ export class BackupWriter {
   /** Stops the workers (the HMAC worker once nobody else uses it). */
   close(): void {
     this.#doneWithWorker();
-    this.#packer?.then((packer) => packer.close(), () => {});
+    (this.#packer ?? this.#settings.packer)?.then((packer) => packer.close(), () => {});
   }
 }

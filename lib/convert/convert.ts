@@ -18,7 +18,7 @@ import {
   UnsupportedError,
   UsageError,
 } from "../errors.ts";
-import { openBackup } from "../format/mod.ts";
+import { type Backup, openBackup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
 import { toOutputError } from "../fs_errors.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
@@ -31,7 +31,8 @@ import { GrowingFile } from "./growing_file.ts";
 import { gzipMember } from "./pack_ops.ts";
 import { type SpliceCounts, splicedGzipItem } from "./gzip_splice.ts";
 import { VolumeStarts } from "../tar/mod.ts";
-import { WrittenChunks } from "../verify/mod.ts";
+import { startHmacWorker, useHmacWorker, WrittenChunks } from "../verify/mod.ts";
+import { Packer } from "./packer.ts";
 
 /** Options of {@link convertBackup}. */
 export interface ConvertOptions {
@@ -183,7 +184,20 @@ export async function convertBackup(
     }
   }
 
-  const backup = await openBackup(source, { passphrase: options.passphrase, reporter });
+  // The HMAC and encryption workers load while the old backup is opened.
+  const doneWithWorker = useHmacWorker();
+  startHmacWorker();
+  const packer = options.encrypt === false
+    ? undefined
+    : Packer.start({ compress: false, encrypt: true });
+  let backup: Backup;
+  try {
+    backup = await openBackup(source, { passphrase: options.passphrase, reporter });
+  } catch (error) {
+    doneWithWorker();
+    packer?.then((started) => started.close(), () => {});
+    throw error;
+  }
   const { dir, base } = dirAndBase(output);
   const temporary = `${dir}/.${base}.partial-${
     Array.from(randomBytes(4), (b) => b.toString(16).padStart(2, "0")).join("")
@@ -245,6 +259,7 @@ export async function convertBackup(
       onWritten: (bytes) => growing.grew(bytes),
       writtenChunks,
       syncFile,
+      packer,
       ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     });
     /** Where the volumes of each spliced item start: the read-back checks them. */
@@ -371,6 +386,8 @@ export async function convertBackup(
   } finally {
     options.signal?.removeEventListener("abort", removeNow);
     writer?.close();
+    packer?.then((started) => started.close(), () => {});
+    doneWithWorker();
     await writer?.synced();
     syncFile?.close();
     file?.close();

@@ -26,5 +26,5 @@ export {
   HMAC_FILE_MAX_SIZE,
   parseHmacFile,
 } from "./hmac.ts";
-export { OffThreadHmac, useHmacWorker } from "./off_thread_hmac.ts";
+export { OffThreadHmac, startHmacWorker, useHmacWorker } from "./off_thread_hmac.ts";
 export { type ChunkComparison, WrittenChunks } from "./written_chunks.ts";

@@ -65,6 +65,11 @@ function worker(): HmacWorker | undefined {
   return shared;
 }
 
+/** Starts the shared worker now (it takes a moment to load) for a user registered already. */
+export function startHmacWorker(): void {
+  if (users > 0) worker();
+}
+
 let users = 0;
 
 /**
