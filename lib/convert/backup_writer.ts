@@ -7,7 +7,8 @@
  * passphrase). Every entry is a `tar -cO --posix`-style archive of its own. Gzip and encryption
  * run in workers (packer.ts), the HMACs in the HMAC worker.
  *
- * Memory: one chunk's pieces at a time, plus the blocks in flight in the workers.
+ * Memory: two chunks' pieces at a time (one being finished: its digest awaited and its bytes
+ * written, while the next is gathered), plus the blocks in flight in the workers.
  *
  * @module
  */
@@ -120,9 +121,9 @@ export class BackupWriter {
   /**
    * Writes one item: its inner tar stream compressed, encrypted and chunked as the settings
    * say (`gzipped`: `tar` is gzip already). Consumes `tar` completely; its errors end the
-   * write. The chunk bytes are gathered in
-   * pieces of {@link GATHER} bytes, hashed off the main thread, and written when the chunk is
-   * complete.
+   * write (once the chunk being finished is written: nothing is written after this returns).
+   * The chunk bytes are gathered in pieces of {@link GATHER} bytes, hashed off the main
+   * thread, and written when the chunk is complete, while the next chunk is gathered.
    */
   async writeItem(
     item: string,
@@ -152,46 +153,65 @@ export class BackupWriter {
       gather = new Uint8Array(Math.min(GATHER, this.#chunkSize - filled));
       gathered = 0;
     };
-    const flush = async () => {
-      hand();
-      const { hex, pieces } = await mac.finish();
-      const name = chunkName(item, index++);
+    /** The previous chunk being finished: its digest awaited, then its entries written. */
+    let finishing: Promise<void> = Promise.resolve();
+    const finish = async (full: OffThreadHmac, name: string, size: number) => {
+      const { hex, pieces } = await full.finish();
       this.#settings.writtenChunks?.put(name, hex, pieces);
-      await this.#entry(name, pieces, filled);
+      await this.#entry(name, pieces, size);
       const text = new TextEncoder().encode(hmacText(hex));
       await this.#entry(`${name}.hmac`, [text], text.length);
       this.#syncInBackground();
       this.chunks++;
+    };
+    // A full chunk is finished while the next one is gathered: the stream keeps flowing while
+    // the HMAC worker finishes its digest and its 100 MiB are written. One chunk is finished
+    // at a time, in order.
+    const flush = async () => {
+      hand();
+      const full = mac;
+      const name = chunkName(item, index++);
+      const size = filled;
+      await finishing;
+      finishing = finish(full, name, size);
+      finishing.catch(() => {}); // told by the next flush, or at the end
       filled = 0;
       mac = await OffThreadHmac.create("sha512", key);
       gather = new Uint8Array(Math.min(GATHER, this.#chunkSize));
     };
-    for await (let piece of stream) {
-      if (this.#settings.signal?.aborted) throw new InterruptedError();
-      if (owned && piece.byteOffset === 0 && piece.length < this.#chunkSize - filled) {
-        // Bytes gathered before go first (else every later piece would be copied: the
-        // 16-byte `Salted__` head would put them all off the gather buffer's boundaries).
-        hand();
-        filled += piece.length; // before the piece is transferred (and emptied here)
-        mac.update(piece);
-        continue;
+    try {
+      for await (let piece of stream) {
+        if (this.#settings.signal?.aborted) throw new InterruptedError();
+        if (owned && piece.byteOffset === 0 && piece.length < this.#chunkSize - filled) {
+          // Bytes gathered before go first (else every later piece would be copied: the
+          // 16-byte `Salted__` head would put them all off the gather buffer's boundaries).
+          hand();
+          filled += piece.length; // before the piece is transferred (and emptied here)
+          mac.update(piece);
+          continue;
+        }
+        while (piece.length > 0) {
+          const take = Math.min(
+            piece.length,
+            gather.length - gathered,
+            this.#chunkSize - filled,
+          );
+          gather.set(piece.subarray(0, take), gathered);
+          gathered += take;
+          filled += take;
+          piece = piece.subarray(take);
+          if (filled === this.#chunkSize) await flush();
+          else if (gathered === gather.length) hand();
+        }
       }
-      while (piece.length > 0) {
-        const take = Math.min(
-          piece.length,
-          gather.length - gathered,
-          this.#chunkSize - filled,
-        );
-        gather.set(piece.subarray(0, take), gathered);
-        gathered += take;
-        filled += take;
-        piece = piece.subarray(take);
-        if (filled === this.#chunkSize) await flush();
-        else if (gathered === gather.length) hand();
-      }
+      // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
+      await flush();
+      await finishing;
+    } catch (error) {
+      mac.discard();
+      await finishing.catch(() => {}); // nothing more is written once this returns
+      throw error;
     }
-    // The last chunk; empty when the stream filled the previous one exactly, as R3 did (T12).
-    await flush();
   }
 
   #syncInBackground(): void {

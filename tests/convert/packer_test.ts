@@ -125,3 +125,53 @@ Deno.test("packer: multi-member gzip and one CBC chain that the real tools read 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a failing item stops the writer only once the chunk it was finishing is written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "qr-packer-fail-" });
+  try {
+    const file = await Deno.open(`${dir}/backup`, { write: true, createNew: true });
+    const writer = new BackupWriter(file, {
+      passphrase: new TextEncoder().encode(PASS),
+      encrypt: false,
+      compress: false,
+      chunkSize: 256 * 1024,
+    });
+    const source = seededBytes(3 * 256 * 1024 + 1000, 3);
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      // Three full chunks, then the source fails while the third one is being finished.
+      for (let at = 0; at < source.length; at += 64 * 1024) {
+        yield source.slice(at, at + 64 * 1024);
+      }
+      throw new Error("the source broke");
+    }
+    try {
+      await writer.writeHeader();
+      await assert.rejects(writer.writeItem("vm1/private.img", failing()), /the source broke/);
+      const size = (await file.stat()).size;
+      assert.equal(size, writer.written, "every write counted when the writer gave up");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal((await file.stat()).size, size, "nothing written after the writer gave up");
+      // The three full chunks and their .hmac entries, in order, and nothing of the fourth.
+      const names = new TextDecoder().decode(await sh("tar -i -tf backup", dir)).trim();
+      assert.equal(
+        names,
+        [
+          "backup-header",
+          "backup-header.hmac",
+          "vm1/private.img.000",
+          "vm1/private.img.000.hmac",
+          "vm1/private.img.001",
+          "vm1/private.img.001.hmac",
+          "vm1/private.img.002",
+          "vm1/private.img.002.hmac",
+        ].join("\n"),
+      );
+      assert.equal(writer.chunks, 3);
+    } finally {
+      writer.close();
+      file.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
