@@ -137,13 +137,13 @@ Deno.test("a failing item stops the writer only once the chunk it was finishing 
       chunkSize: 256 * 1024,
     });
     const source = seededBytes(3 * 256 * 1024 + 1000, 3);
-    async function* failing(): AsyncGenerator<Uint8Array> {
+    const failing = async function* (): AsyncGenerator<Uint8Array> {
       // Three full chunks, then the source fails while the third one is being finished.
       for (let at = 0; at < source.length; at += 64 * 1024) {
         yield source.slice(at, at + 64 * 1024);
       }
       throw new Error("the source broke");
-    }
+    };
     try {
       await writer.writeHeader();
       await assert.rejects(writer.writeItem("vm1/private.img", failing()), /the source broke/);
