@@ -246,7 +246,9 @@ export async function convertBackup(
     // The new file is read back (by `verify`, from the file) while it is being written: each
     // entry as soon as it is written, so the reading overlaps the writing (growing_file.ts).
     const growing = new GrowingFile();
-    syncFile = await Deno.open(temporary, { read: true });
+    // A second handle for the background syncs (none, if it cannot be had: the final sync
+    // remains).
+    syncFile = await Deno.open(temporary, { read: true }).catch(() => undefined);
     // The read-back compares each chunk with the bytes the writer hashed rather than hashing
     // it again (written_chunks.ts).
     const writtenChunks = new WrittenChunks();
