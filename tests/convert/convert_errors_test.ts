@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
-import { recoverFlags, runCli, sh } from "../e2e/_cli.ts";
+import { runCli, runCliOnSmallTmpfs, sh } from "../e2e/_cli.ts";
 import { assertOneLineError, listFiles, repack, untar } from "../e2e/_surgery.ts";
 import { assertRestored, withWorld } from "../e2e/_world.ts";
 import { canMountTmpfs } from "../support/tmpfs.ts";
@@ -56,41 +56,17 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
       ignore: noTmpfs,
       fn: async () => {
         // The new file goes to a small tmpfs in a user and mount namespace of its own.
-        const mount = `${root}/small`;
-        await Deno.mkdir(mount);
-        const out = await new Deno.Command("unshare", {
-          args: [
-            "-rm",
-            "sh",
-            "-c",
-            'mount -t tmpfs -o size=96k none "$1" && shift && "$@"; rc=$?; ls -A "$0/"; exit $rc',
-            mount,
-            mount,
-            Deno.execPath(),
-            "run",
-            "--quiet",
-            ...await recoverFlags(),
-            new URL("../../main.ts", import.meta.url).pathname,
-            "convert",
-            built.path,
-            "--output",
-            `${mount}/new`,
-          ],
-          env: { NO_COLOR: "1", QUBES_BACKUP_PASSPHRASE: PASS },
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const result = {
-          code: out.code,
-          stdout: new TextDecoder().decode(out.stdout),
-          stderr: new TextDecoder().decode(out.stderr),
-        };
+        const result = await runCliOnSmallTmpfs(
+          "96k",
+          (mount) => ["convert", built.path, "--output", `${mount}/new`],
+          { passphrase: PASS },
+        );
         const line = assertOneLineError(result, 7);
         assert.match(
           line,
           /^qubes-recover: Cannot write ".*\.new\.partial-[0-9a-f]+": no space left on device$/,
         );
-        assert.equal(result.stdout, "", "nothing left on the full disk");
+        assert.deepEqual(result.left, [], "nothing left on the full disk");
       },
     });
 

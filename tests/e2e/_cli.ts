@@ -72,3 +72,56 @@ export async function sh(script: string): Promise<string> {
   }
   return new TextDecoder().decode(out.stdout);
 }
+
+/**
+ * Runs the CLI as {@linkcode runCli} does, with a tmpfs of `size` (`1m`, `96k`) mounted in a
+ * user and mount namespace of its own (a full disk without root; see
+ * `tests/support/tmpfs.ts`). `args` gets the mount point. Also returns what is left in the
+ * tmpfs afterwards (paths below it, files and folders), listed before it goes away.
+ */
+export async function runCliOnSmallTmpfs(
+  size: string,
+  args: (mount: string) => string[],
+  options: { passphrase: string },
+): Promise<CliResult & { left: string[] }> {
+  const work = await Deno.makeTempDir({ prefix: "qr-small-tmpfs-" });
+  try {
+    const mount = `${work}/mnt`;
+    await Deno.mkdir(mount);
+    const script = `mount -t tmpfs -o "size=$2" none "$1" || exit 99
+shift 2
+"$@"
+code=$?
+find "$0" -mindepth 1 -printf '%P\n' > "$0/../left"
+exit $code`;
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "-rm",
+        "sh",
+        "-c",
+        script,
+        mount,
+        mount,
+        size,
+        Deno.execPath(),
+        "run",
+        "--quiet",
+        ...await recoverFlags(),
+        `${root}main.ts`,
+        ...args(mount),
+      ],
+      env: { QUBES_BACKUP_PASSPHRASE: options.passphrase, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const left = (await Deno.readTextFile(`${work}/left`)).split("\n").filter((line) => line);
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+      left,
+    };
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { buildBackup } from "../support/backup_builder.ts";
-import { recoverFlags, runCli, sh } from "./_cli.ts";
+import { runCli, runCliOnSmallTmpfs, sh } from "./_cli.ts";
 import { assertOneLineError, listFiles, repack, untar } from "./_surgery.ts";
 import { withWorld } from "./_world.ts";
 import { canMountTmpfs } from "../support/tmpfs.ts";
@@ -166,36 +166,15 @@ Deno.test("broken format 2 backups fail with one line, a distinct code and no pa
       name: "a full disk: exit 7, names the file, leaves no partial file",
       ignore: !await canMountTmpfs(),
       fn: async () => {
-        const work = await Deno.makeTempDir({ prefix: "qr-e2e-full-" });
-        const mount = `${work}/mnt`;
-        await Deno.mkdir(mount);
-        // A 1 MiB tmpfs in a private mount namespace; what is left in it is listed before
-        // the namespace (and the tmpfs) goes away.
-        const script = `mount -t tmpfs -o size=1m none "$1" || exit 99
-"$2" run --quiet ${(await recoverFlags()).join(" ")} "$3" restore "$4" -o "$1/out" 2>"$1/../stderr"
-code=$?
-find "$1" -type f > "$1/../left"
-exit $code`;
-        const out = await new Deno.Command("unshare", {
-          args: [
-            "-rm",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            mount,
-            Deno.execPath(),
-            new URL("../../main.ts", import.meta.url).pathname,
-            built.path,
-          ],
-          env: { QUBES_BACKUP_PASSPHRASE: PASS, NO_COLOR: "1" },
-        }).output();
-        const stderr = await Deno.readTextFile(`${work}/stderr`).catch(() => "");
-        const line = assertOneLineError({ code: out.code, stderr }, 7);
+        // A 1 MiB tmpfs in a private mount namespace.
+        const result = await runCliOnSmallTmpfs(
+          "1m",
+          (mount) => ["restore", built.path, "-o", `${mount}/out`],
+          { passphrase: PASS },
+        );
+        const line = assertOneLineError(result, 7);
         assert.match(line, /Cannot write ".*": no space left on device/);
-        const left = await Deno.readTextFile(`${work}/left`);
-        assert.doesNotMatch(left, /partial/);
-        await Deno.remove(work, { recursive: true });
+        assert.doesNotMatch(result.left.join("\n"), /partial/);
       },
     });
 
