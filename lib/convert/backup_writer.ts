@@ -227,10 +227,8 @@ export class BackupWriter {
   }
 
   #startPacker(): Promise<Packer> {
-    const { compress, encrypt } = this.#settings;
     this.#packer ??= this.#settings.packer ?? Packer.start({
-      compress,
-      encrypt,
+      encrypt: this.#settings.encrypt,
       ...(this.#settings.workers === undefined ? {} : { workers: this.#settings.workers }),
     });
     return this.#packer;

@@ -187,9 +187,7 @@ export async function convertBackup(
   // The HMAC and encryption workers load while the old backup is opened.
   const doneWithWorker = useHmacWorker();
   startHmacWorker();
-  const packer = options.encrypt === false
-    ? undefined
-    : Packer.start({ compress: false, encrypt: true });
+  const packer = options.encrypt === false ? undefined : Packer.start({ encrypt: true });
   let backup: Backup;
   try {
     backup = await openBackup(source, { passphrase: options.passphrase, reporter });

@@ -164,7 +164,7 @@ export class Packer {
    * (gzip_splice.ts) may need none (each costs about 0.1 s of main-thread time to start).
    */
   static async start(
-    options: { compress: boolean; encrypt: boolean; workers?: boolean },
+    options: { encrypt: boolean; workers?: boolean },
   ): Promise<Packer> {
     const pool = new BlockPool();
     const workers = options.workers !== false;
