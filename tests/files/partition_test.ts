@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { catFile, getFiles, listFiles } from "../../lib/commands/files.ts";
 import { DamagedError, UsageError } from "../../lib/errors.ts";
 import { runCli } from "../e2e/_cli.ts";
-import { makePartitionedDisk } from "./_images.ts";
+import { makeImage, makePartitionedDisk } from "./_images.ts";
 
 const SECTOR = 512;
 
@@ -93,6 +93,41 @@ Deno.test("files on partitioned disk images (GPT and MBR)", async (t) => {
         [2, "Linux", true],
       ]);
       assert.equal(await text(disk, "etc/hostname", 2), "template\n");
+    });
+
+    await t.step("a bare file system whose sector 0 still holds a protective MBR", async () => {
+      // What an old GPT leaves when only the file system was written over the disk: sector 0
+      // announces a GPT (type 0xEE) that sector 1 no longer holds. `mount` uses the file
+      // system at byte 0; so do we (the table was read first, and refused the image).
+      const image = join(work, "stale-pmbr.img");
+      await makeImage(image, src, 8 * 1024 * 1024, ["-t", "ext4"]);
+      const file = await Deno.open(image, { read: true, write: true });
+      try {
+        const sector = new Uint8Array(SECTOR);
+        await file.read(sector);
+        const entry = new DataView(sector.buffer, 0x1be, 16);
+        entry.setUint8(4, 0xee);
+        entry.setUint32(8, 1, true);
+        entry.setUint32(12, 8 * 2048 - 1, true);
+        sector[510] = 0x55;
+        sector[511] = 0xaa;
+        await file.seek(0, Deno.SeekMode.Start);
+        await file.write(sector);
+      } finally {
+        file.close();
+      }
+      assert.equal(await text(image, "/etc/hostname"), "template\n");
+      const listing = await listFiles(image, "/etc");
+      assert.equal(listing.kind, "entries");
+      // Asking for a partition still reads the table, and says what is wrong with it.
+      await assert.rejects(
+        listFiles(image, "/", { partition: 1 }),
+        (e: Error) =>
+          e.message.includes("its protective MBR announces a GPT, but sector 1 holds none"),
+      );
+      const cli = await runCli(["files", "cat", image, "/etc/hostname"]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.stdout, "template\n");
     });
   } finally {
     await Deno.remove(work, { recursive: true });
