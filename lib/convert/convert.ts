@@ -81,6 +81,33 @@ async function realPathOrUndefined(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Refuses an output whose folder is missing or is not a folder (a missing folder is not made:
+ * the output is one file).
+ */
+async function checkOutputFolder(output: string, dir: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return; // told when the file is created
+    throw new OutputError({
+      reason: "write-failed",
+      action: "write",
+      subject: { kind: "file", name: output },
+      detail: `its folder "${dir}" does not exist`,
+    }, { cause: error });
+  }
+  if (!info.isDirectory) {
+    throw new OutputError({
+      reason: "in-the-way",
+      action: "write",
+      subject: { kind: "file", name: output },
+      detail: `"${dir}" is not a folder`,
+    });
+  }
+}
+
 /** `parts`, its errors named after the item as `restore` names them. */
 async function* namedAfter(
   item: string,
@@ -152,6 +179,16 @@ export async function convertBackup(
       detail: "convert reads a backup file or folder, not standard input",
     });
   }
+  if (output === "-") {
+    // The new file is read back and renamed into place: it cannot be a pipe.
+    throw new UsageError({
+      reason: "usage",
+      detail: "convert writes a file, not standard output: give --output a file name",
+    });
+  }
+  const { dir, base } = dirAndBase(output);
+  // Told before the old backup is opened (and its passphrase asked for).
+  await checkOutputFolder(output, dir);
   const [sourceReal, outputReal] = await Promise.all([
     realPathOrUndefined(source),
     realPathOrUndefined(output),
@@ -196,7 +233,6 @@ export async function convertBackup(
     packer?.then((started) => started.close(), () => {});
     throw error;
   }
-  const { dir, base } = dirAndBase(output);
   const temporary = `${dir}/.${base}.partial-${
     Array.from(randomBytes(4), (b) => b.toString(16).padStart(2, "0")).join("")
   }`;
@@ -234,7 +270,7 @@ export async function convertBackup(
       throw new OutputError({
         reason: writeReasonOf(error),
         action: "write",
-        subject: { kind: "file", name: temporary },
+        subject: { kind: "file", name: output },
         detail: describeFsError(error),
       }, {
         cause: error,
@@ -283,7 +319,7 @@ export async function convertBackup(
       } catch (error) {
         if (options.signal?.aborted) throw new InterruptedError();
         if (error instanceof RecoverError) throw error;
-        throw toOutputError(error, temporary);
+        throw toOutputError(error, output); // the file the user named, not its temporary name
       }
     };
     const out = writer;

@@ -64,7 +64,7 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
         const line = assertOneLineError(result, 7);
         assert.match(
           line,
-          /^qubes-recover: Cannot write ".*\.new\.partial-[0-9a-f]+": no space left on device$/,
+          /^qubes-recover: Cannot write ".*\/new": no space left on device$/,
         );
         assert.deepEqual(result.left, [], "nothing left on the full disk");
       },
@@ -146,6 +146,29 @@ Deno.test("convert refuses what it must and writes nothing half-done", async (t)
           ),
           2,
         );
+        assert.equal((await sh(`ls -A '${outDir}'`)).trim(), "");
+      },
+    );
+
+    await t.step(
+      "an output that cannot be a file is refused before the passphrase is asked for",
+      async () => {
+        // No passphrase given: each refusal comes before the old backup is opened.
+        const dash = assertOneLineError(await runCli(["convert", built.path, "-o", "-"]), 2);
+        assert.match(dash, /convert writes a file, not standard output/);
+        const missing = `${outDir}/no-such-folder/new`;
+        const line = assertOneLineError(await runCli(["convert", built.path, "-o", missing]), 7);
+        assert.equal(
+          line,
+          `qubes-recover: Cannot write "${missing}": its folder "${outDir}/no-such-folder" does not exist`,
+        );
+        await Deno.writeTextFile(`${outDir}/a-file`, "");
+        const under = assertOneLineError(
+          await runCli(["convert", built.path, "-o", `${outDir}/a-file/new`]),
+          7,
+        );
+        assert.match(under, /Cannot write ".*\/a-file\/new": ".*\/a-file" is not a folder$/);
+        await Deno.remove(`${outDir}/a-file`);
         assert.equal((await sh(`ls -A '${outDir}'`)).trim(), "");
       },
     );
