@@ -225,12 +225,15 @@ export async function convertBackup(
   const doneWithWorker = useHmacWorker();
   startHmacWorker();
   const packer = options.encrypt === false ? undefined : Packer.start({ encrypt: true });
+  const stopWorkers = () => {
+    doneWithWorker();
+    packer?.then((started) => started.close(), () => {});
+  };
   let backup: Backup;
   try {
     backup = await openBackup(source, { passphrase: options.passphrase, reporter });
   } catch (error) {
-    doneWithWorker();
-    packer?.then((started) => started.close(), () => {});
+    stopWorkers();
     throw error;
   }
   const temporary = `${dir}/.${base}.partial-${
@@ -422,8 +425,7 @@ export async function convertBackup(
   } finally {
     options.signal?.removeEventListener("abort", removeNow);
     writer?.close();
-    packer?.then((started) => started.close(), () => {});
-    doneWithWorker();
+    stopWorkers();
     await writer?.synced();
     syncFile?.close();
     file?.close();

@@ -39,11 +39,8 @@ export async function openImage(path: string, partition?: number): Promise<Opene
   try {
     // A file system at byte 0 is used as it is, whatever sector 0 still holds (a protective
     // MBR left from an earlier GPT, as `mount` ignores it): its table is not even read.
-    const bare = await hasExtMagic(file);
-    if (partition === undefined && bare) {
-      return { kind: "fs", fs: await ExtFileSystem.open(file), close };
-    }
-    const table = await readPartitionTable(file);
+    const bare = partition === undefined && await hasExtMagic(file);
+    const table = bare ? undefined : await readPartitionTable(file);
     if (partition === undefined && table === undefined) {
       return { kind: "fs", fs: await ExtFileSystem.open(file), close };
     }
