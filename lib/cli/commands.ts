@@ -26,6 +26,8 @@ export interface CommandSpec {
   readonly examples: ReadonlyArray<readonly [string, string]>;
   /** Whether it needs the BACKUP argument. */
   readonly takesBackup: boolean;
+  /** What its help says of BACKUP, where not the common text. */
+  readonly backupText?: readonly string[];
   /** Runs it; returns the numbers for the closing summary. */
   readonly run?: (context: CommandContext) => Promise<void>;
   /**
@@ -210,6 +212,11 @@ export const COMMANDS: readonly CommandSpec[] = [
       ],
     ],
     takesBackup: true,
+    // The old backup is read from a file or a folder: standard input is refused.
+    backupText: [
+      "OLD_BACKUP is the backup file, or a folder holding an untarred backup (tar -xf done",
+      "by hand) or a format-1 backup; not standard input.",
+    ],
     run: convertCommand,
   },
   {
@@ -329,7 +336,7 @@ export function commandHelp(command: CommandSpec): string {
     "",
     ...command.description,
   ];
-  if (command.takesBackup) lines.push("", ...BACKUP_TEXT);
+  if (command.takesBackup) lines.push("", ...(command.backupText ?? BACKUP_TEXT));
   lines.push("", "Options:", ...optionHelp(command.options));
   if (command.options.includes("passphrase-file")) lines.push("", ...PASSPHRASE_TEXT);
   lines.push("", "Examples:");

@@ -168,6 +168,13 @@ Deno.test("wrong today 3 and 4: command words first, unknown options with a poin
     assert.match(helpRestore.stdout, /Examples:\n/);
     const dashHelp = await runCli(["restore", "--help"]);
     assert.equal(dashHelp.stdout, helpRestore.stdout);
+    assert.match(helpRestore.stdout, /BACKUP is the backup file, - for standard input/);
+    // convert refuses standard input, and its help says so.
+    const helpConvert = await runCli(["help", "convert"]);
+    assert.equal(helpConvert.code, 0);
+    assert.match(helpConvert.stdout, /OLD_BACKUP is the backup file, or a folder/);
+    assert.match(helpConvert.stdout, /not standard input\./);
+    assert.doesNotMatch(helpConvert.stdout, /BACKUP is the backup file, - for standard input/);
     for (const args of [["version"], ["--version"], ["-V"]]) {
       const version = await runCli(args);
       assert.equal(version.code, 0);
