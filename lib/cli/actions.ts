@@ -233,10 +233,15 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
     },
     onPlanned: (file) => {
       console.event({ type: "planned", ...file });
-      console.say(
-        `would write ${file.path} (${formatSize(file.size)}${
+      const what = file.kind === "link"
+        ? `link ${file.path}`
+        : `${file.path} (${formatSize(file.size)}${
           file.space < file.size ? `, ${formatSize(file.space)} on disk` : ""
-        })${file.exists ? (force ? ", replacing the file there" : ", but it exists") : ""}`,
+        })`;
+      console.say(
+        `would write ${what}${
+          file.exists ? (force ? ", replacing the file there" : ", but it exists") : ""
+        }`,
       );
     },
   }).catch((error) => {
@@ -272,7 +277,9 @@ export async function restoreCommand(context: CommandContext): Promise<void> {
   console.say(
     `A restore would write ${plural(result.files, "file")} (${formatSize(result.bytes)}, ${
       formatSize(needed)
-    } on disk) into "${output}", where ${
+    } on disk)${
+      result.links > 0 ? ` and ${plural(result.links, "link")}` : ""
+    } into "${output}", where ${
       available === undefined ? "the free space is unknown" : `${formatSize(available)} are free`
     }.`,
   );

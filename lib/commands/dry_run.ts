@@ -10,13 +10,15 @@ import { statfs } from "node:fs/promises";
 import { safeRelativePath } from "../output/mod.ts";
 import type { TarEvent } from "../tar/mod.ts";
 
-/** A file a restore would write. */
+/** A file or link a restore would write. */
 export interface PlannedFile {
   /** Path relative to the output folder. */
   path: string;
-  /** Apparent size in bytes. */
+  /** A regular file, or a link (symbolic or hard: no data of its own). */
+  kind: "file" | "link";
+  /** Apparent size in bytes (0 for a link). */
   size: number;
-  /** Disk space it needs: its data rounded up to 4 KiB blocks (holes take none). */
+  /** Disk space it needs: its data rounded up to 4 KiB blocks (holes take none; links 0). */
   space: number;
   /** Something exists at that path already. */
   exists: boolean;
@@ -44,30 +46,21 @@ function existsSync(path: string): boolean {
 
 /**
  * A `TransformStream<TarEvent, TarEvent>` that passes every event on unchanged and, for each
- * regular file member, reports the output path (through the same name mapping and path checks
- * as a restore), the size, the space its data needs, and whether the path exists already. The
- * dry run pipes its output into restore's writer on a file system in memory, so every check
- * restore makes is made.
+ * regular file and link member the restore would write (`mapName` gives its output path, or
+ * undefined for a member left out), reports the output path (through the same path checks as
+ * a restore), the size, the space its data needs, and whether the path exists already. The
+ * dry run pipes its output into restore's writer on a file system in memory that reads
+ * through to the output folder, so every check restore makes is made.
  */
 export class DryRunPlanner extends TransformStream<TarEvent, TarEvent> {
-  /** The plan for one file of known size and content length. */
-  static plan(root: string, rel: string, size: number): Promise<PlannedFile> {
-    return Promise.resolve({
-      path: rel,
-      size,
-      space: roundUp(size),
-      exists: existsSync(`${root}/${rel}`),
-    });
-  }
-
   /**
    * @param root The output folder (it need not exist).
    * @param mapName Member name to output path, as the restore maps it.
-   * @param onFile Told each file once its data has been read.
+   * @param onFile Told each file or link once its data has been read.
    */
   constructor(
     root: string,
-    mapName: (member: string) => string,
+    mapName: (member: string) => string | undefined,
     onFile: (file: PlannedFile) => void,
   ) {
     let current: PlannedFile | undefined;
@@ -76,9 +69,21 @@ export class DryRunPlanner extends TransformStream<TarEvent, TarEvent> {
         if (event.type === "entry") {
           const entry = event.entry;
           current = undefined;
-          if (entry.kind === "file") {
-            const path = safeRelativePath(mapName(entry.name)).join("/");
-            current = { path, size: entry.size, space: 0, exists: existsSync(`${root}/${path}`) };
+          const kind = entry.kind === "file"
+            ? "file"
+            : entry.kind === "symlink" || entry.kind === "hardlink"
+            ? "link"
+            : undefined;
+          const mapped = kind === undefined ? undefined : mapName(entry.name);
+          if (kind !== undefined && mapped !== undefined) {
+            const path = safeRelativePath(mapped).join("/");
+            current = {
+              path,
+              kind,
+              size: kind === "file" ? entry.size : 0,
+              space: 0,
+              exists: existsSync(`${root}/${path}`),
+            };
           }
         } else if (event.type === "data") {
           if (current !== undefined) current.space += roundUp(event.bytes.length);

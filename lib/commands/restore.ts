@@ -75,7 +75,10 @@ export interface RestoreSummary {
   spaceNeeded?: number;
   /** Dry run: the space available in the output folder's file system, when known. */
   spaceAvailable?: number | undefined;
-  /** Dry run: files that exist already (replaced with `force`, skipped with `skipExisting`). */
+  /**
+   * Dry run: files and links that exist already (replaced with `force`, skipped with
+   * `skipExisting`).
+   */
   existing?: number;
 }
 
@@ -148,7 +151,10 @@ export async function restoreBackup(
     if (backup.problems?.some((problem) => problem.item === "qubes.xml")) {
       // A damaged qubes.xml: nothing of it is written (its damage is a problem of the run).
     } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
-      const xmlWriter = new TreeWriter({ ...writerOptions, mapName: (name) => name });
+      const xmlWriter = new TreeWriter({
+        ...writerOptions,
+        mapName: outputNames(options, summary, (name) => name),
+      });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     } else {
       writerOptions.run.made.set("qubes.xml", "file");
@@ -162,12 +168,7 @@ export async function restoreBackup(
       }
       const writer = new TreeWriter({
         ...writerOptions,
-        mapName: options.skipExisting
-          ? skipExisting(options.output, (member) => outputPathFor(backup, member), (rel) => {
-            summary.skipped++;
-            options.onExisting?.(rel);
-          })
-          : (member) => outputPathFor(backup, member),
+        mapName: outputNames(options, summary, (member) => outputPathFor(backup, member)),
       });
       await pipeEvents(item.events(), writer, options.signal);
       for (const rel of writer.restored) {
@@ -277,8 +278,29 @@ function skipExisting(
 }
 
 /**
- * A dry run: every item goes through restore's writer on a file system in memory (the checks
- * verify makes, so a dry run refuses what restore refuses), and what it would write is recorded.
+ * Output paths (`map` of each member); with `--skip-existing`, a member whose path holds
+ * something already is left out, counted and told.
+ */
+function outputNames(
+  options: RestoreOptions,
+  summary: RestoreSummary,
+  map: (member: string) => string,
+): (member: string) => string | undefined {
+  return options.skipExisting
+    ? skipExisting(options.output, map, (rel) => {
+      summary.skipped++;
+      options.onExisting?.(rel);
+    })
+    : map;
+}
+
+/**
+ * A dry run: every item goes through restore's writer on a file system in memory that reads
+ * through to the output folder (the checks verify makes, and every clash with what is in the
+ * folder, so a dry run refuses what restore refuses), and what it would write is recorded.
+ * Files and links that exist already are counted, not stopped at, so all of them are told; the
+ * caller refuses them unless `force` (with `skipExisting` they are left out, as the restore
+ * leaves them).
  */
 async function dryRun(
   backup: Backup,
@@ -289,31 +311,35 @@ async function dryRun(
   let needed = 0;
   let existing = 0;
   const record = (file: PlannedFile) => {
-    if (file.exists) {
-      existing++;
-      if (options.skipExisting) {
-        summary.skipped++;
-        options.onExisting?.(file.path);
-        return;
-      }
+    if (file.exists) existing++;
+    if (file.kind === "link") {
+      summary.links++;
+    } else {
+      summary.files++;
+      summary.bytes += file.size;
+      needed += file.space;
     }
-    summary.files++;
-    summary.bytes += file.size;
-    needed += file.space;
     options.onPlanned?.(file);
   };
-  const checks = { root: "dry-run", fs: new VirtualFs(), run: new OutputRun() };
-  await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(
-    new TreeWriter({ ...checks, mapName: (name) => name }),
-  );
+  const checks = {
+    root: options.output,
+    fs: new VirtualFs({ readThrough: true }),
+    run: new OutputRun(),
+    // What exists is counted (and refused by the caller), not stopped at; a folder in the
+    // way still stops it, as it stops the restore.
+    force: !options.skipExisting,
+  };
   // The same qubes.xml from an earlier restore of this backup is kept, as a restore does.
   // A damaged qubes.xml is not written (see restoreBackup).
   const damagedXml = backup.problems?.some((problem) => problem.item === "qubes.xml") ?? false;
   if (!damagedXml && !await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
-    record(await DryRunPlanner.plan(options.output, "qubes.xml", backup.qubesXml.length));
+    const mapName = outputNames(options, summary, (name) => name);
+    await ReadableStream.from(qubesXmlEvents(backup.qubesXml))
+      .pipeThrough(new DryRunPlanner(options.output, mapName, record))
+      .pipeTo(new TreeWriter({ ...checks, mapName }));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {
-    const mapName = (member: string) => outputPathFor(backup, member);
+    const mapName = outputNames(options, summary, (member) => outputPathFor(backup, member));
     await pipeEvents(
       item.events().pipeThrough(new DryRunPlanner(options.output, mapName, record)),
       new TreeWriter({ ...checks, mapName }),
@@ -323,7 +349,7 @@ async function dryRun(
   }, options);
   summary.spaceNeeded = needed;
   summary.spaceAvailable = await freeSpace(options.output);
-  summary.existing = existing;
+  summary.existing = existing + summary.skipped;
   return summary;
 }
 

@@ -540,9 +540,9 @@ class TreeRestorer {
         this.#createdDirectories.set(rel, { rel, depth });
         this.#run.made.set(rel, "directory");
       } else if (!info.isDirectory) {
-        throw this.#options.force
-          ? inTheWay(rel, "something that is not a directory")
-          : existsError(rel);
+        // Never replaced by a folder, with or without --force; --skip-existing keeps it, but
+        // the folder's members could not be written: told as in the way either way.
+        throw inTheWay(rel, "something that is not a directory");
       }
       this.#knownDirectories.add(rel);
       this.restored.push(rel);
@@ -626,8 +626,10 @@ class TreeRestorer {
     }
     const info = await this.#fs.lstat(path);
     if (info === undefined) return false;
-    if (!this.#options.force) throw existsError(rel);
+    // A directory is never replaced, and --skip-existing keeps only what a member would
+    // replace: neither option helps, so neither is suggested.
     if (info.isDirectory) throw inTheWay(rel, "a directory");
+    if (!this.#options.force) throw existsError(rel);
     return true;
   }
 

@@ -206,10 +206,54 @@ type Kind = "file" | "directory" | "symlink";
 
 /**
  * A file system in memory that keeps names and kinds only: data is checked by the writer and
- * dropped. Starts empty: `verify` sees what a restore into a new folder would.
+ * dropped. By default it starts empty: `verify` sees what a restore into a new folder would.
+ * With `readThrough`, a path it has not made (or removed) is looked up on the real file system,
+ * which is never written: `restore --dry-run` then meets what is in the output folder (a file
+ * where a folder goes, a folder where a file goes, a link) exactly as the restore would.
  */
 export class VirtualFs implements WriterFs {
   readonly #nodes = new Map<string, Kind>();
+  /** Real paths removed here (with what is below them), when reading through. */
+  readonly #removed = new Set<string>();
+  readonly #readThrough: boolean;
+
+  constructor(options: { readThrough?: boolean } = {}) {
+    this.#readThrough = options.readThrough ?? false;
+  }
+
+  /** What is at `path`: made here, else (reading through) on disk, links not followed. */
+  #kind(path: string): Kind | undefined {
+    const made = this.#nodes.get(path);
+    if (made !== undefined || !this.#readThrough || this.#hidden(path)) return made;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch (error) {
+      // Nothing there, or a file where a folder of the path would be (the writer meets that
+      // file itself, as it walks the path from the top).
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return undefined;
+      }
+      throw error;
+    }
+    // Anything that is neither a folder nor a link (a FIFO, a device) stands in the way as a
+    // file does.
+    return info.isDirectory ? "directory" : info.isSymlink ? "symlink" : "file";
+  }
+
+  /** Whether `path`, or a folder above it, was removed here. */
+  #hidden(path: string): boolean {
+    if (this.#removed.size === 0) return false;
+    for (let at = path; at !== ""; at = at.slice(0, Math.max(at.lastIndexOf("/"), 0))) {
+      if (this.#removed.has(at)) return true;
+    }
+    return false;
+  }
+
+  #forget(path: string): void {
+    this.#nodes.delete(path);
+    if (this.#readThrough) this.#removed.add(path);
+  }
 
   mkdirAll(path: string): Promise<void> {
     this.#nodes.set(path, "directory");
@@ -217,14 +261,14 @@ export class VirtualFs implements WriterFs {
   }
 
   lstat(path: string): Promise<NodeInfo | undefined> {
-    const kind = this.#nodes.get(path);
-    return Promise.resolve(
-      kind === undefined ? undefined : {
+    return sync(() => {
+      const kind = this.#kind(path);
+      return kind === undefined ? undefined : {
         isFile: kind === "file",
         isDirectory: kind === "directory",
         isSymlink: kind === "symlink",
-      },
-    );
+      };
+    });
   }
 
   mkdir(path: string): Promise<void> {
@@ -236,24 +280,24 @@ export class VirtualFs implements WriterFs {
   }
 
   link(existing: string, path: string): Promise<void> {
-    if (this.#nodes.get(existing) !== "file") {
+    if (this.#kind(existing) !== "file") {
       return Promise.reject(new Deno.errors.NotFound(`No such file: ${existing}`));
     }
     return this.#create(path, "file");
   }
 
   rename(from: string, to: string): Promise<void> {
-    const kind = this.#nodes.get(from);
+    const kind = this.#kind(from);
     if (kind === undefined) {
       return Promise.reject(new Deno.errors.NotFound(`No such file: ${from}`));
     }
-    this.#nodes.delete(from);
+    this.#forget(from);
     this.#nodes.set(to, kind);
     return Promise.resolve();
   }
 
   remove(path: string): Promise<void> {
-    this.#nodes.delete(path);
+    this.#forget(path);
     return Promise.resolve();
   }
 
@@ -270,19 +314,20 @@ export class VirtualFs implements WriterFs {
     for (const node of [...this.#nodes.keys()]) {
       if (node === path || node.startsWith(`${path}/`)) this.#nodes.delete(node);
     }
+    if (this.#readThrough) this.#removed.add(path);
     return Promise.resolve();
   }
 
   createFile(): Promise<SinkFile> {
-    const nodes = this.#nodes;
     return Promise.resolve({
       write: () => Promise.resolve(),
       commit: () => Promise.resolve(),
-      publish(finalPath: string, replace: boolean) {
-        if (nodes.has(finalPath) && !replace) return Promise.resolve(false);
-        nodes.set(finalPath, "file");
-        return Promise.resolve(true);
-      },
+      publish: (finalPath: string, replace: boolean) =>
+        sync(() => {
+          if (this.#kind(finalPath) !== undefined && !replace) return false;
+          this.#nodes.set(finalPath, "file");
+          return true;
+        }),
       discard: () => Promise.resolve(),
     });
   }
@@ -292,14 +337,15 @@ export class VirtualFs implements WriterFs {
   }
 
   #create(path: string, kind: Kind): Promise<void> {
-    if (this.#nodes.has(path)) {
-      return Promise.reject(new Deno.errors.AlreadyExists(`File exists: ${path}`));
-    }
-    const parent = path.slice(0, path.lastIndexOf("/"));
-    if (parent !== "" && this.#nodes.get(parent) !== "directory") {
-      return Promise.reject(new Deno.errors.NotFound(`No such directory: ${parent}`));
-    }
-    this.#nodes.set(path, kind);
-    return Promise.resolve();
+    return sync(() => {
+      if (this.#kind(path) !== undefined) {
+        throw new Deno.errors.AlreadyExists(`File exists: ${path}`);
+      }
+      const parent = path.slice(0, path.lastIndexOf("/"));
+      if (parent !== "" && this.#kind(parent) !== "directory") {
+        throw new Deno.errors.NotFound(`No such directory: ${parent}`);
+      }
+      this.#nodes.set(path, kind);
+    });
   }
 }

@@ -309,7 +309,7 @@ Deno.test("options: --json, -q, --dry-run, --skip-existing, --exclude, --no-dom0
       assert.match(result.stderr, /would write work\/private\.img \(1\.0 MiB, .* on disk\)/);
       assert.match(
         result.stderr,
-        /Dry run: verified 5 items in .*, wrote nothing\.\nA restore would write 8 files \(7\.0 MiB, .* on disk\) into ".*dry", where .* are free\./,
+        /Dry run: verified 5 items in .*, wrote nothing\.\nA restore would write 8 files \(7\.0 MiB, .* on disk\) and 2 links into ".*dry", where .* are free\./,
       );
       // Against a folder that holds the files: it would stop, so exit 7.
       await runCli(["restore", BACKUP, "-o", out, "--vm", "work"], { passphrase: PASS });

@@ -6,6 +6,7 @@ import {
   TreeWriter,
   type TreeWriterOptions,
 } from "../../lib/output/tree_writer.ts";
+import { VirtualFs } from "../../lib/output/writer_fs.ts";
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
 import { canMountTmpfs } from "../support/tmpfs.ts";
 
@@ -333,11 +334,60 @@ Deno.test("TreeWriter replaces an existing file with force", async () => {
 Deno.test("TreeWriter never replaces a directory, even with force", async () => {
   await withTempDir(async (root) => {
     await Deno.mkdir(`${root}/d`);
-    await assert.rejects(
-      () => restore(root, file("d", 1, [[0, bytes(1)]]), { force: true }),
-      isError(OutputError, 'Cannot restore "d": a directory is in the way'),
-    );
+    // Without force too, it is told as in the way: --force and --skip-existing would not help.
+    for (const force of [true, false]) {
+      await assert.rejects(
+        () => restore(root, file("d", 1, [[0, bytes(1)]]), { force }),
+        isError(OutputError, 'Cannot restore "d": a directory is in the way'),
+      );
+      await assert.rejects(
+        () => restore(root, member("d", { kind: "symlink", linkname: "x" }), { force }),
+        isError(OutputError, 'Cannot restore "d": a directory is in the way'),
+      );
+    }
     assert((await Deno.lstat(`${root}/d`)).isDirectory);
+  });
+});
+
+Deno.test("TreeWriter never puts a folder where a file is, even with force", async () => {
+  await withTempDir(async (root) => {
+    await Deno.writeTextFile(`${root}/d`, "mine");
+    for (const force of [true, false]) {
+      await assert.rejects(
+        () => restore(root, member("d", { kind: "directory" }), { force }),
+        isError(OutputError, 'Cannot restore "d": something that is not a directory is in the way'),
+      );
+    }
+    assert.equal(await Deno.readTextFile(`${root}/d`), "mine");
+  });
+});
+
+Deno.test("VirtualFs reading through sees the real folder and never writes to it", async () => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/d`);
+    await Deno.writeTextFile(`${root}/f`, "mine");
+    await Deno.symlink("/nowhere", `${root}/l`);
+    const fs = new VirtualFs({ readThrough: true });
+    assert.deepEqual(await fs.lstat(`${root}/d`), {
+      isFile: false,
+      isDirectory: true,
+      isSymlink: false,
+    });
+    assert.equal((await fs.lstat(`${root}/l`))?.isSymlink, true);
+    assert.equal(await fs.lstat(`${root}/f/below`), undefined);
+    await assert.rejects(() => fs.mkdir(`${root}/f`), Deno.errors.AlreadyExists);
+    await assert.rejects(() => fs.mkdir(`${root}/f/x`), Deno.errors.NotFound);
+    await fs.mkdir(`${root}/d/new`);
+    await fs.symlink("x", `${root}/d/new/link`);
+    assert.equal((await fs.lstat(`${root}/d/new`))?.isDirectory, true);
+    // Removed here: gone here, still on disk.
+    await fs.remove(`${root}/f`);
+    assert.equal(await fs.lstat(`${root}/f`), undefined);
+    await fs.removeTree(`${root}/d`);
+    assert.equal(await fs.lstat(`${root}/d/new/link`), undefined);
+    assert.deepEqual(await listTree(root), ["d", "f", "l"]);
+    // Without reading through, it starts empty (verify).
+    assert.equal(await new VirtualFs().lstat(`${root}/d`), undefined);
   });
 });
 
