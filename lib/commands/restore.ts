@@ -10,7 +10,7 @@ import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/mod.ts";
 import type { Backup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
-import { OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
+import { OutputRun, TreeWriter, type TreeWriterOptions, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/mod.ts";
 import type { SalvagedFile, SalvagedFolder } from "../salvage/mod.ts";
@@ -153,7 +153,7 @@ export async function restoreBackup(
     } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({
         ...writerOptions,
-        mapName: outputNames(options, summary, (name) => name),
+        ...outputNames(options, summary, (name) => name),
       });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     } else {
@@ -168,7 +168,7 @@ export async function restoreBackup(
       }
       const writer = new TreeWriter({
         ...writerOptions,
-        mapName: outputNames(options, summary, (member) => outputPathFor(backup, member)),
+        ...outputNames(options, summary, (member) => outputPathFor(backup, member)),
       });
       await pipeEvents(item.events(), writer, options.signal);
       for (const rel of writer.restored) {
@@ -248,32 +248,43 @@ export async function checkOutputFolder(output: string): Promise<void> {
   }
 }
 
+/** How a restore names members in the output (`TreeWriterOptions.mapName` and `kept`). */
+type OutputNames = Pick<TreeWriterOptions, "mapName" | "kept">;
+
 /**
  * Wraps a member-name mapping so that members whose output path exists already are left
- * alone (mapped to `undefined`, their data still read and checked); each is told to `skipped`.
- * A decision is made once per member, so a hard link to a restored file still finds it.
+ * alone (mapped to `undefined`, their data still read and checked; `kept` then gives their
+ * path, for a hard link to them); each is told to `skipped`. A decision is made once per
+ * member, so a hard link to a restored file still finds it.
  */
 function skipExisting(
   root: string,
   map: (member: string) => string,
   skipped: (rel: string) => void,
-): (member: string) => string | undefined {
+): OutputNames {
   const decided = new Map<string, string | undefined>();
-  return (member) => {
-    if (decided.has(member)) return decided.get(member);
-    const rel = map(member);
-    let exists = false;
-    try {
-      // Synchronous: TreeWriter asks for the name synchronously. One lstat per member.
-      const info = Deno.lstatSync(`${root}/${rel}`);
-      exists = !info.isDirectory;
-    } catch {
-      exists = false;
-    }
-    const result = exists ? undefined : rel;
-    decided.set(member, result);
-    if (exists) skipped(rel);
-    return result;
+  const kept = new Map<string, string>();
+  return {
+    mapName: (member) => {
+      if (decided.has(member)) return decided.get(member);
+      const rel = map(member);
+      let exists = false;
+      try {
+        // Synchronous: TreeWriter asks for the name synchronously. One lstat per member.
+        const info = Deno.lstatSync(`${root}/${rel}`);
+        exists = !info.isDirectory;
+      } catch {
+        exists = false;
+      }
+      const result = exists ? undefined : rel;
+      decided.set(member, result);
+      if (exists) {
+        kept.set(member, rel);
+        skipped(rel);
+      }
+      return result;
+    },
+    kept: (member) => kept.get(member),
   };
 }
 
@@ -285,13 +296,13 @@ function outputNames(
   options: RestoreOptions,
   summary: RestoreSummary,
   map: (member: string) => string,
-): (member: string) => string | undefined {
+): OutputNames {
   return options.skipExisting
     ? skipExisting(options.output, map, (rel) => {
       summary.skipped++;
       options.onExisting?.(rel);
     })
-    : map;
+    : { mapName: map };
 }
 
 /**
@@ -333,16 +344,16 @@ async function dryRun(
   // A damaged qubes.xml is not written (see restoreBackup).
   const damagedXml = backup.problems?.some((problem) => problem.item === "qubes.xml") ?? false;
   if (!damagedXml && !await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
-    const mapName = outputNames(options, summary, (name) => name);
+    const names = outputNames(options, summary, (name) => name);
     await ReadableStream.from(qubesXmlEvents(backup.qubesXml))
-      .pipeThrough(new DryRunPlanner(options.output, mapName, record))
-      .pipeTo(new TreeWriter({ ...checks, mapName }));
+      .pipeThrough(new DryRunPlanner(options.output, names.mapName, record))
+      .pipeTo(new TreeWriter({ ...checks, ...names }));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {
-    const mapName = outputNames(options, summary, (member) => outputPathFor(backup, member));
+    const names = outputNames(options, summary, (member) => outputPathFor(backup, member));
     await pipeEvents(
-      item.events().pipeThrough(new DryRunPlanner(options.output, mapName, record)),
-      new TreeWriter({ ...checks, mapName }),
+      item.events().pipeThrough(new DryRunPlanner(options.output, names.mapName, record)),
+      new TreeWriter({ ...checks, ...names }),
       options.signal,
     );
     summary.items++;

@@ -29,6 +29,13 @@ export interface TreeWriterOptions {
   force?: boolean;
   /** Map an inner tar member name to an output-relative path, or undefined to skip the member (its data is still consumed). */
   mapName: (memberName: string) => string | undefined;
+  /**
+   * The output-relative path of a member that `mapName` skipped because its file is in the
+   * output folder already (`restore --skip-existing`): a hard link to that member is made to
+   * the file there, as `tar --skip-old-files` does (only a regular file reached through real
+   * folders). Without it, a hard link to a skipped member is refused.
+   */
+  kept?: (memberName: string) => string | undefined;
   /** Called after each regular file is complete under its final name, for progress/reporting. */
   onFileDone?: (path: string, size: number) => void;
   /** Called for each member that is not restored because of its kind (device, FIFO). */
@@ -589,12 +596,36 @@ class TreeRestorer {
     return mapped === undefined ? undefined : safeRelativePath(mapped).join("/");
   }
 
+  /**
+   * Where hard link `entry` points when its target was left alone because it exists (see
+   * `TreeWriterOptions.kept`): that file's output-relative path, once every folder on its way
+   * is a real folder (a link there throws, as for a member written there) and it is a regular
+   * file; else undefined.
+   */
+  async #keptTarget(entry: TarEntry): Promise<string | undefined> {
+    const kept = this.#options.kept?.(entry.linkname);
+    if (kept === undefined) return undefined;
+    const parts = safeRelativePath(kept);
+    const rel = parts.join("/");
+    await this.#ensureParents(parts, rel);
+    const info = await this.#fs.lstat(this.#abs(rel));
+    return info?.isFile ? rel : undefined;
+  }
+
   async #makeHardLink(rel: string, dir: string, name: string, entry: TarEntry): Promise<void> {
     const target = this.#linkTarget(entry);
     const pending = target === undefined ? undefined : this.#inFlight.get(target);
     if (pending !== undefined) {
       await pending;
       this.#throwFailure();
+    }
+    const kept = target === undefined || !this.#restoredFiles.has(target)
+      ? await this.#keptTarget(entry)
+      : undefined;
+    if (kept !== undefined) {
+      await this.#makeLink(rel, dir, name, (at) => this.#fs.link(this.#abs(kept), at));
+      this.#restoredFiles.add(rel);
+      return;
     }
     if (target === undefined || !this.#restoredFiles.has(target)) {
       throw new DamagedError({

@@ -306,6 +306,58 @@ Deno.test("TreeWriter refuses hard links to anything not restored in this run", 
   });
 });
 
+Deno.test("TreeWriter links a hard link to a kept file (--skip-existing), and to nothing else", async (t) => {
+  await withTempDir(async (root) => {
+    await Deno.mkdir(`${root}/a`);
+    await Deno.writeTextFile(`${root}/a/one`, "kept");
+    await Deno.symlink("one", `${root}/a/sym`);
+    await Deno.symlink(root, `${root}/via`);
+    // The writer as restore --skip-existing drives it: members whose path exists are kept.
+    const skip = (names: string[]) => ({
+      mapName: (member: string) => names.includes(member) ? undefined : member,
+      kept: (member: string) => names.includes(member) ? member : undefined,
+    });
+    await t.step("a regular file: the link is made to it", async () => {
+      await restore(
+        root,
+        [
+          ...file("a/one", 4, [[0, bytes(4)]]),
+          ...member("b/two", { kind: "hardlink", linkname: "a/one" }),
+        ],
+        skip(["a/one"]),
+      );
+      assert.equal((await Deno.stat(`${root}/b/two`)).ino, (await Deno.stat(`${root}/a/one`)).ino);
+      assert.equal(await Deno.readTextFile(`${root}/a/one`), "kept");
+    });
+    await t.step("a symbolic link: refused", async () => {
+      await assert.rejects(
+        () =>
+          restore(
+            root,
+            member("b/three", { kind: "hardlink", linkname: "a/sym" }),
+            skip(["a/sym"]),
+          ),
+        (error: unknown) => error instanceof DamagedError,
+      );
+    });
+    await t.step("a file reached through a link in the output folder: refused", async () => {
+      await assert.rejects(
+        () =>
+          restore(
+            root,
+            member("b/four", { kind: "hardlink", linkname: "via/a/one" }),
+            skip(["via/a/one"]),
+          ),
+        isError(
+          OutputError,
+          'Cannot restore "via/a/one": "via" in the output folder is a symbolic link (nothing is written through links)',
+        ),
+      );
+    });
+    assert.deepEqual(await listTree(root), ["a", "a/one", "a/sym", "b", "b/two", "via"]);
+  });
+});
+
 Deno.test("TreeWriter does not overwrite an existing file without force", async () => {
   await withTempDir(async (root) => {
     await Deno.mkdir(`${root}/work`);
