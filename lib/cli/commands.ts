@@ -153,7 +153,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "list, copy or print files inside a VM image (ext2/3/4), without root or mount",
     usage: [
       "files ls  IMAGE [PATH] [-l] [--json] [--partition N]",
-      "files get IMAGE PATH... --output DIR [--force] [--partition N]",
+      "files get IMAGE PATH... --output DIR [--force | --skip-existing] [--partition N]",
       "files cat IMAGE PATH [--partition N]",
     ],
     description: [
@@ -165,7 +165,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "under its own name (folders recursively), keeping holes, modes, times and links.",
       "A disk image with partitions: ls without --partition lists them.",
     ],
-    options: ["output", "force", "partition", "long", "json", "verbose", "help"],
+    options: ["output", "force", "skip-existing", "partition", "long", "json", "verbose", "help"],
     examples: [
       ["qubes-recover files ls ~/restored/work/private.img home/user -l", "what is in the home"],
       [

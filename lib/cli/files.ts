@@ -8,13 +8,15 @@
 import { parseArgs } from "node:util";
 import { catFile, getFiles, type ListEntry, listFiles, type Listing } from "../commands/mod.ts";
 import { DamagedError, UsageError } from "../errors.ts";
+import { COPY_RESUME_HINT, withHint } from "./hints.ts";
 import type { Reporter } from "../reporter.ts";
 import { formatSize } from "./render.ts";
 
 /** Help text of the `files` command. */
 export const FILES_USAGE = `Files inside a VM image (ext2/3/4), read without root or mount:
   qubes-recover files ls  IMAGE [PATH] [-l] [--json] [--partition N]
-  qubes-recover files get IMAGE PATH... --output DIR [--force] [--partition N]
+  qubes-recover files get IMAGE PATH... --output DIR [--force | --skip-existing]
+                          [--partition N]
   qubes-recover files cat IMAGE PATH [--partition N]
 
 IMAGE is a restored private.img, root.img or volatile.img, any ext2/3/4 image,
@@ -26,7 +28,8 @@ is home/user in the image, /usr/local is usrlocal, /rw/config is config.
 "get" copies each PATH into DIR under its own name (folders recursively):
 /home/user gives DIR/user/...; holes, modes, times, symlinks and hard links are
 kept (ownership too when run as root); devices, FIFOs and sockets are skipped
-with a notice; nothing existing is replaced without --force.
+with a notice; nothing existing is replaced without --force; --skip-existing
+keeps what exists and copies the rest (a stopped copy is resumed).
 A disk image with a partition table: "ls" without --partition lists the
 partitions; "get" and "cat" use the only ext partition or --partition N.`;
 
@@ -55,6 +58,7 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
       options: {
         output: { type: "string", short: "o" },
         force: { type: "boolean" },
+        "skip-existing": { type: "boolean" },
         partition: { type: "string" },
         long: { type: "boolean", short: "l" },
         json: { type: "boolean" },
@@ -96,17 +100,34 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
       if (paths.length === 0) {
         throw new UsageError({ reason: "usage", detail: "files get needs at least one PATH" });
       }
+      const skipExisting = values["skip-existing"] ?? false;
+      if (skipExisting && values.force) {
+        throw new UsageError({
+          reason: "usage",
+          detail: "--force and --skip-existing exclude each other",
+        });
+      }
       const summary = await getFiles(image, paths, {
         ...common,
         output: values.output,
         force: values.force ?? false,
+        skipExisting,
+        onExisting: (path) => io.reporter.info(`skipped ${path}: it exists (--skip-existing)`),
         signal: io.signal,
+      }).catch((error) => {
+        throw withHint(error, "exists", COPY_RESUME_HINT);
       });
       io.reporter.info(
         `Copied ${summary.files} ${summary.files === 1 ? "file" : "files"} (${
           formatSize(summary.bytes)
         }) from "${image}" into "${values.output}"${
           summary.skipped > 0 ? `; skipped ${summary.skipped} (see above)` : ""
+        }${
+          summary.existing > 0
+            ? `; left ${summary.existing} existing ${
+              summary.existing === 1 ? "file" : "files"
+            } alone`
+            : ""
         }`,
       );
       if (summary.damaged > 0) {

@@ -13,6 +13,9 @@ export const FORCE_HINT = " (use --force to replace it)";
 /** The way out of an `exists` error in `restore`, which can also resume. */
 export const RESUME_HINT =
   " (use --skip-existing to keep it and restore the rest, or --force to replace it)";
+/** The way out of an `exists` error in `files get`, which can also resume. */
+export const COPY_RESUME_HINT =
+  " (use --skip-existing to keep it and copy the rest, or --force to replace it)";
 /** The way out when a dry run finds files of the restore in the output folder already. */
 export const RESUME_ALL_HINT = " (use --skip-existing to keep them, or --force to replace them)";
 /** The way out of a scrypt cost beyond the bounds (`beyond-limit`). */

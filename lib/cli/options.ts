@@ -71,7 +71,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
     { name: "force", help: "replace files that already exist in DIR" },
     {
       name: "skip-existing",
-      help: "keep files that exist in DIR, restore the rest (resume)",
+      help: "keep files that exist in DIR, write the rest (resume)",
     },
     {
       name: "salvage",

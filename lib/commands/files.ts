@@ -21,7 +21,13 @@ import {
   type PartitionInfo,
 } from "../ext/mod.ts";
 import { describeFsError } from "../fs_errors.ts";
-import { type DataTarget, type TreeWriterOptions, workerFs, writeTree } from "../output/mod.ts";
+import {
+  type DataTarget,
+  skipExisting,
+  type TreeWriterOptions,
+  workerFs,
+  writeTree,
+} from "../output/mod.ts";
 import { type Reporter, silentReporter } from "../reporter.ts";
 import type { TarEvent } from "../tar/mod.ts";
 
@@ -112,6 +118,10 @@ export interface GetOptions extends FilesOptions {
   output: string;
   /** Replace existing files. */
   force?: boolean;
+  /** Leave files and links that exist alone and copy the rest (resuming a stopped copy). */
+  skipExisting?: boolean;
+  /** Told each output path left alone (`skipExisting`). */
+  onExisting?(path: string): void;
   signal?: AbortSignal;
   /** Folder under `output` to put the copies in (`restore --files` uses the VM name). */
   under?: string;
@@ -127,6 +137,8 @@ export interface GetSummary {
   skipped: number;
   /** How many of the skipped entries were damaged (the rest are special files). */
   damaged: number;
+  /** Files and links left alone because they exist (`skipExisting`). */
+  existing: number;
 }
 
 /**
@@ -136,7 +148,8 @@ export interface GetSummary {
  * copied as links; hard links inside the copied tree stay hard links; devices, FIFOs and
  * sockets are skipped with a notice, as are damaged entries (counted in `damaged`). Files are
  * written under temporary names and renamed when complete; nothing existing is replaced
- * without `force`; nothing is written outside `output`.
+ * without `force` (with `skipExisting` it is left alone and the rest copied); nothing is
+ * written outside `output`.
  *
  * @throws {UsageError} When the image or a path is not there.
  * @throws {OutputError} When the output cannot be written (exists, disk full).
@@ -164,7 +177,7 @@ export async function getFiles(
         const out = [options.under ?? "", base].filter((part) => part !== "").join("/");
         starts.push({ inode, out, shown });
       }
-      const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
+      const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0, existing: 0 };
       const owners = await mayChown(options.output) ? [] : undefined;
       // Small files are written by a worker on another core while this thread reads the image.
       const target = workerFs();
@@ -175,7 +188,12 @@ export async function getFiles(
         // place at the end: its files need one directory change each instead of three.
         stageFolders: true,
         force: options.force ?? false,
-        mapName: (name) => name,
+        ...(options.skipExisting
+          ? skipExisting(options.output, (name) => name, (rel) => {
+            summary.existing++;
+            options.onExisting?.(rel);
+          })
+          : { mapName: (name: string) => name }),
         onFileDone: (file, size) => {
           summary.files++;
           summary.bytes += size;

@@ -10,7 +10,7 @@ import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/mod.ts";
 import type { Backup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
-import { OutputRun, TreeWriter, type TreeWriterOptions, VirtualFs } from "../output/mod.ts";
+import { type OutputNames, OutputRun, skipExisting, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/mod.ts";
 import type { SalvagedFile, SalvagedFolder } from "../salvage/mod.ts";
@@ -246,46 +246,6 @@ export async function checkOutputFolder(output: string): Promise<void> {
       detail: "it exists and is not a folder",
     });
   }
-}
-
-/** How a restore names members in the output (`TreeWriterOptions.mapName` and `kept`). */
-type OutputNames = Pick<TreeWriterOptions, "mapName" | "kept">;
-
-/**
- * Wraps a member-name mapping so that members whose output path exists already are left
- * alone (mapped to `undefined`, their data still read and checked; `kept` then gives their
- * path, for a hard link to them); each is told to `skipped`. A decision is made once per
- * member, so a hard link to a restored file still finds it.
- */
-function skipExisting(
-  root: string,
-  map: (member: string) => string,
-  skipped: (rel: string) => void,
-): OutputNames {
-  const decided = new Map<string, string | undefined>();
-  const kept = new Map<string, string>();
-  return {
-    mapName: (member) => {
-      if (decided.has(member)) return decided.get(member);
-      const rel = map(member);
-      let exists = false;
-      try {
-        // Synchronous: TreeWriter asks for the name synchronously. One lstat per member.
-        const info = Deno.lstatSync(`${root}/${rel}`);
-        exists = !info.isDirectory;
-      } catch {
-        exists = false;
-      }
-      const result = exists ? undefined : rel;
-      decided.set(member, result);
-      if (exists) {
-        kept.set(member, rel);
-        skipped(rel);
-      }
-      return result;
-    },
-    kept: (member) => kept.get(member),
-  };
 }
 
 /**

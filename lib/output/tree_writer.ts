@@ -274,6 +274,7 @@ class TreeRestorer {
       this.#throwFailure();
     } catch (error) {
       await this.#unstage().catch(() => {});
+      await this.#applyDirectoryMeta({ resumable: true });
       throw error;
     }
     await this.#unstage();
@@ -284,6 +285,7 @@ class TreeRestorer {
     await this.#discard();
     await this.#drain();
     await this.#unstage().catch(() => {});
+    await this.#applyDirectoryMeta({ resumable: true });
   }
 
   /**
@@ -694,12 +696,20 @@ class TreeRestorer {
   }
 
   /** Give the directories this run created their modes and times, deepest first. */
-  async #applyDirectoryMeta(): Promise<void> {
+  /**
+   * Gives the folders this run made their modes and times, deepest first. `resumable`: the run
+   * stopped early, and a later run (`--skip-existing`) must still be able to write into them,
+   * which never changes an existing folder: each keeps its owner's read, write and search
+   * bits (a read-only folder of the backup comes out owner-writable), instead of the 0700 it
+   * was made with.
+   */
+  async #applyDirectoryMeta(options: { resumable?: boolean } = {}): Promise<void> {
     const directories = [...this.#createdDirectories.values()].sort((a, b) => b.depth - a.depth);
     for (const { rel, mode, mtime } of directories) {
       if (mode === undefined || mtime === undefined) continue;
       try {
-        await this.#fs.setDirectoryMeta(this.#abs(rel), mode, mtime);
+        const given = options.resumable ? mode | 0o700 : mode;
+        await this.#fs.setDirectoryMeta(this.#abs(rel), given, mtime);
       } catch {
         // Best effort: the data is restored; a mode or time is not worth failing for.
       }

@@ -123,7 +123,7 @@ export async function readEverything(bytes: Uint8Array): Promise<CaseResult> {
   try {
     const fs = await ExtFileSystem.open(new MemorySource(bytes));
     await fs.lookup("/home/user/sub/deeper/tiny");
-    const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0 };
+    const summary: GetSummary = { files: 0, bytes: 0, skipped: 0, damaged: 0, existing: 0 };
     const reporter = { info() {}, warn: () => void notices++ };
     const root = await fs.root();
     // Every other case as for `files get`'s write worker: pieces read straight into the

@@ -55,8 +55,34 @@ Deno.test("files ls / cat / get through the CLI", async (t) => {
       assert.equal(again.code, 7);
       assert.match(
         again.stderr,
-        /^qubes-recover: Cannot restore "data\/[^"]+": it exists \(use --force to replace it\)\n$/,
+        /^qubes-recover: Cannot restore "data\/[^"]+": it exists \(use --skip-existing to keep it and copy the rest, or --force to replace it\)\n$/,
       );
+    });
+    await t.step("get stopped part way, resumed with --skip-existing", async () => {
+      const out = join(work, "resume");
+      const args = ["files", "get", image, "/home/user", "--output", out];
+      assert.equal((await runCli(args)).code, 0);
+      // As a copy stopped part way leaves it: some files there, some not (one changed since).
+      await Deno.remove(join(out, "user", "data", "random.bin"));
+      await Deno.remove(join(out, "user", "a"), { recursive: true });
+      await Deno.writeTextFile(join(out, "user", "hello.txt"), "mine");
+      const both = await runCli([...args, "--force", "--skip-existing"]);
+      assert.equal(both.code, 2, both.stderr);
+      const resumed = await runCli([...args, "--skip-existing"]);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stderr, /^skipped user\/hello\.txt: it exists \(--skip-existing\)$/m);
+      assert.match(
+        resumed.stderr,
+        /^Copied 2 files \(.*\) from ".*" into ".*"; left \d+ existing files alone$/m,
+      );
+      assert.equal(await Deno.readTextFile(join(out, "user", "hello.txt")), "mine");
+      for (const name of ["data/random.bin", "a/b/c/d/e/deep.txt"]) {
+        assert.deepEqual(
+          await Deno.readFile(join(out, "user", name)),
+          await Deno.readFile(join(tree, "home", "user", name)),
+          name,
+        );
+      }
     });
     await t.step("usage and not-found errors", async () => {
       const none = await runCli(["files"]);

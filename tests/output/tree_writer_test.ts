@@ -5,6 +5,7 @@ import {
   type OutputFile,
   TreeWriter,
   type TreeWriterOptions,
+  writeTree,
 } from "../../lib/output/tree_writer.ts";
 import { VirtualFs } from "../../lib/output/writer_fs.ts";
 import type { TarEntry, TarEvent } from "../../lib/tar/events.ts";
@@ -356,6 +357,37 @@ Deno.test("TreeWriter links a hard link to a kept file (--skip-existing), and to
     });
     assert.deepEqual(await listTree(root), ["a", "a/one", "a/sym", "b", "b/two", "via"]);
   });
+});
+
+Deno.test("TreeWriter stopped part way gives the folders it made their modes, owner-writable", async (t) => {
+  for (const stageFolders of [false, true]) {
+    await t.step(
+      stageFolders ? "folders built under temporary names (files get)" : "restore",
+      async () => {
+        await withTempDir(async (root) => {
+          const events = [
+            ...member("ro", { kind: "directory", mode: 0o555, mtime: 1_300_000_000 }),
+            ...member("ro/sub", { kind: "directory", mode: 0o750 }),
+            ...file("ro/sub/f", 3, [[0, bytes(3)]]),
+          ];
+          await assert.rejects(
+            () =>
+              writeTree({ root, mapName: (name) => name, stageFolders }, async (write) => {
+                for (const event of events) await write(event);
+                throw new Error("stopped");
+              }),
+            /stopped/,
+          );
+          // A later run (--skip-existing) can still write into them; the complete file stays.
+          assert.equal((await Deno.stat(`${root}/ro`)).mode! & 0o777, 0o755);
+          assert.equal((await Deno.stat(`${root}/ro/sub`)).mode! & 0o777, 0o750);
+          assert.equal((await Deno.stat(`${root}/ro`)).mtime!.getTime(), 1_300_000_000_000);
+          assert.deepEqual(await Deno.readFile(`${root}/ro/sub/f`), bytes(3));
+          assert.deepEqual(await listTree(root), ["ro", "ro/sub", "ro/sub/f"]);
+        });
+      },
+    );
+  }
 });
 
 Deno.test("TreeWriter does not overwrite an existing file without force", async () => {
