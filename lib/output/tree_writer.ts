@@ -695,7 +695,6 @@ class TreeRestorer {
     return undefined;
   }
 
-  /** Give the directories this run created their modes and times, deepest first. */
   /**
    * Gives the folders this run made their modes and times, deepest first. `resumable`: the run
    * stopped early, and a later run (`--skip-existing`) must still be able to write into them,
