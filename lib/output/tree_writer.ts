@@ -249,8 +249,9 @@ class TreeRestorer {
           return;
       }
     } catch (error) {
-      await this.#discard();
-      await this.#drain();
+      // The stream ends with this error (a writable stream's sink is not aborted after a
+      // failed write): the folders get their modes here.
+      await this.abort();
       throw error instanceof RecoverError ? error : toOutputError(error, this.#currentRel);
     }
   }

@@ -388,6 +388,22 @@ Deno.test("TreeWriter stopped part way gives the folders it made their modes, ow
       },
     );
   }
+  await t.step("a write that fails (the stream is not aborted then)", async () => {
+    await withTempDir(async (root) => {
+      await Deno.writeTextFile(`${root}/there`, "mine");
+      await assert.rejects(
+        () =>
+          restore(root, [
+            ...member("ro", { kind: "directory", mode: 0o555 }),
+            ...file("ro/f", 3, [[0, bytes(3)]]),
+            ...file("there", 1, [[0, bytes(1)]]),
+          ]),
+        OutputError,
+      );
+      assert.equal((await Deno.stat(`${root}/ro`)).mode! & 0o777, 0o755);
+      assert.equal(await Deno.readTextFile(`${root}/there`), "mine");
+    });
+  });
 });
 
 Deno.test("TreeWriter does not overwrite an existing file without force", async () => {
