@@ -33,6 +33,13 @@ keeps what exists and copies the rest (a stopped copy is resumed).
 A disk image with a partition table: "ls" without --partition lists the
 partitions; "get" and "cat" use the only ext partition or --partition N.`;
 
+/** The options each `files` subcommand takes (and `--help`). */
+const SUB_OPTIONS: Record<string, readonly string[]> = {
+  ls: ["partition", "long", "json"],
+  get: ["output", "force", "skip-existing", "partition", "verbose"],
+  cat: ["partition"],
+};
+
 /** What the `files` command line needs from main.ts. */
 export interface FilesIo {
   reporter: Reporter;
@@ -80,6 +87,18 @@ export async function runFiles(args: string[], io: FilesIo): Promise<void> {
   }
   if (image === undefined) {
     throw new UsageError({ reason: "usage", detail: `"files ${sub}" needs an IMAGE argument` });
+  }
+  const takes = SUB_OPTIONS[sub];
+  if (takes !== undefined) {
+    // Refused, as the other commands refuse an option that does not apply: `get --json` printed
+    // text where JSON was asked for.
+    const given = Object.keys(values).find((name) => name !== "help" && !takes.includes(name));
+    if (given !== undefined) {
+      throw new UsageError({
+        reason: "usage",
+        detail: `Option "--${given}" does not apply to "files ${sub}"`,
+      });
+    }
   }
   const partition = values.partition === undefined ? undefined : parsePartition(values.partition);
   const common = { reporter: io.reporter, ...(partition === undefined ? {} : { partition }) };

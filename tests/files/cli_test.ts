@@ -101,6 +101,22 @@ Deno.test("files ls / cat / get through the CLI", async (t) => {
       assert.match(missing.stderr, /Cannot find "\/rw\/home\/user" in ".*": "\/" has no "rw"/);
       const partition = await runCli(["files", "ls", image, "--partition", "x"]);
       assert.equal(partition.code, 2);
+      // An option of another subcommand is refused, as the other commands refuse theirs.
+      for (
+        const [args, option, sub] of [
+          [["get", image, "/home/user", "-o", join(work, "j"), "--json"], "--json", "get"],
+          [["cat", image, "/home/user/hello.txt", "-l"], "--long", "cat"],
+          [["ls", image, "--force"], "--force", "ls"],
+        ] as const
+      ) {
+        const refused = await runCli(["files", ...args]);
+        assert.equal(refused.code, 2, refused.stderr);
+        assert.equal(
+          refused.stderr,
+          `qubes-recover: Option "${option}" does not apply to "files ${sub}"\n`,
+        );
+      }
+      await assert.rejects(Deno.stat(join(work, "j")));
     });
   } finally {
     await Deno.remove(work, { recursive: true });
