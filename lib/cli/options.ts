@@ -68,7 +68,7 @@ export const OPTIONS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(
       value: "SIZE",
       help: "format 4: allow scrypt SIZE (e.g. 4G) per key (docs/security.md)",
     },
-    { name: "force", help: "replace files that already exist in DIR" },
+    { name: "force", help: "replace what already exists (files in DIR; convert: NEW_BACKUP)" },
     {
       name: "skip-existing",
       help: "keep files that exist in DIR, write the rest (resume)",
