@@ -23,7 +23,7 @@ import {
 import { describeFsError } from "../fs_errors.ts";
 import {
   type DataTarget,
-  skipExisting,
+  outputNames,
   type TreeWriterOptions,
   workerFs,
   writeTree,
@@ -188,12 +188,16 @@ export async function getFiles(
         // place at the end: its files need one directory change each instead of three.
         stageFolders: true,
         force: options.force ?? false,
-        ...(options.skipExisting
-          ? skipExisting(options.output, (name) => name, (rel) => {
-            summary.existing++;
-            options.onExisting?.(rel);
-          })
-          : { mapName: (name: string) => name }),
+        ...outputNames(
+          options.output,
+          (name) => name,
+          options.skipExisting
+            ? (rel) => {
+              summary.existing++;
+              options.onExisting?.(rel);
+            }
+            : undefined,
+        ),
         onFileDone: (file, size) => {
           summary.files++;
           summary.bytes += size;

@@ -10,7 +10,7 @@ import { oneLine, OutputError } from "../errors.ts";
 import { normaliseName } from "../format/mod.ts";
 import type { Backup } from "../format/mod.ts";
 import { describeFsError, writeReasonOf } from "../fs_errors.ts";
-import { type OutputNames, OutputRun, skipExisting, TreeWriter, VirtualFs } from "../output/mod.ts";
+import { type OutputNames, outputNames, OutputRun, TreeWriter, VirtualFs } from "../output/mod.ts";
 import { silentReporter } from "../reporter.ts";
 import { salvageItems } from "../salvage/mod.ts";
 import type { SalvagedFile, SalvagedFolder } from "../salvage/mod.ts";
@@ -153,7 +153,7 @@ export async function restoreBackup(
     } else if (!await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
       const xmlWriter = new TreeWriter({
         ...writerOptions,
-        ...outputNames(options, summary, (name) => name),
+        ...restoreNames(options, summary, (name) => name),
       });
       await ReadableStream.from(qubesXmlEvents(backup.qubesXml)).pipeTo(xmlWriter);
     } else {
@@ -168,7 +168,7 @@ export async function restoreBackup(
       }
       const writer = new TreeWriter({
         ...writerOptions,
-        ...outputNames(options, summary, (member) => outputPathFor(backup, member)),
+        ...restoreNames(options, summary, (member) => outputPathFor(backup, member)),
       });
       await pipeEvents(item.events(), writer, options.signal);
       for (const rel of writer.restored) {
@@ -252,17 +252,21 @@ export async function checkOutputFolder(output: string): Promise<void> {
  * Output paths (`map` of each member); with `--skip-existing`, a member whose path holds
  * something already is left out, counted and told.
  */
-function outputNames(
+function restoreNames(
   options: RestoreOptions,
   summary: RestoreSummary,
   map: (member: string) => string,
 ): OutputNames {
-  return options.skipExisting
-    ? skipExisting(options.output, map, (rel) => {
-      summary.skipped++;
-      options.onExisting?.(rel);
-    })
-    : { mapName: map };
+  return outputNames(
+    options.output,
+    map,
+    options.skipExisting
+      ? (rel) => {
+        summary.skipped++;
+        options.onExisting?.(rel);
+      }
+      : undefined,
+  );
 }
 
 /**
@@ -304,13 +308,13 @@ async function dryRun(
   // A damaged qubes.xml is not written (see restoreBackup).
   const damagedXml = backup.problems?.some((problem) => problem.item === "qubes.xml") ?? false;
   if (!damagedXml && !await sameFile(`${options.output}/qubes.xml`, backup.qubesXml)) {
-    const names = outputNames(options, summary, (name) => name);
+    const names = restoreNames(options, summary, (name) => name);
     await ReadableStream.from(qubesXmlEvents(backup.qubesXml))
       .pipeThrough(new DryRunPlanner(options.output, names.mapName, record))
       .pipeTo(new TreeWriter({ ...checks, ...names }));
   }
   await forEachItem(backup, selection, options.signal, async (item) => {
-    const names = outputNames(options, summary, (member) => outputPathFor(backup, member));
+    const names = restoreNames(options, summary, (member) => outputPathFor(backup, member));
     await pipeEvents(
       item.events().pipeThrough(new DryRunPlanner(options.output, names.mapName, record)),
       new TreeWriter({ ...checks, ...names }),

@@ -8,7 +8,7 @@
 
 export { NullWriter } from "./null_writer.ts";
 export { safeRelativePath } from "./safe_path.ts";
-export { type OutputNames, skipExisting } from "./skip_existing.ts";
+export { type OutputNames, outputNames } from "./skip_existing.ts";
 export {
   type DataTarget,
   MAX_FILE_SIZE,

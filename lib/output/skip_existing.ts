@@ -21,7 +21,7 @@ export type OutputNames = Pick<TreeWriterOptions, "mapName" | "kept">;
  * @param map Member name to output-relative path.
  * @param skipped Told each output path left alone.
  */
-export function skipExisting(
+function skipExisting(
   root: string,
   map: (member: string) => string,
   skipped: (rel: string) => void,
@@ -49,4 +49,16 @@ export function skipExisting(
     },
     kept: (member) => kept.get(member),
   };
+}
+
+/**
+ * Output paths of members, `map` of each; with `skipped` (`--skip-existing`), members whose
+ * path holds something already are left out and told to it (see {@linkcode skipExisting}).
+ */
+export function outputNames(
+  root: string,
+  map: (member: string) => string,
+  skipped: ((rel: string) => void) | undefined,
+): OutputNames {
+  return skipped === undefined ? { mapName: map } : skipExisting(root, map, skipped);
 }

@@ -217,6 +217,8 @@ class TreeRestorer {
   #failure: unknown;
   /** Folders being built under a temporary name (see `stageFolders`), by output-relative path. */
   readonly #staged = new Map<string, { temp: string; final: string }>();
+  /** Whether {@linkcode abort} ran. */
+  #aborted = false;
 
   constructor(options: TreeWriterOptions) {
     this.#options = options;
@@ -283,6 +285,9 @@ class TreeRestorer {
   }
 
   async abort(): Promise<void> {
+    // Once: a failed write aborts here, and `writeTree` aborts after it again.
+    if (this.#aborted) return;
+    this.#aborted = true;
     await this.#discard();
     await this.#drain();
     await this.#unstage().catch(() => {});
@@ -622,21 +627,19 @@ class TreeRestorer {
       await pending;
       this.#throwFailure();
     }
-    const kept = target === undefined || !this.#restoredFiles.has(target)
-      ? await this.#keptTarget(entry)
-      : undefined;
-    if (kept !== undefined) {
+    if (target === undefined || !this.#restoredFiles.has(target)) {
+      const kept = await this.#keptTarget(entry);
+      if (kept === undefined) {
+        throw new DamagedError({
+          reason: "out-of-place",
+          action: "restore",
+          subject: { kind: "file", name: rel },
+          detail: `its hard link target "${entry.linkname}" was not restored before it`,
+        });
+      }
       await this.#makeLink(rel, dir, name, (at) => this.#fs.link(this.#abs(kept), at));
       this.#restoredFiles.add(rel);
       return;
-    }
-    if (target === undefined || !this.#restoredFiles.has(target)) {
-      throw new DamagedError({
-        reason: "out-of-place",
-        action: "restore",
-        subject: { kind: "file", name: rel },
-        detail: `its hard link target "${entry.linkname}" was not restored before it`,
-      });
     }
     if (target === rel) {
       // A link to itself: the file is already there.
